@@ -1,0 +1,58 @@
+//! What a run is about (its identity columns) and the side inputs that shape its rows.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use ocpagg_labels::EnabledKeys;
+
+use crate::like::LikePattern;
+
+/// The run's identity, copied into every row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    /// Source (cluster) UUID, the `source_uuid` column.
+    pub source_uuid: String,
+    /// `cluster_id`.
+    pub cluster_id: String,
+    /// `cluster_alias` (koku defaults it to the cluster id).
+    pub cluster_alias: String,
+    /// `report_period_id`, when known.
+    pub report_period_id: Option<i32>,
+    /// First day of the run, inclusive.
+    pub start: NaiveDate,
+    /// Last day of the run, inclusive.
+    pub end: NaiveDate,
+}
+
+/// A cost category: namespaces matching `pattern` (SQL LIKE) belong to category `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CostCategory {
+    /// The LIKE pattern.
+    pub pattern: LikePattern,
+    /// `reporting_ocp_cost_category.id`.
+    pub id: i32,
+}
+
+/// Inputs from outside the Parquet data (PostgreSQL tables or configuration).
+#[derive(Debug, Clone, Default)]
+pub struct SideInputs {
+    /// Which label keys are kept.
+    pub enabled_keys: EnabledKeys,
+    /// Cost-category patterns.
+    pub cost_categories: Vec<CostCategory>,
+    /// Node roles given by configuration (`master`, `infra`, `worker`, ...), by node name.
+    pub node_roles: BTreeMap<String, String>,
+}
+
+impl SideInputs {
+    /// The cost category of a namespace: the greatest id among matching patterns. koku's join
+    /// would repeat the namespace's rows once per matching pattern; we never double-count.
+    pub fn cost_category(&self, namespace: Option<&str>) -> Option<i32> {
+        let namespace = namespace?;
+        self.cost_categories
+            .iter()
+            .filter(|c| c.pattern.matches(namespace))
+            .map(|c| c.id)
+            .max()
+    }
+}

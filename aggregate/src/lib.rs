@@ -1,0 +1,60 @@
+//! The aggregate stage: koku line items in, daily summary rows out (SPEC.md "Output rows").
+//!
+//! # Layout
+//!
+//! - [`Aggregator`] holds one run's state. Label tables go in with
+//!   [`Aggregator::add_node_labels`] / [`Aggregator::add_namespace_labels`]; pod_usage batches
+//!   go through [`Aggregator::prepare`] (intern dictionary values, sequential) →
+//!   [`Aggregator::partial`] (fold one batch, pure, any thread) → [`Aggregator::merge`], or all
+//!   three at once on a rayon pool with [`Aggregator::add_batches`]. [`Aggregator::finish`]
+//!   returns a [`Summary`] of sorted [`SummaryRow`]s.
+//! - Groups are keyed by dense integer ids (`day`, namespace, node, label set); strings are
+//!   interned once per dictionary value, label strings parsed once per distinct string
+//!   ([`ocpagg_labels::LabelSets`]).
+//! - Sums are exact fixed-point ([`exact`]): results are bit-identical for any thread count,
+//!   batch size or file order.
+//! - [`schema`] is the summary's column list (names, Arrow and PostgreSQL types);
+//!   [`to_record_batch`] turns rows into Arrow batches.
+//!
+//! # Example
+//!
+//! ```
+//! use ocpagg_aggregate::{Aggregator, RunInfo, SideInputs};
+//! use chrono::NaiveDate;
+//!
+//! let day = NaiveDate::from_ymd_opt(2025, 10, 1).unwrap();
+//! let run = RunInfo {
+//!     source_uuid: "6e2f1b52-4bd1-4c47-9d8e-1b3f8b2d1c01".into(),
+//!     cluster_id: "my-cluster".into(),
+//!     cluster_alias: "my-cluster".into(),
+//!     report_period_id: None,
+//!     start: day,
+//!     end: day,
+//! };
+//! let aggregator = Aggregator::new(run, SideInputs::default());
+//! // ... add label tables and pod batches read by ocpagg-reader ...
+//! assert!(aggregator.finish().rows.is_empty());
+//! ```
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+pub mod exact;
+mod like;
+mod output;
+mod pods;
+pub mod schema;
+mod strings;
+
+pub use config::{CostCategory, RunInfo, SideInputs};
+pub use error::{AggregateError, Result};
+pub use like::LikePattern;
+pub use output::{
+    to_record_batch, Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow,
+    ZERO_INFRASTRUCTURE_COST,
+};
+pub use pods::{
+    row_order, AggregateStats, Aggregator, PodPartial, PodPass, PreparedBatch, Summary, GIB,
+    NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS, POD_USAGE_COLUMNS,
+};
+pub use strings::{StringId, Strings};

@@ -1,0 +1,118 @@
+//! The daily summary's columns: koku's names, their Arrow types in file outputs, and their
+//! PostgreSQL types in koku's table.
+
+use std::sync::{Arc, OnceLock};
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+/// One output column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryColumn {
+    /// koku's column name.
+    pub name: &'static str,
+    /// The Arrow type in record batches and file outputs.
+    pub data_type: DataType,
+    /// The PostgreSQL type in koku's table.
+    pub pg_type: &'static str,
+    /// Whether the value is JSON text (a `jsonb` column in PostgreSQL).
+    pub json: bool,
+    /// Whether the column is never null.
+    pub not_null: bool,
+}
+
+const fn col(name: &'static str, data_type: DataType, pg_type: &'static str) -> SummaryColumn {
+    SummaryColumn {
+        name,
+        data_type,
+        pg_type,
+        json: false,
+        not_null: false,
+    }
+}
+
+const fn num(name: &'static str) -> SummaryColumn {
+    col(name, DataType::Float64, "numeric(33,15)")
+}
+
+const fn text(name: &'static str) -> SummaryColumn {
+    col(name, DataType::Utf8, "text")
+}
+
+const fn json(name: &'static str) -> SummaryColumn {
+    SummaryColumn {
+        name,
+        data_type: DataType::Utf8,
+        pg_type: "jsonb",
+        json: true,
+        not_null: false,
+    }
+}
+
+const fn required(name: &'static str, data_type: DataType, pg_type: &'static str) -> SummaryColumn {
+    SummaryColumn {
+        name,
+        data_type,
+        pg_type,
+        json: false,
+        not_null: true,
+    }
+}
+
+/// Every output column, in output order (SPEC.md "Output rows").
+pub const SUMMARY_COLUMNS: &[SummaryColumn] = &[
+    required("uuid", DataType::Utf8, "uuid"),
+    col("report_period_id", DataType::Int32, "integer"),
+    text("cluster_id"),
+    text("cluster_alias"),
+    text("data_source"),
+    required("usage_start", DataType::Date32, "date"),
+    required("usage_end", DataType::Date32, "date"),
+    text("namespace"),
+    text("node"),
+    text("resource_id"),
+    json("pod_labels"),
+    num("pod_usage_cpu_core_hours"),
+    num("pod_request_cpu_core_hours"),
+    num("pod_effective_usage_cpu_core_hours"),
+    num("pod_limit_cpu_core_hours"),
+    num("pod_usage_memory_gigabyte_hours"),
+    num("pod_request_memory_gigabyte_hours"),
+    num("pod_effective_usage_memory_gigabyte_hours"),
+    num("pod_limit_memory_gigabyte_hours"),
+    num("node_capacity_cpu_cores"),
+    num("node_capacity_cpu_core_hours"),
+    num("node_capacity_memory_gigabytes"),
+    num("node_capacity_memory_gigabyte_hours"),
+    num("cluster_capacity_cpu_core_hours"),
+    num("cluster_capacity_memory_gigabyte_hours"),
+    text("persistentvolumeclaim"),
+    text("persistentvolume"),
+    text("storageclass"),
+    json("volume_labels"),
+    json("all_labels"),
+    num("persistentvolumeclaim_capacity_gigabyte"),
+    num("persistentvolumeclaim_capacity_gigabyte_months"),
+    num("volume_request_storage_gigabyte_months"),
+    num("persistentvolumeclaim_usage_gigabyte_months"),
+    col("source_uuid", DataType::Utf8, "uuid"),
+    json("infrastructure_usage_cost"),
+    col("cost_category_id", DataType::Int32, "integer"),
+];
+
+/// The Arrow schema of summary batches (and of Parquet/CSV outputs).
+pub fn summary_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(SCHEMA.get_or_init(|| {
+        Arc::new(Schema::new(
+            SUMMARY_COLUMNS
+                .iter()
+                .map(|c| Field::new(c.name, c.data_type.clone(), !c.not_null))
+                .collect::<Vec<_>>(),
+        ))
+    }))
+}
+
+/// Index of a summary column by name.
+pub fn column_index(name: &str) -> Option<usize> {
+    SUMMARY_COLUMNS.iter().position(|c| c.name == name)
+}

@@ -1,0 +1,288 @@
+//! Run configuration: one set of keys, from (in rising priority) a TOML file, `OCPAGG_*`
+//! environment variables, and command-line flags. All figment use is kept in this file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use chrono::{Datelike, NaiveDate};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use ocpagg_aggregate::{CostCategory, LikePattern, RunInfo, SideInputs};
+use ocpagg_labels::EnabledKeys;
+use serde::{Deserialize, Serialize};
+
+/// A list setting: a TOML array, or one comma-separated string (as environment variables and
+/// flags give it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum List {
+    /// `"a,b"`.
+    Text(String),
+    /// `["a", "b"]`.
+    Items(Vec<String>),
+}
+
+impl List {
+    /// The items, trimmed, empty ones dropped.
+    pub fn items(&self) -> Vec<String> {
+        let raw: Vec<&str> = match self {
+            List::Text(s) => s.split(',').collect(),
+            List::Items(v) => v.iter().map(String::as_str).collect(),
+        };
+        raw.into_iter()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    }
+}
+
+/// Every setting of `ocpagg run`. Field names are the TOML keys, the environment variables
+/// (upper-cased, prefixed `OCPAGG_`) and the flags (with `-` for `_`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Warehouse root: a path, `file://` URL or `s3://bucket/prefix`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warehouse: Option<String>,
+    /// Org (tenant schema), e.g. `org1234567`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// Source UUID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Year.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub year: Option<i32>,
+    /// Month, 1..=12.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub month: Option<u32>,
+    /// First day (default: the 1st of the month).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<NaiveDate>,
+    /// Last day, inclusive (default: the last day of the month).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<NaiveDate>,
+    /// Cluster id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    /// Cluster alias (default: the cluster id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_alias: Option<String>,
+    /// koku's report period id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_period_id: Option<i32>,
+    /// Enabled label keys (`*` for all); `vm_kubevirt_io_name` is always enabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled_keys: Option<List>,
+    /// Cost categories as `PATTERN=ID` (SQL LIKE pattern on the namespace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_category: Option<List>,
+    /// Node roles as `NODE=ROLE`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_role: Option<List>,
+    /// Output: a `.parquet` or `.csv` path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// Worker threads (default: the number of CPUs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+    /// Rows per record batch read from Parquet (default 65536).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
+    /// No progress output, warnings and errors only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quiet: Option<bool>,
+}
+
+/// A configuration error: the user must fix a setting (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl RunConfig {
+    /// Merges the config file (if any), `OCPAGG_*` environment variables and `flags`, in
+    /// rising priority.
+    pub fn load(file: Option<&Path>, flags: &RunConfig) -> Result<RunConfig, UsageError> {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(UsageError(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment
+            .merge(Env::prefixed("OCPAGG_").ignore(&["config", "log"]))
+            .merge(Serialized::defaults(flags))
+            .extract()
+            .map_err(|e| UsageError(format!("invalid configuration: {e}")))
+    }
+
+    /// Checks the settings and resolves defaults into a [`Job`].
+    pub fn resolve(&self) -> Result<Job, UsageError> {
+        fn need<T: Clone>(v: &Option<T>, key: &str) -> Result<T, UsageError> {
+            v.clone().ok_or_else(|| {
+                UsageError(format!(
+                    "missing setting `{key}` (flag --{}, environment OCPAGG_{}, or `{key}` in the config file)",
+                    key.replace('_', "-"),
+                    key.to_uppercase()
+                ))
+            })
+        }
+        let warehouse = need(&self.warehouse, "warehouse")?;
+        let org = need(&self.org, "org")?;
+        let source = need(&self.source, "source")?;
+        let year = need(&self.year, "year")?;
+        let month = need(&self.month, "month")?;
+        let cluster_id = need(&self.cluster_id, "cluster_id")?;
+        let output = need(&self.output, "output")?;
+        let first = NaiveDate::from_ymd_opt(year, month, 1)
+            .ok_or_else(|| UsageError(format!("invalid year/month {year}-{month}")))?;
+        let last = last_day_of_month(first);
+        let start = self.start_date.unwrap_or(first);
+        let end = self.end_date.unwrap_or(last);
+        for (key, d) in [("start_date", start), ("end_date", end)] {
+            if d.year() != year || d.month() != month {
+                return Err(UsageError(format!(
+                    "setting `{key}` = {d} is outside {year}-{month:02}: a run covers one month"
+                )));
+            }
+        }
+        if start > end {
+            return Err(UsageError(format!(
+                "start_date {start} is after end_date {end}"
+            )));
+        }
+        let enabled_keys = match &self.enabled_keys {
+            None => EnabledKeys::default(),
+            Some(list) => {
+                let items = list.items();
+                if items.iter().any(|k| k == "*") {
+                    EnabledKeys::All
+                } else {
+                    EnabledKeys::only(items)
+                }
+            }
+        };
+        let mut cost_categories = Vec::new();
+        for item in self
+            .cost_category
+            .as_ref()
+            .map(List::items)
+            .unwrap_or_default()
+        {
+            let (pattern, id) = item.rsplit_once('=').ok_or_else(|| {
+                UsageError(format!(
+                    "setting `cost_category`: {item:?} is not PATTERN=ID"
+                ))
+            })?;
+            let id: i32 = id.trim().parse().map_err(|_| {
+                UsageError(format!(
+                    "setting `cost_category`: id {id:?} in {item:?} is not an integer"
+                ))
+            })?;
+            cost_categories.push(CostCategory {
+                pattern: LikePattern::new(pattern.trim()),
+                id,
+            });
+        }
+        let mut node_roles = BTreeMap::new();
+        for item in self.node_role.as_ref().map(List::items).unwrap_or_default() {
+            let (node, role) = item.split_once('=').ok_or_else(|| {
+                UsageError(format!("setting `node_role`: {item:?} is not NODE=ROLE"))
+            })?;
+            node_roles.insert(node.trim().to_string(), role.trim().to_string());
+        }
+        let threads = match self.threads {
+            Some(0) => return Err(UsageError("setting `threads` must be at least 1".into())),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let batch_size = match self.batch_size {
+            Some(0) => return Err(UsageError("setting `batch_size` must be at least 1".into())),
+            Some(n) => n,
+            None => 65_536,
+        };
+        Ok(Job {
+            warehouse,
+            request: ocpagg_reader::ScanRequest {
+                org,
+                source: source.clone(),
+                year,
+                month,
+            },
+            run: RunInfo {
+                source_uuid: source,
+                cluster_alias: self
+                    .cluster_alias
+                    .clone()
+                    .unwrap_or_else(|| cluster_id.clone()),
+                cluster_id,
+                report_period_id: self.report_period_id,
+                start,
+                end,
+            },
+            side: SideInputs {
+                enabled_keys,
+                cost_categories,
+                node_roles,
+            },
+            output,
+            threads,
+            batch_size,
+            quiet: self.quiet.unwrap_or(false),
+        })
+    }
+}
+
+/// The last day of `first`'s month.
+pub fn last_day_of_month(first: NaiveDate) -> NaiveDate {
+    let (y, m) = if first.month() == 12 {
+        (first.year() + 1, 1)
+    } else {
+        (first.year(), first.month() + 1)
+    };
+    NaiveDate::from_ymd_opt(y, m, 1)
+        .expect("valid date")
+        .pred_opt()
+        .expect("valid date")
+}
+
+/// A checked, fully resolved run.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Warehouse URL.
+    pub warehouse: String,
+    /// What to scan.
+    pub request: ocpagg_reader::ScanRequest,
+    /// The run's identity and date range.
+    pub run: RunInfo,
+    /// Side inputs.
+    pub side: SideInputs,
+    /// Output target.
+    pub output: String,
+    /// Worker threads.
+    pub threads: usize,
+    /// Parquet read batch size.
+    pub batch_size: usize,
+    /// Silence progress.
+    pub quiet: bool,
+}
+
+/// Parses `--start-date`-style values with a message naming the flag.
+pub fn parse_date(s: &str) -> anyhow::Result<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .with_context(|| format!("{s:?} is not a date (YYYY-MM-DD)"))
+}
+
+/// Rejects an impossible combination early.
+pub fn check_output(output: &str) -> anyhow::Result<()> {
+    if output.starts_with("postgres://") || output.starts_with("postgresql://") {
+        bail!("PostgreSQL output is not available in this version; use a .parquet or .csv path");
+    }
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! The `ocpagg` command as a library: configuration ([`config`]), the threaded run
+//! ([`pipeline`]), progress display ([`progress`]) and the end-of-run summary ([`summary`]).
+//! `main.rs` only parses flags and maps errors to exit codes.
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod demo;
+pub mod pipeline;
+pub mod progress;
+pub mod summary;
+
+pub use config::{Job, RunConfig, UsageError};
+pub use pipeline::{run, RunReport};

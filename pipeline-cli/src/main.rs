@@ -1,0 +1,323 @@
+//! `ocpagg`: OpenShift usage Parquet (koku layout) in, Cost Management's daily summary out.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::Float64Type;
+use clap::{Args, Parser, Subcommand};
+use ocpagg_cli::config::{List, RunConfig, UsageError};
+use ocpagg_fixtures::{Layout, ScaleSpec, Scenario, WriteOptions};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "ocpagg",
+    version,
+    about = "Turns koku-layout OpenShift usage Parquet into Cost Management's daily summary"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Aggregate one source and month into the daily summary.
+    Run(RunArgs),
+    /// Write deterministic koku-layout test data (at a scale, or from a nise scenario YAML).
+    Generate(GenerateArgs),
+    /// Generate a small month in a temporary directory, run it, and print a short table.
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// TOML file with the same keys as the flags (flags win; env OCPAGG_* in between).
+    #[arg(long, env = "OCPAGG_CONFIG")]
+    config: Option<PathBuf>,
+    /// Warehouse root: a path, file:// URL or s3://bucket/prefix (S3 settings from AWS_* env).
+    #[arg(long)]
+    warehouse: Option<String>,
+    /// Org (tenant schema), e.g. org1234567.
+    #[arg(long)]
+    org: Option<String>,
+    /// Source UUID.
+    #[arg(long)]
+    source: Option<String>,
+    /// Year.
+    #[arg(long)]
+    year: Option<i32>,
+    /// Month (1-12).
+    #[arg(long)]
+    month: Option<u32>,
+    /// First day, YYYY-MM-DD (default: the 1st).
+    #[arg(long, value_parser = ocpagg_cli::config::parse_date)]
+    start_date: Option<chrono::NaiveDate>,
+    /// Last day, inclusive, YYYY-MM-DD (default: the month's last day).
+    #[arg(long, value_parser = ocpagg_cli::config::parse_date)]
+    end_date: Option<chrono::NaiveDate>,
+    /// Cluster id.
+    #[arg(long)]
+    cluster_id: Option<String>,
+    /// Cluster alias (default: the cluster id).
+    #[arg(long)]
+    cluster_alias: Option<String>,
+    /// koku report period id.
+    #[arg(long)]
+    report_period_id: Option<i32>,
+    /// Enabled label keys, comma-separated ('*' = all); vm_kubevirt_io_name is always enabled.
+    #[arg(long)]
+    enabled_keys: Option<String>,
+    /// Cost category as PATTERN=ID (SQL LIKE on the namespace); repeatable.
+    #[arg(long = "cost-category")]
+    cost_category: Vec<String>,
+    /// Node role as NODE=ROLE; repeatable.
+    #[arg(long = "node-role")]
+    node_role: Vec<String>,
+    /// Output file: *.parquet or *.csv.
+    #[arg(long)]
+    output: Option<String>,
+    /// Worker threads (default: number of CPUs).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Rows per Parquet read batch (default 65536).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Print warnings and errors only.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+impl RunArgs {
+    fn flags(&self) -> RunConfig {
+        let list = |v: &Vec<String>| (!v.is_empty()).then(|| List::Items(v.clone()));
+        RunConfig {
+            warehouse: self.warehouse.clone(),
+            org: self.org.clone(),
+            source: self.source.clone(),
+            year: self.year,
+            month: self.month,
+            start_date: self.start_date,
+            end_date: self.end_date,
+            cluster_id: self.cluster_id.clone(),
+            cluster_alias: self.cluster_alias.clone(),
+            report_period_id: self.report_period_id,
+            enabled_keys: self.enabled_keys.clone().map(List::Text),
+            cost_category: list(&self.cost_category),
+            node_role: list(&self.node_role),
+            output: self.output.clone(),
+            threads: self.threads,
+            batch_size: self.batch_size,
+            quiet: self.quiet.then_some(true),
+        }
+    }
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Directory to write the warehouse into (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// Org (tenant schema).
+    #[arg(long, default_value = "org1234567")]
+    org: String,
+    /// Source UUID.
+    #[arg(long, default_value = "6e2f1b52-4bd1-4c47-9d8e-1b3f8b2d1c01")]
+    source: String,
+    /// Cluster id used in file names.
+    #[arg(long, default_value = "my-cluster")]
+    cluster_id: String,
+    /// Year (scale mode).
+    #[arg(long, required_unless_present = "scenario")]
+    year: Option<i32>,
+    /// Month (scale mode).
+    #[arg(long, required_unless_present = "scenario")]
+    month: Option<u32>,
+    /// Approximate hourly pod_usage rows for the month (scale mode).
+    #[arg(long, default_value_t = 100_000)]
+    pod_rows: u64,
+    /// Random seed (scale mode).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Generate from a nise static OCP scenario YAML instead of at scale.
+    #[arg(long, conflicts_with_all = ["year", "month"])]
+    scenario: Option<PathBuf>,
+    /// Do not write koku's daily/ roll-up (hourly files only).
+    #[arg(long)]
+    no_daily: bool,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Hourly pod rows to generate.
+    #[arg(long, default_value_t = 50_000)]
+    pod_rows: u64,
+    /// Worker threads.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print the table only.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn init_logging(quiet: bool) {
+    let default = if quiet { "warn" } else { "info" };
+    let filter = EnvFilter::try_from_env("OCPAGG_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => cmd_run(&args),
+        Command::Generate(args) => cmd_generate(&args),
+        Command::Demo(args) => cmd_demo(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn cmd_run(args: &RunArgs) -> Result<()> {
+    let config = RunConfig::load(args.config.as_deref(), &args.flags())?;
+    let job = config.resolve()?;
+    init_logging(job.quiet);
+    let report = ocpagg_cli::run(&job)?;
+    if !job.quiet {
+        eprint!("{}", ocpagg_cli::summary::render(&report));
+    }
+    Ok(())
+}
+
+fn cmd_generate(args: &GenerateArgs) -> Result<()> {
+    init_logging(false);
+    let layout = Layout::new(&args.org, &args.source, &args.cluster_id);
+    let opts = WriteOptions {
+        daily: !args.no_daily,
+        ..WriteOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let written = match &args.scenario {
+        Some(path) => {
+            let scenario = Scenario::from_path(path)?;
+            scenario.dataset().write(&args.out, &layout, &opts)?
+        }
+        None => {
+            let (year, month) = (
+                args.year.expect("clap requires it"),
+                args.month.expect("clap requires it"),
+            );
+            if !(1..=12).contains(&month) {
+                return Err(UsageError(format!("--month {month} is not 1-12")).into());
+            }
+            let mut spec = ScaleSpec::new(year, month, args.pod_rows);
+            spec.seed = args.seed;
+            spec.write(&args.out, &layout, &opts)?
+        }
+    };
+    eprintln!(
+        "wrote {} files under {} in {:.2} s",
+        written.len(),
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn cmd_demo(args: &DemoArgs) -> Result<()> {
+    init_logging(args.quiet);
+    let (report, batch) = ocpagg_cli::demo::demo(args.pod_rows, args.threads, args.quiet)?;
+    if !args.quiet {
+        eprint!("{}", ocpagg_cli::summary::render(&report));
+    }
+    println!("{}", demo_table(&batch).context("cannot render the table")?);
+    Ok(())
+}
+
+/// Per-day totals of the demo's output: rows, namespaces, CPU and memory.
+fn demo_table(batch: &RecordBatch) -> Result<String> {
+    use std::collections::BTreeMap;
+    let days = arrow::compute::cast(
+        batch.column_by_name("usage_start").context("usage_start")?,
+        &arrow::datatypes::DataType::Utf8,
+    )?;
+    let days = days.as_string::<i32>();
+    let col = |n: &str| -> Result<_> {
+        Ok(batch
+            .column_by_name(n)
+            .with_context(|| n.to_string())?
+            .as_primitive::<Float64Type>()
+            .clone())
+    };
+    let (usage, request, mem, cap) = (
+        col("pod_usage_cpu_core_hours")?,
+        col("pod_request_cpu_core_hours")?,
+        col("pod_usage_memory_gigabyte_hours")?,
+        col("cluster_capacity_cpu_core_hours")?,
+    );
+    let mut per_day: BTreeMap<String, (usize, f64, f64, f64, f64)> = BTreeMap::new();
+    for i in 0..batch.num_rows() {
+        let e = per_day.entry(days.value(i).to_string()).or_default();
+        e.0 += 1;
+        e.1 += usage.is_valid(i).then(|| usage.value(i)).unwrap_or(0.0);
+        e.2 += request.is_valid(i).then(|| request.value(i)).unwrap_or(0.0);
+        e.3 += mem.is_valid(i).then(|| mem.value(i)).unwrap_or(0.0);
+        e.4 =
+            e.4.max(cap.is_valid(i).then(|| cap.value(i)).unwrap_or(0.0));
+    }
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header([
+        "day",
+        "rows",
+        "cpu usage core-h",
+        "cpu request core-h",
+        "memory usage GiB-h",
+        "cluster cpu core-h",
+    ]);
+    for (day, (rows, u, r, m, c)) in per_day.iter().take(7) {
+        table.add_row([
+            day.clone(),
+            rows.to_string(),
+            format!("{u:.3}"),
+            format!("{r:.3}"),
+            format!("{m:.3}"),
+            format!("{c:.3}"),
+        ]);
+    }
+    if per_day.len() > 7 {
+        table.add_row([
+            "…".to_string(),
+            format!("{} more days", per_day.len() - 7),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    Ok(table.to_string())
+}

@@ -1,0 +1,393 @@
+//! The `run` job: reader threads → bounded channel → aggregate (rayon pool) → bounded channel →
+//! writer thread.
+//!
+//! Only this module creates threads and channels; the stages are plain libraries. The first
+//! error wins: it is reported, every channel is dropped so all threads drain and stop, and the
+//! sink is dropped unfinished, so nothing is written.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use arrow::array::RecordBatch;
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use ocpagg_aggregate::{
+    to_record_batch, AggregateStats, Aggregator, PodPass, PreparedBatch, NAMESPACE_LABEL_COLUMNS,
+    NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS, POD_USAGE_COLUMNS,
+};
+use ocpagg_reader::{DataFile, DateRange, Projection, ReportType, Warehouse};
+use ocpagg_writer::{open_file_sink, SummarySink, WriteReport};
+
+use crate::config::Job;
+use crate::progress::{Counters, Progress};
+
+/// Rows per output batch handed to the writer.
+const OUTPUT_BATCH_ROWS: usize = 8192;
+
+/// What a run did, for the end-of-run summary.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// Line items read, per table (`pod_usage`, `pod_usage (daily)`, ...), after date filtering.
+    pub rows_read: BTreeMap<String, u64>,
+    /// Files read.
+    pub files_read: u64,
+    /// Whether Pod sums came from koku's daily roll-up.
+    pub pods_from_daily: bool,
+    /// The aggregate's counters.
+    pub aggregate: AggregateStats,
+    /// What the sink wrote.
+    pub write: WriteReport,
+    /// Wall time of the whole run.
+    pub wall: Duration,
+    /// Time reader threads spent opening and decoding (summed over threads).
+    pub read_time: Duration,
+    /// Time spent interning labels and strings (sequential part of the aggregate).
+    pub labels_time: Duration,
+    /// Time spent folding and merging batches, and building rows.
+    pub aggregate_time: Duration,
+    /// Time the writer spent encoding and writing.
+    pub write_time: Duration,
+}
+
+impl RunReport {
+    /// Input line items per second of wall time.
+    pub fn rows_per_second(&self) -> f64 {
+        self.rows_read.values().sum::<u64>() as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    NodeLabels,
+    NamespaceLabels,
+    Pods(PodPass),
+}
+
+struct ReadJob {
+    file: DataFile,
+    kind: Kind,
+}
+
+enum Msg {
+    Batch {
+        kind: Kind,
+        file: Arc<str>,
+        batch: RecordBatch,
+    },
+    Failed(anyhow::Error),
+}
+
+enum Out {
+    Batch(RecordBatch),
+    Done,
+}
+
+/// Runs one job to its output. Returns an error (and writes nothing) on any failure.
+pub fn run(job: &Job) -> Result<RunReport> {
+    let started = Instant::now();
+    // Open the sink first: an unwritable output should fail before minutes of reading.
+    let sink = open_sink(&job.output)?;
+    let warehouse = Warehouse::open(&job.warehouse)?;
+    let plan = warehouse.plan(&job.request)?;
+    if !plan.has(ReportType::PodUsage, false) {
+        let prefix = Warehouse::table_prefix(&job.request, ReportType::PodUsage, false);
+        bail!(
+            "no pod_usage files for org {} source {} in {}-{:02}: nothing under {}",
+            job.request.org,
+            job.request.source,
+            job.request.year,
+            job.request.month,
+            warehouse.describe(&prefix)
+        );
+    }
+    // Daily pod files are used for the sums only when every one of them carries effective
+    // usage with no nulls (the footer says so): it must be summed per hourly line item, which
+    // the roll-up cannot redo. Node capacity always needs the hourly files.
+    let mut pods_from_daily = plan.has(ReportType::PodUsage, true);
+    for file in plan.files(ReportType::PodUsage, true) {
+        let footer = warehouse.footer(file)?;
+        let complete = |c: &str| footer.null_counts.get(c) == Some(&Some(0));
+        if !complete("pod_effective_usage_cpu_core_seconds")
+            || !complete("pod_effective_usage_memory_byte_seconds")
+        {
+            tracing::info!(file = %warehouse.describe(&file.location), "Daily pod file lacks complete effective usage; using hourly line items.");
+            pods_from_daily = false;
+            break;
+        }
+    }
+    let mut jobs = Vec::new();
+    for (table, kind) in [
+        (ReportType::NodeLabels, Kind::NodeLabels),
+        (ReportType::NamespaceLabels, Kind::NamespaceLabels),
+    ] {
+        let daily = plan.has(table, true);
+        jobs.extend(plan.files(table, daily).map(|f| ReadJob {
+            file: f.clone(),
+            kind,
+        }));
+    }
+    if pods_from_daily {
+        jobs.extend(plan.files(ReportType::PodUsage, true).map(|f| ReadJob {
+            file: f.clone(),
+            kind: Kind::Pods(PodPass::Usage),
+        }));
+        jobs.extend(plan.files(ReportType::PodUsage, false).map(|f| ReadJob {
+            file: f.clone(),
+            kind: Kind::Pods(PodPass::Capacity),
+        }));
+    } else {
+        jobs.extend(plan.files(ReportType::PodUsage, false).map(|f| ReadJob {
+            file: f.clone(),
+            kind: Kind::Pods(PodPass::Both),
+        }));
+    }
+    // Label tables first: they are small, and the order costs nothing.
+    let counters = Arc::new(Counters::default());
+    counters
+        .files_total
+        .store(jobs.len() as u64, Ordering::Relaxed);
+    let progress = Progress::start(Arc::clone(&counters), job.quiet, Duration::from_secs(5));
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(job.threads)
+        .thread_name(|i| format!("ocpagg-agg-{i}"))
+        .build()
+        .context("cannot start the aggregation thread pool")?;
+    let readers = (job.threads / 2).max(1);
+    let range = DateRange {
+        start: job.run.start,
+        end: job.run.end,
+    };
+    let rows_read: Mutex<BTreeMap<String, u64>> = Mutex::default();
+    let read_time: Mutex<Duration> = Mutex::default();
+    let cancelled = AtomicBool::new(false);
+    let (job_tx, job_rx) = unbounded::<ReadJob>();
+    for j in jobs {
+        job_tx.send(j).expect("receiver alive");
+    }
+    drop(job_tx);
+    let (batch_tx, batch_rx) = bounded::<Msg>(2 * job.threads.max(2));
+    let (out_tx, out_rx) = bounded::<Out>(4);
+
+    let mut report = RunReport {
+        pods_from_daily,
+        ..Default::default()
+    };
+    let outcome = std::thread::scope(|s| -> Result<()> {
+        for i in 0..readers {
+            let (job_rx, batch_tx) = (job_rx.clone(), batch_tx.clone());
+            let (warehouse, counters, rows_read, read_time, cancelled) =
+                (&warehouse, &counters, &rows_read, &read_time, &cancelled);
+            std::thread::Builder::new()
+                .name(format!("ocpagg-read-{i}"))
+                .spawn_scoped(s, move || {
+                    read_files(
+                        warehouse, job, range, &job_rx, &batch_tx, counters, rows_read, read_time,
+                        cancelled,
+                    )
+                })
+                .context("cannot start a reader thread")?;
+        }
+        drop(batch_tx);
+        let writer = std::thread::Builder::new()
+            .name("ocpagg-write".into())
+            .spawn_scoped(s, move || write_all(sink, out_rx))
+            .context("cannot start the writer thread")?;
+        let aggregated = aggregate(job, &pool, &batch_rx, &out_tx, &mut report);
+        if aggregated.is_err() {
+            cancelled.store(true, Ordering::Relaxed);
+        }
+        drop(batch_rx); // readers blocked on send see a closed channel and stop
+        drop(out_tx); // the writer sees no Done and aborts unless we sent it
+        let written = writer
+            .join()
+            .map_err(|_| anyhow!("the writer thread panicked"))?;
+        aggregated?;
+        let (write, write_time) = written?;
+        report.write = write;
+        report.write_time = write_time;
+        Ok(())
+    });
+    drop(progress);
+    outcome?;
+    report.rows_read = rows_read.into_inner().expect("no poisoned lock");
+    report.read_time = read_time.into_inner().expect("no poisoned lock");
+    report.files_read = counters.files_done.load(Ordering::Relaxed);
+    report.wall = started.elapsed();
+    Ok(report)
+}
+
+fn open_sink(output: &str) -> Result<Box<dyn SummarySink>> {
+    crate::config::check_output(output)?;
+    Ok(open_file_sink(output.as_ref())?)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_files(
+    warehouse: &Warehouse,
+    job: &Job,
+    range: DateRange,
+    jobs: &Receiver<ReadJob>,
+    out: &Sender<Msg>,
+    counters: &Counters,
+    rows_read: &Mutex<BTreeMap<String, u64>>,
+    read_time: &Mutex<Duration>,
+    cancelled: &AtomicBool,
+) {
+    let mut busy = Duration::ZERO;
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    'files: for ReadJob { file, kind } in jobs.iter() {
+        if cancelled.load(Ordering::Relaxed) {
+            break;
+        }
+        let columns = match kind {
+            Kind::NodeLabels => NODE_LABEL_COLUMNS,
+            Kind::NamespaceLabels => NAMESPACE_LABEL_COLUMNS,
+            Kind::Pods(PodPass::Capacity) => POD_CAPACITY_COLUMNS,
+            Kind::Pods(_) => POD_USAGE_COLUMNS,
+        };
+        let projection = Projection::new(file.report_type, columns);
+        let name: Arc<str> = warehouse.describe(&file.location).into();
+        let table = if file.daily {
+            format!("{} (daily)", file.report_type)
+        } else {
+            file.report_type.to_string()
+        };
+        let t = Instant::now();
+        let batches = warehouse.read(&file, &projection, Some(range), job.batch_size);
+        busy += t.elapsed();
+        let mut batches = match batches {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = out.send(Msg::Failed(e.into()));
+                break;
+            }
+        };
+        loop {
+            let t = Instant::now();
+            let next = batches.next();
+            busy += t.elapsed();
+            match next {
+                None => break,
+                Some(Err(e)) => {
+                    let _ = out.send(Msg::Failed(e.into()));
+                    break 'files;
+                }
+                Some(Ok(batch)) => {
+                    let n = batch.num_rows() as u64;
+                    *counts.entry(table.clone()).or_default() += n;
+                    counters.rows_read.fetch_add(n, Ordering::Relaxed);
+                    let msg = Msg::Batch {
+                        kind,
+                        file: Arc::clone(&name),
+                        batch,
+                    };
+                    if out.send(msg).is_err() {
+                        break 'files; // the aggregate stage stopped
+                    }
+                }
+            }
+        }
+        counters.files_done.fetch_add(1, Ordering::Relaxed);
+    }
+    *read_time.lock().expect("no poisoned lock") += busy;
+    let mut all = rows_read.lock().expect("no poisoned lock");
+    for (k, v) in counts {
+        *all.entry(k).or_default() += v;
+    }
+}
+
+/// Receives batches, aggregates them window by window on the pool, then sends the rows on.
+fn aggregate(
+    job: &Job,
+    pool: &rayon::ThreadPool,
+    batches: &Receiver<Msg>,
+    out: &Sender<Out>,
+    report: &mut RunReport,
+) -> Result<()> {
+    let mut agg = Aggregator::new(job.run.clone(), job.side.clone());
+    // A window of prepared batches per pass is folded in parallel once it is full; its size
+    // bounds memory (batches × batch size) and gives every worker a batch.
+    let window = 2 * job.threads;
+    let mut pending: BTreeMap<u8, Vec<PreparedBatch>> = BTreeMap::new();
+    let (mut labels_time, mut fold_time) = (Duration::ZERO, Duration::ZERO);
+    for msg in batches.iter() {
+        let (kind, file, batch) = match msg {
+            Msg::Failed(e) => return Err(e),
+            Msg::Batch { kind, file, batch } => (kind, file, batch),
+        };
+        let t = Instant::now();
+        let context = || format!("while aggregating {file}");
+        match kind {
+            Kind::NodeLabels => agg.add_node_labels(&batch).with_context(context)?,
+            Kind::NamespaceLabels => agg.add_namespace_labels(&batch).with_context(context)?,
+            Kind::Pods(pass) => {
+                let prepared = agg.prepare(batch, pass).with_context(context)?;
+                labels_time += t.elapsed();
+                let slot = pending.entry(pass as u8).or_default();
+                slot.push(prepared);
+                if slot.len() >= window {
+                    let t = Instant::now();
+                    agg.add_prepared(pool, slot)?;
+                    slot.clear();
+                    fold_time += t.elapsed();
+                }
+                continue;
+            }
+        }
+        labels_time += t.elapsed();
+    }
+    let t = Instant::now();
+    for (_, slot) in pending {
+        agg.add_prepared(pool, &slot)?;
+    }
+    let stats = agg.stats();
+    if stats.pod_items + stats.pod_items_without_node == 0 && stats.capacity_items == 0 {
+        bail!(
+            "no pod_usage line items between {} and {} for source {} (the month's files hold no rows in that range)",
+            job.run.start,
+            job.run.end,
+            job.run.source_uuid
+        );
+    }
+    let summary = agg.finish();
+    fold_time += t.elapsed();
+    report.aggregate = summary.stats;
+    for chunk in summary.rows.chunks(OUTPUT_BATCH_ROWS) {
+        let t = Instant::now();
+        let batch = to_record_batch(&job.run, chunk);
+        fold_time += t.elapsed();
+        if out.send(Out::Batch(batch)).is_err() {
+            break; // the writer failed; its error is reported by the caller
+        }
+    }
+    let _ = out.send(Out::Done);
+    report.labels_time = labels_time;
+    report.aggregate_time = fold_time;
+    Ok(())
+}
+
+/// Writes batches until `Done`; a closed channel without `Done` aborts (drops the sink).
+fn write_all(
+    mut sink: Box<dyn SummarySink>,
+    input: Receiver<Out>,
+) -> Result<(WriteReport, Duration)> {
+    let mut busy = Duration::ZERO;
+    for msg in input.iter() {
+        match msg {
+            Out::Batch(batch) => {
+                let t = Instant::now();
+                sink.write(&batch)?;
+                busy += t.elapsed();
+            }
+            Out::Done => {
+                let t = Instant::now();
+                let report = sink.finish()?;
+                return Ok((report, busy + t.elapsed()));
+            }
+        }
+    }
+    bail!("run aborted; nothing written")
+}

@@ -1,0 +1,65 @@
+//! The human-readable end-of-run summary.
+
+use std::fmt::Write as _;
+
+use crate::pipeline::RunReport;
+
+fn secs(d: std::time::Duration) -> String {
+    format!("{:.3} s", d.as_secs_f64())
+}
+
+/// Renders the report: rows read per table, rows written per data source, and time.
+pub fn render(report: &RunReport) -> String {
+    let mut s = String::new();
+    let read: Vec<String> = report
+        .rows_read
+        .iter()
+        .map(|(table, n)| format!("{table} {n}"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "read     {} files: {}",
+        report.files_read,
+        read.join(", ")
+    );
+    if report.pods_from_daily {
+        let _ = writeln!(
+            s,
+            "         pod sums from koku's daily roll-up; node capacity from hourly line items"
+        );
+    }
+    let a = &report.aggregate;
+    let _ = writeln!(
+        s,
+        "pods     {} line items aggregated, {} without a node (capacity only), {} label strings parsed",
+        a.pod_items, a.pod_items_without_node, a.label_strings_parsed
+    );
+    let by_source: Vec<String> = report
+        .write
+        .rows_by_data_source
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "wrote    {} rows ({}) to {}",
+        report.write.rows,
+        if by_source.is_empty() {
+            "none".to_string()
+        } else {
+            by_source.join(", ")
+        },
+        report.write.target
+    );
+    let _ = writeln!(
+        s,
+        "time     {} wall, {:.0} rows/s; stages: read {} (all reader threads), labels {}, aggregate {}, write {}",
+        secs(report.wall),
+        report.rows_per_second(),
+        secs(report.read_time),
+        secs(report.labels_time),
+        secs(report.aggregate_time),
+        secs(report.write_time)
+    );
+    s
+}

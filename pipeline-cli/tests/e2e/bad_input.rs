@@ -1,0 +1,340 @@
+//! Bad input through the real binary: a clear message naming the cause, exit code 1 (2 for
+//! usage errors), and nothing half-written: an existing output file is left untouched and no
+//! temporary file remains.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema};
+use ocpagg_fixtures::{hours, Dataset, PodItem};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+
+use crate::common::*;
+
+struct Outcome {
+    code: i32,
+    stderr: String,
+}
+
+fn ocpagg(args: &[&str]) -> Outcome {
+    let out = Command::new(env!("CARGO_BIN_EXE_ocpagg"))
+        .args(args)
+        .output()
+        .unwrap();
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn small_lake() -> Lake {
+    let mut data = Dataset::default();
+    for d in 1..=2 {
+        for ts in hours(day(d), 0, 24) {
+            data.pods.push(
+                PodItem::new(ts, "ns", "worker-1", "p")
+                    .cpu(1.0, 1.0, 1.0)
+                    .node_capacity(4.0, 16.0),
+            );
+        }
+    }
+    Lake::new(&data)
+}
+
+fn pod_dir(lake: &Lake) -> PathBuf {
+    lake.path().join(format!(
+        "data/parquet/{ORG}/OCP/pod_usage/source={SOURCE}/year=2025/month=10"
+    ))
+}
+
+/// Runs against the lake with an existing output file, checks the failure, and checks the
+/// output file was left as it was with no temporary file beside it.
+fn run_fails(lake: &Lake, warehouse: &str, month: &str, expect: &[&str]) -> String {
+    let out_dir = tempfile::tempdir().unwrap();
+    let output = out_dir.path().join("summary.parquet");
+    std::fs::write(&output, b"previous contents").unwrap();
+    let _ = lake;
+    let o = ocpagg(&[
+        "run",
+        "--warehouse",
+        warehouse,
+        "--org",
+        ORG,
+        "--source",
+        SOURCE,
+        "--year",
+        "2025",
+        "--month",
+        month,
+        "--cluster-id",
+        CLUSTER,
+        "--output",
+        output.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(o.code, 1, "exit code; stderr: {}", o.stderr);
+    for e in expect {
+        assert!(o.stderr.contains(e), "stderr lacks {e:?}: {}", o.stderr);
+    }
+    assert_eq!(std::fs::read(&output).unwrap(), b"previous contents");
+    let leftovers: Vec<_> = std::fs::read_dir(out_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "temporary files left behind: {leftovers:?}"
+    );
+    o.stderr
+}
+
+fn rewrite(path: &Path, f: impl Fn(RecordBatch) -> RecordBatch) {
+    let file = std::fs::File::open(path).unwrap();
+    let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let batches: Vec<RecordBatch> = batches.into_iter().map(f).collect();
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(path).unwrap(),
+        batches[0].schema(),
+        None,
+    )
+    .unwrap();
+    for b in &batches {
+        w.write(b).unwrap();
+    }
+    w.close().unwrap();
+}
+
+fn first_pod_file(lake: &Lake) -> PathBuf {
+    let mut files: Vec<_> = std::fs::read_dir(pod_dir(lake))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.remove(0)
+}
+
+#[test]
+fn corrupt_parquet_file_is_named() {
+    let lake = small_lake();
+    // Sorted after the valid files: discovered after rows were already aggregated.
+    let bad = pod_dir(&lake).join("zzz_corrupt.parquet");
+    std::fs::write(&bad, b"PAR1 this is not really parquet PAR1").unwrap();
+    let stderr = run_fails(
+        &lake,
+        lake.path().to_str().unwrap(),
+        "10",
+        &["zzz_corrupt.parquet", "not a readable Parquet file"],
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn missing_required_column_is_named() {
+    let lake = small_lake();
+    let file = first_pod_file(&lake);
+    rewrite(&file, |b| {
+        let i = b.schema().index_of("pod_request_cpu_core_seconds").unwrap();
+        let mut b = b;
+        b.remove_column(i);
+        b
+    });
+    let name = file.file_name().unwrap().to_str().unwrap().to_string();
+    run_fails(
+        &lake,
+        lake.path().to_str().unwrap(),
+        "10",
+        &[&name, "pod_request_cpu_core_seconds", "missing"],
+    );
+}
+
+#[test]
+fn wrong_typed_column_is_named() {
+    let lake = small_lake();
+    let file = first_pod_file(&lake);
+    rewrite(&file, |b| {
+        let i = b.schema().index_of("pod_usage_cpu_core_seconds").unwrap();
+        let mut fields: Vec<Field> = b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields[i] = Field::new("pod_usage_cpu_core_seconds", DataType::Boolean, true);
+        let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+        cols[i] = Arc::new(BooleanArray::from(vec![true; b.num_rows()]));
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap()
+    });
+    run_fails(
+        &lake,
+        lake.path().to_str().unwrap(),
+        "10",
+        &["pod_usage_cpu_core_seconds", "Boolean", "expected a number"],
+    );
+}
+
+#[test]
+fn empty_month_is_an_error() {
+    let lake = small_lake();
+    run_fails(
+        &lake,
+        lake.path().to_str().unwrap(),
+        "11",
+        &["no pod_usage files", "month=11"],
+    );
+    // A month whose files hold no line items in the range.
+    let empty = tempfile::tempdir().unwrap();
+    Dataset::default()
+        .write(empty.path(), &layout(), &Default::default())
+        .unwrap();
+    let o = ocpagg(&[
+        "run",
+        "--warehouse",
+        empty.path().to_str().unwrap(),
+        "--org",
+        ORG,
+        "--source",
+        SOURCE,
+        "--year",
+        "2025",
+        "--month",
+        "10",
+        "--cluster-id",
+        CLUSTER,
+        "--output",
+        empty.path().join("o.parquet").to_str().unwrap(),
+    ]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(!empty.path().join("o.parquet").exists());
+}
+
+#[test]
+fn missing_warehouse_and_bucket() {
+    let lake = small_lake();
+    run_fails(
+        &lake,
+        "/nonexistent/lake",
+        "10",
+        &["/nonexistent/lake", "cannot open directory"],
+    );
+    if std::env::var("OCPAGG_TEST_S3_BUCKET").is_err() {
+        panic!("OCPAGG_TEST_S3_BUCKET is not set: run the tests with scripts/test.sh");
+    }
+    run_fails(
+        &lake,
+        "s3://ocpagg-no-such-bucket/lake",
+        "10",
+        &["ocpagg-no-such-bucket", "cannot list"],
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let o = ocpagg(&[
+        "run",
+        "--warehouse",
+        "/tmp",
+        "--source",
+        SOURCE,
+        "--year",
+        "2025",
+        "--month",
+        "10",
+        "--cluster-id",
+        "c",
+        "--output",
+        "/tmp/x.parquet",
+    ]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("missing setting `org`"), "{}", o.stderr);
+    let o = ocpagg(&["run", "--bogus"]);
+    assert_eq!(o.code, 2);
+    let o = ocpagg(&[
+        "run",
+        "--warehouse",
+        "/tmp",
+        "--org",
+        ORG,
+        "--source",
+        SOURCE,
+        "--year",
+        "2025",
+        "--month",
+        "10",
+        "--cluster-id",
+        "c",
+        "--output",
+        "/tmp/x.parquet",
+        "--start-date",
+        "2025-11-01",
+    ]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("start_date"), "{}", o.stderr);
+    let o = ocpagg(&[
+        "run",
+        "--warehouse",
+        "/tmp",
+        "--org",
+        ORG,
+        "--source",
+        SOURCE,
+        "--year",
+        "2025",
+        "--month",
+        "10",
+        "--cluster-id",
+        "c",
+        "--output",
+        "/tmp/x.txt",
+    ]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(o.stderr.contains("unknown extension"), "{}", o.stderr);
+}
+
+#[test]
+fn config_file_and_environment() {
+    let lake = small_lake();
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("from-config.parquet");
+    let toml = format!(
+        "warehouse = {:?}\norg = {ORG:?}\nsource = {SOURCE:?}\nyear = 2025\nmonth = 10\ncluster_id = \"from-file\"\noutput = {:?}\nquiet = true\n",
+        lake.path().display().to_string(),
+        output.display().to_string()
+    );
+    let cfg = dir.path().join("ocpagg.toml");
+    std::fs::write(&cfg, toml).unwrap();
+    // The flag wins over the environment, which wins over the file.
+    let out = Command::new(env!("CARGO_BIN_EXE_ocpagg"))
+        .args([
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--cluster-alias",
+            "from-flag",
+        ])
+        .env("OCPAGG_CLUSTER_ID", "from-env")
+        .env("OCPAGG_CLUSTER_ALIAS", "alias-from-env")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = read_output(&output);
+    assert_eq!(rows[0].s("cluster_id"), Some("from-env"));
+    assert_eq!(rows[0].s("cluster_alias"), Some("from-flag"));
+    // A misspelt key is an error naming it.
+    std::fs::write(&cfg, "warehous = \"x\"\n").unwrap();
+    let o = ocpagg(&["run", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("warehous"), "{}", o.stderr);
+}

@@ -1,0 +1,189 @@
+//! Shared helpers: write a dataset to a temporary warehouse, run the pipeline, read rows back.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type, Int32Type};
+use chrono::NaiveDate;
+use ocpagg_cli::config::{List, RunConfig};
+use ocpagg_cli::RunReport;
+use ocpagg_fixtures::{Dataset, Layout, WriteOptions};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::Value;
+
+pub const ORG: &str = "org1234567";
+pub const SOURCE: &str = "6e2f1b52-4bd1-4c47-9d8e-1b3f8b2d1c01";
+pub const CLUSTER: &str = "test-cluster";
+
+pub fn layout() -> Layout {
+    Layout::new(ORG, SOURCE, CLUSTER)
+}
+
+pub fn day(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2025, 10, d).unwrap()
+}
+
+/// A warehouse in a temporary directory.
+pub struct Lake {
+    pub dir: tempfile::TempDir,
+}
+
+impl Lake {
+    pub fn write(data: &Dataset, opts: &WriteOptions) -> Lake {
+        let dir = tempfile::tempdir().unwrap();
+        data.write(dir.path(), &layout(), opts).unwrap();
+        Lake { dir }
+    }
+
+    pub fn new(data: &Dataset) -> Lake {
+        Self::write(data, &WriteOptions::default())
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A run of October 2025 over this lake, output to `out.parquet` in the lake.
+    pub fn config(&self) -> RunConfig {
+        config(
+            &self.path().display().to_string(),
+            &self.path().join("out.parquet"),
+        )
+    }
+}
+
+pub fn config(warehouse: &str, output: &Path) -> RunConfig {
+    RunConfig {
+        warehouse: Some(warehouse.to_string()),
+        org: Some(ORG.into()),
+        source: Some(SOURCE.into()),
+        year: Some(2025),
+        month: Some(10),
+        cluster_id: Some(CLUSTER.into()),
+        enabled_keys: Some(List::Text("*".into())),
+        output: Some(output.display().to_string()),
+        quiet: Some(true),
+        ..Default::default()
+    }
+}
+
+/// Runs and returns the report and the output rows.
+pub fn run(config: &RunConfig) -> (RunReport, Vec<Row>) {
+    let job = config.resolve().expect("valid config");
+    let report = ocpagg_cli::run(&job).expect("run succeeds");
+    let rows = read_output(Path::new(config.output.as_deref().unwrap()));
+    (report, rows)
+}
+
+pub fn run_rows(config: &RunConfig) -> Vec<Row> {
+    run(config).1
+}
+
+/// One output row, every column as JSON (dates as "YYYY-MM-DD" strings).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row(pub BTreeMap<String, Value>);
+
+impl Row {
+    pub fn get(&self, col: &str) -> &Value {
+        self.0.get(col).unwrap_or_else(|| panic!("no column {col}"))
+    }
+
+    /// A numeric column that must not be null.
+    pub fn f(&self, col: &str) -> f64 {
+        self.get(col)
+            .as_f64()
+            .unwrap_or_else(|| panic!("{col} is {:?}, expected a number", self.get(col)))
+    }
+
+    pub fn s(&self, col: &str) -> Option<&str> {
+        self.get(col).as_str()
+    }
+
+    /// A JSON column, parsed.
+    pub fn json(&self, col: &str) -> Value {
+        match self.get(col) {
+            Value::Null => Value::Null,
+            Value::String(s) => {
+                serde_json::from_str(s).unwrap_or_else(|e| panic!("{col}: {e}: {s}"))
+            }
+            other => panic!("{col} is {other:?}"),
+        }
+    }
+
+    /// The row without its random uuid, for comparing runs.
+    pub fn without_uuid(&self) -> BTreeMap<String, Value> {
+        let mut m = self.0.clone();
+        m.remove("uuid");
+        m
+    }
+}
+
+pub fn batches_to_rows(batches: &[RecordBatch]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for batch in batches {
+        let schema = batch.schema();
+        for i in 0..batch.num_rows() {
+            let mut m = BTreeMap::new();
+            for (f, col) in schema.fields().iter().zip(batch.columns()) {
+                let v = if col.is_null(i) {
+                    Value::Null
+                } else {
+                    match col.data_type() {
+                        DataType::Float64 => {
+                            serde_json::Number::from_f64(col.as_primitive::<Float64Type>().value(i))
+                                .map(Value::Number)
+                                .unwrap()
+                        }
+                        DataType::Int32 => Value::from(col.as_primitive::<Int32Type>().value(i)),
+                        DataType::Utf8 => Value::from(col.as_string::<i32>().value(i)),
+                        DataType::Date32 => {
+                            let d = col.as_primitive::<arrow::datatypes::Date32Type>().value(i);
+                            let date = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()
+                                + chrono::Duration::days(i64::from(d));
+                            Value::from(date.to_string())
+                        }
+                        other => panic!("unexpected output type {other}"),
+                    }
+                };
+                m.insert(f.name().clone(), v);
+            }
+            rows.push(Row(m));
+        }
+    }
+    rows
+}
+
+pub fn read_output(path: &Path) -> Vec<Row> {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().unwrap();
+    batches_to_rows(&batches)
+}
+
+pub fn comparable(rows: &[Row]) -> Vec<BTreeMap<String, Value>> {
+    rows.iter().map(Row::without_uuid).collect()
+}
+
+/// `a` and `b` agree to a relative 1e-12 (sums of exactly representable inputs are exact; this
+/// only absorbs the last-bit rounding of a hand-written decimal like 7.2).
+#[track_caller]
+pub fn close(actual: f64, expected: f64) {
+    let tol = 1e-12 * expected.abs().max(1e-300);
+    assert!(
+        (actual - expected).abs() <= tol,
+        "actual {actual} != expected {expected}"
+    );
+}
+
+pub fn the_row<'a>(rows: &'a [Row], namespace: &str, node: &str) -> &'a Row {
+    let found: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.s("namespace") == Some(namespace) && r.s("node") == Some(node))
+        .collect();
+    assert_eq!(found.len(), 1, "rows for {namespace}/{node}: {found:#?}");
+    found[0]
+}

@@ -1,0 +1,13 @@
+//! End-to-end tests of `ocpagg run`: generated koku-layout Parquet in, summary rows out.
+//!
+//! One test binary (fast to link on 2 cores) with a module per concern:
+//! - `scenarios`: small hand-written inputs with hand-computed expectations;
+//! - `oracle`: generated months against a naive, independent re-implementation of SPEC.md;
+//! - `sources`: hourly vs daily tables, local disk vs a real S3 server, type variants;
+//! - `bad_input`: errors, exit codes, and nothing half-written (runs the real binary).
+
+mod bad_input;
+mod common;
+mod oracle;
+mod scenarios;
+mod sources;

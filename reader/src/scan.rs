@@ -1,0 +1,684 @@
+//! Reading one Parquet file: projection of the needed columns, row-group pruning by date,
+//! and normalisation of every accepted physical type to the canonical one.
+
+use std::fs::File;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, PrimitiveArray, RecordBatch, StringArray,
+    TimestampSecondArray,
+};
+use arrow::compute::{cast, filter_record_batch};
+use arrow::datatypes::{
+    DataType, Date32Type, Date64Type, Field, Int32Type, Schema, SchemaRef, TimeUnit,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
+};
+use bytes::Bytes;
+use chrono::NaiveDate;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt, TryFutureExt};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStream};
+use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use tokio::runtime::Runtime;
+
+use crate::error::{ReadError, Result};
+use crate::schema::{canonical_schema, ColumnKind, ColumnSpec, ReportType, INTERVAL_START};
+use crate::timestamp::parse_timestamp;
+
+/// The columns to read from one report table. Batches come out with exactly these columns,
+/// in this order, with the canonical types of [`ColumnKind`]; a missing optional column reads
+/// as nulls.
+#[derive(Debug, Clone)]
+pub struct Projection {
+    table: ReportType,
+    columns: Vec<&'static ColumnSpec>,
+    schema: SchemaRef,
+}
+
+impl Projection {
+    /// Projects the named columns of `table`.
+    ///
+    /// # Panics
+    /// If a name is not a column of the table: projections are fixed by the calling code,
+    /// so that is a programming error, not bad input.
+    pub fn new(table: ReportType, names: &[&str]) -> Self {
+        let columns: Vec<_> = names
+            .iter()
+            .map(|n| {
+                table
+                    .column(n)
+                    .unwrap_or_else(|| panic!("{n} is not a column of {table}"))
+            })
+            .collect();
+        let schema = canonical_schema(&columns);
+        Self {
+            table,
+            columns,
+            schema,
+        }
+    }
+
+    /// Every column of `table` the program knows.
+    pub fn all(table: ReportType) -> Self {
+        let names: Vec<_> = table.columns().iter().map(|c| c.name).collect();
+        Self::new(table, &names)
+    }
+
+    /// The table.
+    pub fn table(&self) -> ReportType {
+        self.table
+    }
+
+    /// The schema of the batches this projection yields.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Index of a column in the output batches.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+}
+
+/// Line items count when `start <= interval_start < end + 1 day` (both dates inclusive, UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateRange {
+    /// First day, inclusive.
+    pub start: NaiveDate,
+    /// Last day, inclusive.
+    pub end: NaiveDate,
+}
+
+impl DateRange {
+    /// The range as epoch seconds `[lo, hi)`.
+    pub fn seconds(&self) -> Range<i64> {
+        let lo = self
+            .start
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp();
+        let hi = self.end.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp() + 86_400;
+        lo..hi
+    }
+}
+
+enum Source {
+    Local(ParquetRecordBatchReader),
+    Remote {
+        stream: ParquetRecordBatchStream<RemoteFile>,
+        runtime: Arc<Runtime>,
+    },
+}
+
+/// The canonical record batches of one file. Each item is one batch of at most the requested
+/// batch size; an error ends the iteration.
+pub struct FileBatches {
+    source: Source,
+    normalizer: Normalizer,
+    failed: bool,
+}
+
+impl FileBatches {
+    pub(crate) fn open_local(
+        path: &Path,
+        described: String,
+        projection: &Projection,
+        range: Option<DateRange>,
+        batch_size: usize,
+    ) -> Result<Self> {
+        let file = File::open(path).map_err(|source| ReadError::Io {
+            path: described.clone(),
+            source,
+        })?;
+        let not_parquet = |source| ReadError::NotParquet {
+            path: described.clone(),
+            source,
+        };
+        let plain =
+            ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(not_parquet)?;
+        let setup = Setup::new(&plain, described.clone(), projection, range)?;
+        let hinted = ArrowReaderMetadata::try_new(
+            Arc::clone(plain.metadata()),
+            ArrowReaderOptions::new().with_schema(Arc::clone(&setup.hint)),
+        )
+        .map_err(not_parquet)?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, hinted)
+            .with_projection(setup.mask.clone())
+            .with_row_groups(setup.row_groups.clone())
+            .with_batch_size(batch_size)
+            .build()
+            .map_err(not_parquet)?;
+        Ok(Self {
+            source: Source::Local(reader),
+            normalizer: setup.normalizer,
+            failed: false,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn open_remote(
+        store: Arc<dyn ObjectStore>,
+        runtime: Arc<Runtime>,
+        location: ObjectPath,
+        size: u64,
+        described: String,
+        projection: &Projection,
+        range: Option<DateRange>,
+        batch_size: usize,
+    ) -> Result<Self> {
+        let mut file = RemoteFile {
+            store,
+            location,
+            size,
+        };
+        let not_parquet = |source| ReadError::NotParquet {
+            path: described.clone(),
+            source,
+        };
+        let plain = runtime
+            .block_on(ArrowReaderMetadata::load_async(
+                &mut file,
+                ArrowReaderOptions::new(),
+            ))
+            .map_err(|e| remote_error(e, &described))?;
+        let setup = Setup::new(&plain, described.clone(), projection, range)?;
+        let hinted = ArrowReaderMetadata::try_new(
+            Arc::clone(plain.metadata()),
+            ArrowReaderOptions::new().with_schema(Arc::clone(&setup.hint)),
+        )
+        .map_err(not_parquet)?;
+        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(file, hinted)
+            .with_projection(setup.mask.clone())
+            .with_row_groups(setup.row_groups.clone())
+            .with_batch_size(batch_size)
+            .build()
+            .map_err(not_parquet)?;
+        Ok(Self {
+            source: Source::Remote { stream, runtime },
+            normalizer: setup.normalizer,
+            failed: false,
+        })
+    }
+}
+
+/// What a file's footer tells without reading data pages.
+#[derive(Debug, Clone)]
+pub struct FileFooter {
+    /// The Arrow schema as written (physical types).
+    pub schema: SchemaRef,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Nulls per top-level column, summed over row groups; `None` where a row group lacks
+    /// the statistic.
+    pub null_counts: std::collections::BTreeMap<String, Option<u64>>,
+}
+
+impl FileFooter {
+    fn new(meta: &ArrowReaderMetadata) -> Self {
+        let md = meta.metadata();
+        let mut null_counts = std::collections::BTreeMap::new();
+        let descr = md.file_metadata().schema_descr();
+        for (i, col) in descr.columns().iter().enumerate() {
+            let name = col.path().parts()[0].clone();
+            let total = md.row_groups().iter().try_fold(0u64, |acc, rg| {
+                rg.column(i)
+                    .statistics()
+                    .and_then(|s| s.null_count_opt())
+                    .map(|n| acc + n)
+            });
+            null_counts.insert(name, total);
+        }
+        Self {
+            schema: Arc::clone(meta.schema()),
+            rows: md.file_metadata().num_rows().max(0) as u64,
+            null_counts,
+        }
+    }
+}
+
+/// The footer of a local file.
+pub(crate) fn footer_local(path: &Path, described: &str) -> Result<FileFooter> {
+    let file = File::open(path).map_err(|source| ReadError::Io {
+        path: described.to_string(),
+        source,
+    })?;
+    let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|source| {
+        ReadError::NotParquet {
+            path: described.to_string(),
+            source,
+        }
+    })?;
+    Ok(FileFooter::new(&meta))
+}
+
+/// [`footer_local`] for an object store.
+pub(crate) fn footer_remote(
+    store: Arc<dyn ObjectStore>,
+    runtime: &Runtime,
+    location: ObjectPath,
+    size: u64,
+    described: &str,
+) -> Result<FileFooter> {
+    let mut file = RemoteFile {
+        store,
+        location,
+        size,
+    };
+    let meta = runtime
+        .block_on(ArrowReaderMetadata::load_async(
+            &mut file,
+            ArrowReaderOptions::new(),
+        ))
+        .map_err(|e| remote_error(e, described))?;
+    Ok(FileFooter::new(&meta))
+}
+
+/// A failure while fetching a remote file surfaces as a ParquetError wrapping the
+/// object_store error; keep "cannot read" apart from "not Parquet".
+fn remote_error(e: ParquetError, described: &str) -> ReadError {
+    match e {
+        ParquetError::External(inner) => match inner.downcast::<object_store::Error>() {
+            Ok(source) => ReadError::Store {
+                operation: "read",
+                location: described.to_string(),
+                source: *source,
+            },
+            Err(other) => ReadError::Decode {
+                path: described.to_string(),
+                source: other,
+            },
+        },
+        other => ReadError::NotParquet {
+            path: described.to_string(),
+            source: other,
+        },
+    }
+}
+
+impl Iterator for FileBatches {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            let raw = match &mut self.source {
+                Source::Local(reader) => reader.next().map(|r| {
+                    r.map_err(|e| ReadError::Decode {
+                        path: self.normalizer.path.clone(),
+                        source: Box::new(e),
+                    })
+                }),
+                Source::Remote { stream, runtime } => runtime
+                    .block_on(stream.next())
+                    .map(|r| r.map_err(|e| remote_error(e, &self.normalizer.path))),
+            }?;
+            let result = raw.and_then(|batch| self.normalizer.normalize(&batch));
+            match result {
+                Ok(batch) if batch.num_rows() == 0 => continue,
+                Ok(batch) => return Some(Ok(batch)),
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+/// Everything decided from a file's footer before reading data.
+struct Setup {
+    hint: SchemaRef,
+    mask: ProjectionMask,
+    row_groups: Vec<usize>,
+    normalizer: Normalizer,
+}
+
+impl Setup {
+    fn new(
+        plain: &ArrowReaderMetadata,
+        path: String,
+        projection: &Projection,
+        range: Option<DateRange>,
+    ) -> Result<Self> {
+        let file_schema = plain.schema();
+        // Ask the decoder for dictionary arrays on every text column we read: koku's strings
+        // are dictionary-encoded in the file, so each distinct value is decoded (and later
+        // parsed, interned) once per dictionary page rather than once per row.
+        let mut hint_fields: Vec<Field> = file_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let mut roots = Vec::new();
+        let mut plans = Vec::with_capacity(projection.columns.len());
+        for spec in &projection.columns {
+            let Some(index) = file_schema.index_of(spec.name).ok() else {
+                if spec.required {
+                    return Err(ReadError::MissingColumn {
+                        path,
+                        table: projection.table.dir_name(),
+                        column: spec.name,
+                    });
+                }
+                plans.push(ColumnPlan::Missing);
+                continue;
+            };
+            let found = file_schema.field(index).data_type();
+            let conversion =
+                Conversion::for_type(spec.kind, found).ok_or_else(|| ReadError::ColumnType {
+                    path: path.clone(),
+                    column: spec.name,
+                    found: found.clone(),
+                    expected: spec.kind.expected(),
+                })?;
+            if matches!(conversion, Conversion::Text | Conversion::TimestampText) {
+                hint_fields[index] = Field::new(spec.name, ColumnKind::Text.data_type(), true);
+            }
+            roots.push(index);
+            plans.push(ColumnPlan::Present {
+                name: spec.name,
+                conversion,
+            });
+        }
+        let mask = ProjectionMask::roots(plain.parquet_schema(), roots);
+        let hint = Arc::new(Schema::new_with_metadata(
+            hint_fields,
+            file_schema.metadata().clone(),
+        ));
+        let normalizer = Normalizer {
+            path,
+            schema: Arc::clone(&projection.schema),
+            plans,
+            range: range.map(|r| r.seconds()),
+            ts_index: projection.index_of(INTERVAL_START),
+        };
+        let row_groups = normalizer.prune_row_groups(plain)?;
+        Ok(Self {
+            hint,
+            mask,
+            row_groups,
+            normalizer,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Conversion {
+    /// Already canonical, or a cast arrow's kernels do exactly (numbers, text encodings).
+    Cast,
+    /// Text requested as a dictionary; re-keyed to Int32 if needed.
+    Text,
+    /// A timestamp or date to rescale to seconds.
+    Timestamp,
+    /// Timestamp strings to parse.
+    TimestampText,
+}
+
+impl Conversion {
+    fn for_type(kind: ColumnKind, found: &DataType) -> Option<Self> {
+        use DataType::*;
+        let texty = |t: &DataType| matches!(t, Utf8 | LargeUtf8 | Utf8View);
+        let is_text = texty(found) || matches!(found, Dictionary(_, v) if texty(v));
+        match kind {
+            ColumnKind::Text if is_text => Some(Conversion::Text),
+            ColumnKind::Number
+                if found.is_integer()
+                    || found.is_floating()
+                    || matches!(
+                        found,
+                        Decimal32(..) | Decimal64(..) | Decimal128(..) | Decimal256(..)
+                    ) =>
+            {
+                Some(Conversion::Cast)
+            }
+            ColumnKind::Timestamp if matches!(found, Timestamp(..) | Date32 | Date64) => {
+                Some(Conversion::Timestamp)
+            }
+            ColumnKind::Timestamp if is_text => Some(Conversion::TimestampText),
+            _ => None,
+        }
+    }
+}
+
+enum ColumnPlan {
+    Missing,
+    Present {
+        name: &'static str,
+        conversion: Conversion,
+    },
+}
+
+/// Turns a decoded batch (file types, file column order) into a canonical batch.
+struct Normalizer {
+    path: String,
+    schema: SchemaRef,
+    plans: Vec<ColumnPlan>,
+    range: Option<Range<i64>>,
+    ts_index: Option<usize>,
+}
+
+impl Normalizer {
+    fn normalize(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let rows = batch.num_rows();
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.plans.len());
+        for (plan, field) in self.plans.iter().zip(self.schema.fields()) {
+            let array = match plan {
+                ColumnPlan::Missing => arrow::array::new_null_array(field.data_type(), rows),
+                ColumnPlan::Present { name, conversion } => {
+                    let raw = batch
+                        .column_by_name(name)
+                        .expect("projected column present");
+                    self.convert(name, *conversion, raw, field.data_type())?
+                }
+            };
+            columns.push(array);
+        }
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns).map_err(|e| {
+            ReadError::Decode {
+                path: self.path.clone(),
+                source: Box::new(e),
+            }
+        })?;
+        self.filter_range(batch)
+    }
+
+    fn convert(
+        &self,
+        column: &'static str,
+        conversion: Conversion,
+        raw: &ArrayRef,
+        target: &DataType,
+    ) -> Result<ArrayRef> {
+        let cast_err = |e: arrow::error::ArrowError| ReadError::BadValue {
+            path: self.path.clone(),
+            column,
+            value: format!("(column of type {})", raw.data_type()),
+            reason: e.to_string(),
+        };
+        match conversion {
+            Conversion::Cast | Conversion::Text => {
+                if raw.data_type() == target {
+                    Ok(Arc::clone(raw))
+                } else {
+                    cast(raw, target).map_err(cast_err)
+                }
+            }
+            Conversion::Timestamp => Ok(Arc::new(to_seconds(raw))),
+            Conversion::TimestampText => {
+                let dict = if raw.data_type() == &ColumnKind::Text.data_type() {
+                    Arc::clone(raw)
+                } else {
+                    cast(raw, &ColumnKind::Text.data_type()).map_err(cast_err)?
+                };
+                let dict = dict.as_dictionary::<Int32Type>();
+                let values = cast(dict.values(), &DataType::Utf8).map_err(cast_err)?;
+                let values: &StringArray = values.as_string();
+                // Each distinct string is parsed once.
+                let mut parsed = Vec::with_capacity(values.len());
+                for v in values.iter() {
+                    parsed.push(match v {
+                        None => None,
+                        Some(s) => {
+                            Some(parse_timestamp(s).map_err(|reason| ReadError::BadValue {
+                                path: self.path.clone(),
+                                column,
+                                value: s.to_string(),
+                                reason,
+                            })?)
+                        }
+                    });
+                }
+                let seconds: TimestampSecondArray = dict
+                    .keys()
+                    .iter()
+                    .map(|k| k.and_then(|k| parsed[k as usize]))
+                    .collect();
+                Ok(Arc::new(seconds.with_timezone("UTC")))
+            }
+        }
+    }
+
+    fn filter_range(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        let (Some(range), Some(ts)) = (&self.range, self.ts_index) else {
+            return Ok(batch);
+        };
+        let times = batch.column(ts).as_primitive::<TimestampSecondType>();
+        let keep = |t: Option<i64>| t.is_some_and(|t| range.contains(&t));
+        if times.iter().all(keep) {
+            return Ok(batch);
+        }
+        let mask: BooleanArray = times.iter().map(|t| Some(keep(t))).collect();
+        filter_record_batch(&batch, &mask).map_err(|e| ReadError::Decode {
+            path: self.path.clone(),
+            source: Box::new(e),
+        })
+    }
+
+    /// Row groups that may hold line items in the date range, from the footer's statistics.
+    /// Row groups without usable statistics are kept.
+    fn prune_row_groups(&self, plain: &ArrowReaderMetadata) -> Result<Vec<usize>> {
+        let all: Vec<usize> = (0..plain.metadata().num_row_groups()).collect();
+        let Some(range) = &self.range else {
+            return Ok(all);
+        };
+        let file_type = plain
+            .schema()
+            .field_with_name(INTERVAL_START)
+            .map(|f| f.data_type().clone());
+        if !matches!(
+            file_type,
+            Ok(DataType::Timestamp(..) | DataType::Date32 | DataType::Date64)
+        ) {
+            return Ok(all);
+        }
+        let Ok(converter) =
+            StatisticsConverter::try_new(INTERVAL_START, plain.schema(), plain.parquet_schema())
+        else {
+            return Ok(all);
+        };
+        let groups = plain.metadata().row_groups();
+        let (Ok(mins), Ok(maxs)) = (
+            converter.row_group_mins(groups.iter()),
+            converter.row_group_maxes(groups.iter()),
+        ) else {
+            return Ok(all);
+        };
+        let (mins, maxs) = (to_seconds(&mins), to_seconds(&maxs));
+        Ok(all
+            .into_iter()
+            .filter(|&i| {
+                let lo = mins.is_valid(i).then(|| mins.value(i));
+                let hi = maxs.is_valid(i).then(|| maxs.value(i));
+                !(hi.is_some_and(|hi| hi < range.start) || lo.is_some_and(|lo| lo >= range.end))
+            })
+            .collect())
+    }
+}
+
+/// Rescales any timestamp or date array to whole epoch seconds (floor), zone `UTC`.
+/// Arrow stores zoned timestamps as UTC instants already, so only the unit changes.
+fn to_seconds(raw: &ArrayRef) -> TimestampSecondArray {
+    fn scaled<T: arrow::datatypes::ArrowPrimitiveType>(
+        raw: &ArrayRef,
+        f: impl Fn(T::Native) -> i64,
+    ) -> TimestampSecondArray {
+        let a: &PrimitiveArray<T> = raw.as_primitive::<T>();
+        a.unary::<_, TimestampSecondType>(f)
+    }
+    let out = match raw.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => scaled::<TimestampSecondType>(raw, |v| v),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            scaled::<TimestampMillisecondType>(raw, |v| v.div_euclid(1_000))
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            scaled::<TimestampMicrosecondType>(raw, |v| v.div_euclid(1_000_000))
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            scaled::<TimestampNanosecondType>(raw, |v| v.div_euclid(1_000_000_000))
+        }
+        DataType::Date32 => scaled::<Date32Type>(raw, |d| i64::from(d) * 86_400),
+        DataType::Date64 => scaled::<Date64Type>(raw, |ms| ms.div_euclid(1_000)),
+        other => unreachable!("to_seconds called on {other}"),
+    };
+    out.with_timezone("UTC")
+}
+
+/// Reads byte ranges of one object through the warehouse's object store.
+struct RemoteFile {
+    store: Arc<dyn ObjectStore>,
+    location: ObjectPath,
+    size: u64,
+}
+
+impl AsyncFileReader for RemoteFile {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        self.store
+            .get_range(&self.location, range)
+            .map_err(|e| ParquetError::External(Box::new(e)))
+            .boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        async move {
+            self.store
+                .get_ranges(&self.location, &ranges)
+                .await
+                .map_err(|e| ParquetError::External(Box::new(e)))
+        }
+        .boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            // The size is known from the listing, so the footer takes one ranged GET.
+            let size = self.size;
+            let metadata = ParquetMetaDataReader::new()
+                .with_arrow_reader_options(options)
+                .load_and_finish(&mut *self, size)
+                .await?;
+            Ok(Arc::new(metadata))
+        }
+        .boxed()
+    }
+}

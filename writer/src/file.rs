@@ -1,0 +1,162 @@
+//! Parquet and CSV file sinks.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use tempfile::NamedTempFile;
+
+use crate::{Result, SummarySink, WriteError, WriteReport};
+
+/// The file formats, chosen by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// `.parquet`: Arrow types as in the summary schema, snappy-compressed.
+    Parquet,
+    /// `.csv`: a header line, dates as `YYYY-MM-DD`, JSON columns as text, nulls empty.
+    Csv,
+}
+
+impl FileFormat {
+    /// The format for a path's extension, if it is one of ours.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "parquet" => Some(FileFormat::Parquet),
+            "csv" => Some(FileFormat::Csv),
+            _ => None,
+        }
+    }
+}
+
+enum Encoder {
+    Parquet(ArrowWriter<BufWriter<File>>),
+    Csv(arrow::csv::Writer<BufWriter<File>>),
+}
+
+/// A file sink: writes into a temporary file in the target's directory and renames it over the
+/// target in [`SummarySink::finish`]. Dropped unfinished, the temporary file is removed.
+pub struct FileSink {
+    path: PathBuf,
+    temp: NamedTempFile,
+    encoder: Option<Encoder>,
+    report: WriteReport,
+}
+
+/// Opens a Parquet or CSV sink, by the path's extension.
+pub fn open_file_sink(path: &Path) -> Result<Box<dyn SummarySink>> {
+    Ok(Box::new(FileSink::create(path)?))
+}
+
+impl FileSink {
+    /// Creates the sink; fails early if the extension is unknown or the directory is not
+    /// writable.
+    pub fn create(path: &Path) -> Result<Self> {
+        let shown = path.display().to_string();
+        let format = FileFormat::from_path(path).ok_or_else(|| WriteError::InvalidTarget {
+            path: shown.clone(),
+            reason: "unknown extension; use .parquet or .csv (or a postgresql:// URL)".into(),
+        })?;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("summary");
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(|e| WriteError::InvalidTarget {
+                path: shown.clone(),
+                reason: format!("cannot create a file in {}: {e}", dir.display()),
+            })?;
+        let io = |e: std::io::Error| WriteError::Io {
+            path: shown.clone(),
+            source: Box::new(e),
+        };
+        let file = BufWriter::with_capacity(1 << 20, temp.reopen().map_err(io)?);
+        let schema = ocpagg_aggregate::schema::summary_schema();
+        let encoder =
+            match format {
+                FileFormat::Parquet => {
+                    let props = WriterProperties::builder()
+                        .set_compression(Compression::SNAPPY)
+                        .build();
+                    Encoder::Parquet(ArrowWriter::try_new(file, schema, Some(props)).map_err(
+                        |e| WriteError::Io {
+                            path: shown.clone(),
+                            source: Box::new(e),
+                        },
+                    )?)
+                }
+                FileFormat::Csv => Encoder::Csv(
+                    arrow::csv::WriterBuilder::new()
+                        .with_header(true)
+                        .with_date_format("%Y-%m-%d".into())
+                        .build(file),
+                ),
+            };
+        Ok(Self {
+            report: WriteReport {
+                target: shown,
+                ..Default::default()
+            },
+            path: path.to_path_buf(),
+            temp,
+            encoder: Some(encoder),
+        })
+    }
+
+    fn error(&self, e: impl std::error::Error + Send + Sync + 'static) -> WriteError {
+        WriteError::Io {
+            path: self.report.target.clone(),
+            source: Box::new(e),
+        }
+    }
+}
+
+impl SummarySink for FileSink {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let result = match self.encoder.as_mut().expect("not finished") {
+            Encoder::Parquet(w) => w.write(batch).map_err(|e| Box::new(e) as Box<_>),
+            Encoder::Csv(w) => w.write(batch).map_err(|e| Box::new(e) as Box<_>),
+        };
+        result.map_err(|source| WriteError::Io {
+            path: self.report.target.clone(),
+            source,
+        })?;
+        self.report.count(batch);
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<WriteReport> {
+        match self.encoder.take().expect("finished once") {
+            Encoder::Parquet(w) => {
+                let file = w.into_inner().map_err(|e| self.error(e))?;
+                file.into_inner()
+                    .map_err(|e| self.error(e.into_error()))?
+                    .sync_all()
+                    .map_err(|e| self.error(e))?;
+            }
+            Encoder::Csv(w) => {
+                w.into_inner()
+                    .into_inner()
+                    .map_err(|e| self.error(e.into_error()))?
+                    .sync_all()
+                    .map_err(|e| self.error(e))?;
+            }
+        }
+        let this = *self;
+        this.temp.persist(&this.path).map_err(|e| WriteError::Io {
+            path: this.report.target.clone(),
+            source: Box::new(e.error),
+        })?;
+        Ok(this.report)
+    }
+}

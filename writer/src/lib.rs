@@ -1,0 +1,88 @@
+//! Sinks for daily summary batches ([`ocpagg_aggregate::schema`]): Parquet and CSV files now,
+//! PostgreSQL next.
+//!
+//! A sink is opened, receives batches with [`SummarySink::write`], and must be finished with
+//! [`SummarySink::finish`]; dropping it instead aborts, leaving no trace. File sinks write to
+//! a temporary file beside the target and rename it into place only in `finish`, so a failed
+//! run never leaves a partial file and a previous file stays intact.
+//!
+//! ```no_run
+//! use ocpagg_writer::{open_file_sink, SummarySink};
+//! let mut sink = open_file_sink("summary.parquet".as_ref())?;
+//! // sink.write(&batch)?; for each batch
+//! let report = sink.finish()?;
+//! println!("{} rows written to {}", report.rows, report.target);
+//! # Ok::<(), ocpagg_writer::WriteError>(())
+//! ```
+#![warn(missing_docs)]
+
+mod file;
+
+use std::collections::BTreeMap;
+
+use arrow::array::{AsArray, RecordBatch};
+
+pub use file::{open_file_sink, FileFormat, FileSink};
+
+/// An error while writing the summary.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// The output path cannot be used.
+    #[error("output {path}: {reason}")]
+    InvalidTarget {
+        /// The path as given.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Writing the file failed.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The target file.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = WriteError> = std::result::Result<T, E>;
+
+/// What a finished sink wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    /// Where (a path or a table).
+    pub target: String,
+    /// Rows written.
+    pub rows: u64,
+    /// Rows written per `data_source` value.
+    pub rows_by_data_source: BTreeMap<String, u64>,
+    /// Rows deleted before writing (database targets).
+    pub rows_deleted: u64,
+}
+
+impl WriteReport {
+    /// Counts a batch's rows per data source.
+    pub fn count(&mut self, batch: &RecordBatch) {
+        self.rows += batch.num_rows() as u64;
+        if let Some(col) = batch.column_by_name("data_source") {
+            for v in col.as_string::<i32>().iter() {
+                *self
+                    .rows_by_data_source
+                    .entry(v.unwrap_or("null").to_string())
+                    .or_default() += 1;
+            }
+        }
+    }
+}
+
+/// A destination for summary batches.
+pub trait SummarySink: Send {
+    /// Writes one batch in the summary schema.
+    fn write(&mut self, batch: &RecordBatch) -> Result<()>;
+
+    /// Completes the output atomically (rename, commit). Without this call, nothing is kept.
+    fn finish(self: Box<Self>) -> Result<WriteReport>;
+}

@@ -183,7 +183,7 @@ fn f64s<'a>(batch: &'a RecordBatch, name: &'static str) -> Result<&'a Float64Arr
         .ok_or(AggregateError::MissingColumn { column: name })
 }
 
-fn times<'a>(batch: &'a RecordBatch) -> Result<&'a TimestampSecondArray> {
+fn times(batch: &RecordBatch) -> Result<&TimestampSecondArray> {
     column(batch, "interval_start")?
         .as_primitive_opt::<TimestampSecondType>()
         .ok_or(AggregateError::MissingColumn {
@@ -258,10 +258,11 @@ impl Aggregator {
             let Some(t) = ts.is_valid(i).then(|| ts.value(i)) else {
                 continue;
             };
-            let id = label_keys
-                .is_valid(i)
-                .then(|| label_remap[label_keys.value(i) as usize])
-                .unwrap_or(LabelSetId::EMPTY);
+            let id = if label_keys.is_valid(i) {
+                label_remap[label_keys.value(i) as usize]
+            } else {
+                LabelSetId::EMPTY
+            };
             let slot = map.entry((day_of(t), node)).or_insert(id);
             if *slot != id {
                 *slot = self.labels.unite(*slot, id);

@@ -96,6 +96,27 @@ pub struct RunConfig {
     pub quiet: Option<bool>,
 }
 
+/// Every key of [`RunConfig`].
+pub const KEYS: &[&str] = &[
+    "warehouse",
+    "org",
+    "source",
+    "year",
+    "month",
+    "start_date",
+    "end_date",
+    "cluster_id",
+    "cluster_alias",
+    "report_period_id",
+    "enabled_keys",
+    "cost_category",
+    "node_role",
+    "output",
+    "threads",
+    "batch_size",
+    "quiet",
+];
+
 /// A configuration error: the user must fix a setting (exit code 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -116,7 +137,8 @@ impl RunConfig {
             figment = figment.merge(Toml::file(file));
         }
         figment
-            .merge(Env::prefixed("OCPAGG_").ignore(&["config", "log"]))
+            // Only our keys: other OCPAGG_* variables (OCPAGG_LOG, test settings) are not settings.
+            .merge(Env::prefixed("OCPAGG_").only(KEYS))
             .merge(Serialized::defaults(flags))
             .extract()
             .map_err(|e| UsageError(format!("invalid configuration: {e}")))

@@ -279,15 +279,15 @@ fn demo_table(batch: &RecordBatch) -> Result<String> {
         col("pod_usage_memory_gigabyte_hours")?,
         col("cluster_capacity_cpu_core_hours")?,
     );
+    let v = |a: &arrow::array::Float64Array, i: usize| if a.is_valid(i) { a.value(i) } else { 0.0 };
     let mut per_day: BTreeMap<String, (usize, f64, f64, f64, f64)> = BTreeMap::new();
     for i in 0..batch.num_rows() {
         let e = per_day.entry(days.value(i).to_string()).or_default();
         e.0 += 1;
-        e.1 += usage.is_valid(i).then(|| usage.value(i)).unwrap_or(0.0);
-        e.2 += request.is_valid(i).then(|| request.value(i)).unwrap_or(0.0);
-        e.3 += mem.is_valid(i).then(|| mem.value(i)).unwrap_or(0.0);
-        e.4 =
-            e.4.max(cap.is_valid(i).then(|| cap.value(i)).unwrap_or(0.0));
+        e.1 += v(&usage, i);
+        e.2 += v(&request, i);
+        e.3 += v(&mem, i);
+        e.4 = e.4.max(v(&cap, i));
     }
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
+use object_store::{BackoffConfig, ClientConfigKey, ObjectStore, RetryConfig};
 use tokio::runtime::Runtime;
 
 use crate::error::{ReadError, Result};
@@ -149,13 +149,20 @@ impl Warehouse {
                 max_retries: options.max_retries,
                 retry_timeout: options.retry_timeout,
             };
-            let client = ClientOptions::new()
-                .with_timeout(options.request_timeout)
-                .with_connect_timeout(options.connect_timeout);
+            // Timeouts go through config keys: replacing the client options wholesale would
+            // drop what the environment set (AWS_ALLOW_HTTP, for one).
+            let secs = |d: Duration| format!("{}ms", d.as_millis());
             let store = AmazonS3Builder::from_env()
                 .with_bucket_name(bucket)
                 .with_retry(retry)
-                .with_client_options(client)
+                .with_config(
+                    AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
+                    secs(options.request_timeout),
+                )
+                .with_config(
+                    AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+                    secs(options.connect_timeout),
+                )
                 .build()
                 .map_err(|e| invalid(e.to_string()))?;
             let prefix = prefix.trim_matches('/');

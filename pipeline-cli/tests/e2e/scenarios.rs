@@ -452,3 +452,56 @@ fn several_files_per_day_and_csv_output() {
     );
     assert!(text.contains(",2025-10-01,2025-10-01,"));
 }
+
+/// The real koku sample (testdata/koku-poc-02, nise scenario 02): one pod for one day.
+/// nise applies pod_seconds (86400) to every hourly row, so each hour holds 0.8 × 86400
+/// core-seconds of usage: 24 × 69120 / 3600 = 460.8 core-hours.
+#[test]
+fn real_koku_sample() {
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/koku-poc-02");
+    let out = tempfile::tempdir().unwrap();
+    let mut config = config(&sample.display().to_string(), &out.path().join("s.parquet"));
+    config.source = Some("6e2f1b52-4bd1-4c47-9d8e-1b3f8b2d1c01".into());
+    let (report, rows) = run(&config);
+    assert!(
+        report.pods_from_daily,
+        "the sample's daily table carries effective usage"
+    );
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    let r = &rows[0];
+    assert_eq!(r.s("namespace"), Some("database"));
+    assert_eq!(r.s("node"), Some("worker-node-1"));
+    assert_eq!(r.s("resource_id"), Some("i-i-worker001"));
+    assert_eq!(r.s("usage_start"), Some("2025-10-01"));
+    close(
+        r.f("pod_usage_cpu_core_hours"),
+        0.8 * 86400.0 * 24.0 / 3600.0,
+    );
+    close(r.f("pod_request_cpu_core_hours"), 86400.0 * 24.0 / 3600.0);
+    close(
+        r.f("pod_effective_usage_cpu_core_hours"),
+        86400.0 * 24.0 / 3600.0,
+    );
+    close(
+        r.f("pod_limit_cpu_core_hours"),
+        2.0 * 86400.0 * 24.0 / 3600.0,
+    );
+    close(
+        r.f("pod_usage_memory_gigabyte_hours"),
+        3.0 * 86400.0 * 24.0 / 3600.0,
+    );
+    close(
+        r.f("pod_request_memory_gigabyte_hours"),
+        4.0 * 86400.0 * 24.0 / 3600.0,
+    );
+    close(
+        r.f("pod_limit_memory_gigabyte_hours"),
+        8.0 * 86400.0 * 24.0 / 3600.0,
+    );
+    close(r.f("node_capacity_cpu_cores"), 4.0);
+    close(r.f("node_capacity_cpu_core_hours"), 96.0);
+    close(r.f("node_capacity_memory_gigabytes"), 16.0);
+    close(r.f("node_capacity_memory_gigabyte_hours"), 384.0);
+    close(r.f("cluster_capacity_cpu_core_hours"), 96.0);
+    assert_eq!(r.json("pod_labels"), json!({}));
+}

@@ -4,10 +4,12 @@
 //! - `scenarios`: small hand-written inputs with hand-computed expectations;
 //! - `oracle`: generated months against a naive, independent re-implementation of SPEC.md;
 //! - `sources`: hourly vs daily tables, local disk vs a real S3 server, type variants;
-//! - `bad_input`: errors, exit codes, and nothing half-written (runs the real binary).
+//! - `bad_input`: errors, exit codes, and nothing half-written (runs the real binary);
+//! - `database`: PostgreSQL output and side inputs against a real server.
 
 mod bad_input;
 mod common;
+mod database;
 mod oracle;
 mod scenarios;
 mod sources;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use chrono::{Datelike, NaiveDate};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;

@@ -189,7 +189,7 @@ impl RunConfig {
                 )));
             }
             Output::Postgres {
-                target,
+                target: Box::new(target),
                 schema: self.schema.clone().unwrap_or_else(|| org.clone()),
                 copy_format,
             }
@@ -325,8 +325,8 @@ pub enum Output {
     File(String),
     /// koku's summary table in a PostgreSQL schema.
     Postgres {
-        /// The server.
-        target: ocpagg_writer::PgTarget,
+        /// The server (boxed: a parsed libpq config is large).
+        target: Box<ocpagg_writer::PgTarget>,
         /// The tenant schema.
         schema: String,
         /// Binary or text COPY.

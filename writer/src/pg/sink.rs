@@ -381,10 +381,8 @@ impl BinaryRows {
             // Pass 1: values that need scratch space (numbers, uuids).
             for (i, (name, col)) in cols.cols.iter().enumerate() {
                 match col {
-                    Col::Num(a) if a.is_valid(row) => {
-                        if !self.decimals[i].set(a.value(row)) {
-                            return Err(not_finite(name, a.value(row)));
-                        }
+                    Col::Num(a) if a.is_valid(row) && !self.decimals[i].set(a.value(row)) => {
+                        return Err(not_finite(name, a.value(row)));
                     }
                     Col::Uuid(a) if a.is_valid(row) => {
                         let text = a.value(row);

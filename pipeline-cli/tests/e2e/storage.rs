@@ -37,25 +37,29 @@ fn pod_hours(
     }
 }
 
-/// A claim mounted by `pod` for every hour of `on`: `capacity` GiB capacity and request,
-/// `used` GiB used.
-fn claim_day(
-    data: &mut Dataset,
-    on: NaiveDate,
-    ns: &str,
-    pod: &str,
-    pvc: &str,
-    pv: &str,
-    capacity: f64,
-    used: f64,
-    f: impl Fn(StorageItem) -> StorageItem,
-) {
+/// A claim mounted by `pod`: `capacity` GiB capacity and request, `used` GiB used, storage
+/// class `gp3-csi`; [`claim_day`] sets its hours.
+fn claim(ns: &str, pod: &str, pvc: &str, pv: &str, capacity: f64, used: f64) -> StorageItem {
+    StorageItem::new(
+        NaiveDate::MIN.and_time(Default::default()),
+        ns,
+        pod,
+        pvc,
+        pv,
+    )
+    .storageclass("gp3-csi")
+    .capacity_gib(capacity)
+    .request_gib(capacity)
+    .usage_gib(used)
+}
+
+/// The claim for every hour of `on`.
+fn claim_day(data: &mut Dataset, on: NaiveDate, claim: StorageItem) {
     for ts in hours(on, 0, 24) {
-        data.storage.push(f(StorageItem::new(ts, ns, pod, pvc, pv)
-            .storageclass("gp3-csi")
-            .capacity_gib(capacity)
-            .request_gib(capacity)
-            .usage_gib(used)));
+        data.storage.push(StorageItem {
+            interval_start: ts,
+            ..claim.clone()
+        });
     }
 }
 
@@ -83,16 +87,10 @@ fn full_day_claim_is_capacity_over_days_in_month() {
         claim_day(
             &mut data,
             on,
-            "db",
-            "db-0",
-            "data-db-0",
-            "pv-1",
-            20.0,
-            5.0,
-            |s| {
-                s.node("some-other-node") // storage_usage's own node column is not used
-                    .csi("ebs.csi.aws.com", "vol-1")
-            },
+            // storage_usage's own node column is not used: the pod's node is.
+            claim("db", "db-0", "data-db-0", "pv-1", 20.0, 5.0)
+                .node("some-other-node")
+                .csi("ebs.csi.aws.com", "vol-1"),
         );
         let lake = Lake::new(&data);
         let rows = storage_rows(&run_rows(&month_config(&lake, year, month)));
@@ -157,37 +155,19 @@ fn volume_on_two_nodes_halves_request_and_usage() {
     claim_day(
         &mut data,
         on,
-        "app",
-        "writer",
-        "shared",
-        "pv-shared",
-        50.0,
-        10.0,
-        |s| s,
+        claim("app", "writer", "shared", "pv-shared", 50.0, 10.0),
     );
     claim_day(
         &mut data,
         on,
-        "app",
-        "reader",
-        "shared",
-        "pv-shared",
-        50.0,
-        10.0,
-        |s| s,
+        claim("app", "reader", "shared", "pv-shared", 50.0, 10.0),
     );
     pod_hours(&mut data, on, 0, 12, "app", "worker-1", "mover");
     pod_hours(&mut data, on, 12, 24, "app", "worker-3", "mover");
     claim_day(
         &mut data,
         on,
-        "app",
-        "mover",
-        "moving",
-        "pv-moving",
-        8.0,
-        4.0,
-        |s| s,
+        claim("app", "mover", "moving", "pv-moving", 8.0, 4.0),
     );
     let lake = Lake::new(&data);
     let rows = storage_rows(&run_rows(&lake.config()));
@@ -246,46 +226,22 @@ fn claim_without_pod_is_counted_once() {
     claim_day(
         &mut data,
         on,
-        "app",
-        "deleted-job",
-        "orphan",
-        "pv-orphan",
-        10.0,
-        2.0,
-        |s| s,
+        claim("app", "deleted-job", "orphan", "pv-orphan", 10.0, 2.0),
     );
     claim_day(
         &mut data,
         on,
-        "app",
-        "a",
-        "shared",
-        "pv-shared",
-        30.0,
-        6.0,
-        |s| s,
+        claim("app", "a", "shared", "pv-shared", 30.0, 6.0),
     );
     claim_day(
         &mut data,
         on,
-        "app",
-        "b",
-        "shared",
-        "pv-shared",
-        30.0,
-        6.0,
-        |s| s,
+        claim("app", "b", "shared", "pv-shared", 30.0, 6.0),
     );
     claim_day(
         &mut data,
         on,
-        "app",
-        "gone",
-        "shared",
-        "pv-shared",
-        30.0,
-        6.0,
-        |s| s,
+        claim("app", "gone", "shared", "pv-shared", 30.0, 6.0),
     );
     let lake = Lake::new(&data);
     let rows = storage_rows(&run_rows(&lake.config()));
@@ -356,10 +312,13 @@ fn volume_label_precedence_pvc_pv_namespace_node() {
         "worker-1",
         r#"{"a": "node", "b": "node", "c": "node", "d": "node"}"#,
     );
-    claim_day(&mut data, on, "app", "p", "data", "pv-1", 1.0, 1.0, |s| {
-        s.pv_labels(r#"{"a": "pv", "b": "pv"}"#)
-            .pvc_labels(r#"{"a": "pvc"}"#)
-    });
+    claim_day(
+        &mut data,
+        on,
+        claim("app", "p", "data", "pv-1", 1.0, 1.0)
+            .pv_labels(r#"{"a": "pv", "b": "pv"}"#)
+            .pvc_labels(r#"{"a": "pvc"}"#),
+    );
     let lake = Lake::new(&data);
     let rows = storage_rows(&run_rows(&lake.config()));
     assert_eq!(rows.len(), 1, "{rows:#?}");
@@ -394,13 +353,7 @@ fn day_without_storage_has_no_storage_rows() {
         claim_day(
             &mut data,
             date(2025, 10, d),
-            "db",
-            "db-0",
-            "data",
-            "pv-1",
-            20.0,
-            5.0,
-            |s| s,
+            claim("db", "db-0", "data", "pv-1", 20.0, 5.0),
         );
     }
     let lake = Lake::new(&data);

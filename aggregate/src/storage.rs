@@ -371,7 +371,176 @@ impl Aggregator {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, DictionaryArray, Float64Array, TimestampSecondArray};
+    use arrow::datatypes::Int32Type;
+
     use super::*;
+    use crate::config::{RunInfo, SideInputs};
+    use crate::pods::{PodPass, POD_USAGE_COLUMNS};
+
+    /// A batch in the reader's canonical schema with `names`' columns: those in `set` as
+    /// given, other text columns null and numbers 0.
+    fn canonical(names: &[&str], rows: usize, set: &[(&str, ArrayRef)]) -> RecordBatch {
+        let columns: Vec<(String, ArrayRef)> = names
+            .iter()
+            .map(|&name| {
+                let given = set
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, c)| Arc::clone(c));
+                let column = given.unwrap_or_else(|| {
+                    if name.ends_with("_seconds")
+                        || name.ends_with("_bytes")
+                        || name.ends_with("_cores")
+                    {
+                        Arc::new(Float64Array::from(vec![0.0; rows])) as ArrayRef
+                    } else {
+                        text(&vec![None; rows])
+                    }
+                });
+                (name.to_string(), column)
+            })
+            .collect();
+        RecordBatch::try_from_iter(columns).unwrap()
+    }
+
+    fn text(values: &[Option<&str>]) -> ArrayRef {
+        Arc::new(
+            values
+                .iter()
+                .copied()
+                .collect::<DictionaryArray<Int32Type>>(),
+        )
+    }
+
+    fn nums(values: &[f64]) -> ArrayRef {
+        Arc::new(Float64Array::from(values.to_vec()))
+    }
+
+    fn times(values: &[i64]) -> ArrayRef {
+        Arc::new(TimestampSecondArray::from(values.to_vec()).with_timezone("UTC"))
+    }
+
+    fn aggregator() -> Aggregator {
+        let day = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        let run = RunInfo {
+            source_uuid: "s".into(),
+            cluster_id: "c".into(),
+            cluster_alias: "c".into(),
+            report_period_id: None,
+            start: day,
+            end: day,
+        };
+        Aggregator::new(run, SideInputs::default())
+    }
+
+    /// Pods `a` on n1 and `b` on n2, one hour each on 1970-01-01.
+    fn pods() -> RecordBatch {
+        canonical(
+            POD_USAGE_COLUMNS,
+            2,
+            &[
+                ("interval_start", times(&[0, 0])),
+                ("namespace", text(&[Some("app"), Some("app")])),
+                ("node", text(&[Some("n1"), Some("n2")])),
+                ("pod", text(&[Some("a"), Some("b")])),
+                ("resource_id", text(&[Some("r1"), Some("r2")])),
+            ],
+        )
+    }
+
+    /// One claim `c` on volume `v`, mounted by `a`, `b` and the missing pod `gone`; each
+    /// item 10 GiB capacity and request for an hour, 1 GiB used.
+    fn claims(pods: &[&str]) -> RecordBatch {
+        let n = pods.len();
+        let gib = f64::from(1u32 << 30);
+        canonical(
+            STORAGE_USAGE_COLUMNS,
+            n,
+            &[
+                ("interval_start", times(&vec![3600; n])),
+                ("namespace", text(&vec![Some("app"); n])),
+                (
+                    "pod",
+                    text(&pods.iter().map(|p| Some(*p)).collect::<Vec<_>>()),
+                ),
+                ("persistentvolumeclaim", text(&vec![Some("c"); n])),
+                ("persistentvolume", text(&vec![Some("v"); n])),
+                (
+                    "persistentvolumeclaim_capacity_bytes",
+                    nums(&vec![10.0 * gib; n]),
+                ),
+                (
+                    "persistentvolumeclaim_capacity_byte_seconds",
+                    nums(&vec![36_000.0 * gib; n]),
+                ),
+                (
+                    "volume_request_storage_byte_seconds",
+                    nums(&vec![36_000.0 * gib; n]),
+                ),
+                (
+                    "persistentvolumeclaim_usage_byte_seconds",
+                    nums(&vec![3_600.0 * gib; n]),
+                ),
+            ],
+        )
+    }
+
+    fn run(storage_first: bool, storage: Vec<RecordBatch>) -> Vec<SummaryRow> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let mut agg = aggregator();
+        let add_storage = |agg: &mut Aggregator| {
+            let prepared: Vec<PreparedStorage> = storage
+                .iter()
+                .map(|b| agg.prepare_storage(b.clone()).unwrap())
+                .collect();
+            agg.add_prepared_storage(&pool, &prepared).unwrap();
+        };
+        if storage_first {
+            add_storage(&mut agg);
+        }
+        agg.add_batches(&pool, vec![pods()], PodPass::Both).unwrap();
+        if !storage_first {
+            add_storage(&mut agg);
+        }
+        agg.finish()
+            .rows
+            .into_iter()
+            .filter(|r| r.data_source == DataSource::Storage)
+            .collect()
+    }
+
+    #[test]
+    fn claims_are_placed_and_divided_by_the_volume_node_count() {
+        let rows = run(false, vec![claims(&["a", "b", "gone"])]);
+        let nodes: Vec<Option<&str>> = rows.iter().map(|r| r.node.as_deref()).collect();
+        assert_eq!(nodes, [None, Some("n1"), Some("n2")]);
+        let month = 86_400.0 * 31.0;
+        for r in &rows {
+            assert_eq!(r.storage.capacity_gigabyte, Some(10.0));
+            assert_eq!(r.storage.capacity_gigabyte_months, Some(36_000.0 / month));
+            // v is on two nodes: the claim of `gone`, unplaced, is divided by 2 as well.
+            assert_eq!(
+                r.storage.request_gigabyte_months,
+                Some(36_000.0 / 2.0 / month)
+            );
+            assert_eq!(r.storage.usage_gigabyte_months, Some(3_600.0 / 2.0 / month));
+            assert_eq!(r.resource_id.is_none(), r.node.is_none());
+            assert_eq!(r.volume_labels.as_deref(), Some("{}"));
+        }
+    }
+
+    #[test]
+    fn table_order_and_batch_split_do_not_matter() {
+        let whole = run(false, vec![claims(&["a", "b", "gone"])]);
+        let split = run(true, vec![claims(&["gone"]), claims(&["b", "a"])]);
+        assert_eq!(whole, split);
+    }
 
     #[test]
     fn month_lengths() {

@@ -163,3 +163,33 @@ impl Aggregator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exact::SecondsSum;
+
+    #[test]
+    fn remaining_is_exact_and_null_when_either_side_is() {
+        let sum = |values: &[f64]| {
+            let mut s = SecondsSum::default();
+            values.iter().for_each(|v| s.add(Some(*v)));
+            s
+        };
+        // 0.1 + 0.2 used of 0.3: at most the 2^-56 rounding of the three inputs (2.8e-17),
+        // not the 5.6e-17 that `0.3 - (0.1 + 0.2)` leaves in f64.
+        let left = remaining(sum(&[0.3]), sum(&[0.1, 0.2]))
+            .unwrap()
+            .value()
+            .unwrap();
+        assert!(left.abs() <= 2.0 * 2f64.powi(-56), "{left}");
+        assert!((0.3_f64 - (0.1 + 0.2)).abs() > 5e-17);
+        assert_eq!(
+            remaining(sum(&[10.0]), sum(&[12.5])).unwrap().value(),
+            Some(-2.5),
+            "negatives are kept"
+        );
+        assert_eq!(remaining(SecondsSum::default(), sum(&[1.0])), None);
+        assert_eq!(remaining(sum(&[1.0]), SecondsSum::default()), None);
+    }
+}

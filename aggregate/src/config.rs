@@ -42,6 +42,9 @@ pub struct SideInputs {
     pub cost_categories: Vec<CostCategory>,
     /// Node roles given by configuration (`master`, `infra`, `worker`, ...), by node name.
     pub node_roles: BTreeMap<String, String>,
+    /// Node roles from koku's `reporting_ocp_nodes` (greatest role per node), used after the
+    /// data's `node_role` column and [`SideInputs::node_roles`]; empty without a database.
+    pub database_node_roles: BTreeMap<String, String>,
 }
 
 impl SideInputs {

@@ -12,7 +12,6 @@
 //!    capacity and cost categories, and returns the sorted rows.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, TimestampSecondArray};
@@ -176,9 +175,6 @@ pub struct PodPartial {
 pub struct Aggregator {
     pub(crate) run: RunInfo,
     pub(crate) side: SideInputs,
-    /// Node roles from PostgreSQL's `reporting_ocp_nodes` (see
-    /// [`Aggregator::set_database_node_roles`]).
-    pub(crate) database_node_roles: BTreeMap<String, String>,
     pub(crate) strings: Strings,
     pub(crate) labels: LabelSets,
     pub(crate) empty: StringId,
@@ -230,7 +226,6 @@ impl Aggregator {
         Self {
             run,
             side,
-            database_node_roles: BTreeMap::new(),
             strings,
             labels,
             empty,
@@ -278,14 +273,6 @@ impl Aggregator {
             *self.node_label_flags.entry(node).or_default() |= is_infra;
         }
         Ok(())
-    }
-
-    /// Node roles read from PostgreSQL's `{schema}.reporting_ocp_nodes` (node → greatest
-    /// `node_role`), the third source of a node's role (SPEC.md "Side inputs"): they apply to
-    /// nodes with no `node_role` in the data and none in [`SideInputs::node_roles`]. Empty by
-    /// default (file outputs), in which case roles are derived from the data as koku does.
-    pub fn set_database_node_roles(&mut self, roles: BTreeMap<String, String>) {
-        self.database_node_roles = roles;
     }
 
     /// Adds a batch of `namespace_labels` ([`NAMESPACE_LABEL_COLUMNS`]).

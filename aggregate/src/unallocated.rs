@@ -81,7 +81,7 @@ impl Aggregator {
         self.side
             .node_roles
             .get(name.as_ref())
-            .or_else(|| self.database_node_roles.get(name.as_ref()))
+            .or_else(|| self.side.database_node_roles.get(name.as_ref()))
             .map(String::as_str)
             .or_else(|| derived.get(&node).copied())
     }

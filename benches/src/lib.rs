@@ -1,2 +1,7 @@
-//! Benchmarks of each `ocpagg` stage and of the whole pipeline (criterion), to come with
-//! issue #6. Until then, `ocpagg run` prints per-stage times and rows/s at the end of a run.
+//! Benchmarks of `ocpagg`'s stages (criterion), under `benches/`:
+//!
+//! - `writer`: the summary sinks alone, rows/s for 100k rows: PostgreSQL binary COPY against
+//!   text COPY (needs `OCPAGG_TEST_DATABASE_URL`, see `scripts/pg-server.sh`), and Parquet.
+//!
+//! Run with `cargo bench -p ocpagg-benches`. The end-to-end figure is the `time` line that
+//! `ocpagg run` prints at the end of every run.

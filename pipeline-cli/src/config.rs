@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use chrono::{Datelike, NaiveDate};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -82,9 +82,16 @@ pub struct RunConfig {
     /// Node roles as `NODE=ROLE`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_role: Option<List>,
-    /// Output: a `.parquet` or `.csv` path.
+    /// Output: a `.parquet` or `.csv` path, or a PostgreSQL connection string (URL or
+    /// libpq `key=value` pairs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// PostgreSQL schema of koku's tables (default: the org).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// PostgreSQL COPY format: `binary` (default) or `text`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_format: Option<String>,
     /// Worker threads (default: the number of CPUs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
@@ -112,6 +119,8 @@ pub const KEYS: &[&str] = &[
     "cost_category",
     "node_role",
     "output",
+    "schema",
+    "copy_format",
     "threads",
     "batch_size",
     "quiet",
@@ -162,6 +171,36 @@ impl RunConfig {
         let month = need(&self.month, "month")?;
         let cluster_id = need(&self.cluster_id, "cluster_id")?;
         let output = need(&self.output, "output")?;
+        let output = if ocpagg_writer::pg::is_connection_string(&output) {
+            let target = ocpagg_writer::PgTarget::parse(&output)
+                .map_err(|e| UsageError(format!("setting `output`: {e}")))?;
+            let copy_format = match self.copy_format.as_deref() {
+                None | Some("binary") => ocpagg_writer::CopyFormat::Binary,
+                Some("text") => ocpagg_writer::CopyFormat::Text,
+                Some(other) => {
+                    return Err(UsageError(format!(
+                        "setting `copy_format`: {other:?} is not binary or text"
+                    )))
+                }
+            };
+            if uuid::Uuid::parse_str(&source).is_err() {
+                return Err(UsageError(format!(
+                    "setting `source`: {source:?} is not a UUID (koku's source_uuid column is a uuid)"
+                )));
+            }
+            Output::Postgres {
+                target,
+                schema: self.schema.clone().unwrap_or_else(|| org.clone()),
+                copy_format,
+            }
+        } else {
+            if ocpagg_writer::FileFormat::from_path(Path::new(&output)).is_none() {
+                return Err(UsageError(format!(
+                    "setting `output`: {output:?} is neither a .parquet or .csv path nor a postgresql:// connection string"
+                )));
+            }
+            Output::File(output)
+        };
         let first = NaiveDate::from_ymd_opt(year, month, 1)
             .ok_or_else(|| UsageError(format!("invalid year/month {year}-{month}")))?;
         let last = last_day_of_month(first);
@@ -248,10 +287,15 @@ impl RunConfig {
                 start,
                 end,
             },
+            explicit: Explicit {
+                enabled_keys: self.enabled_keys.is_some(),
+                cost_categories: self.cost_category.is_some(),
+            },
             side: SideInputs {
                 enabled_keys,
                 cost_categories,
                 node_roles,
+                ..SideInputs::default()
             },
             output,
             threads,
@@ -274,6 +318,40 @@ pub fn last_day_of_month(first: NaiveDate) -> NaiveDate {
         .expect("valid date")
 }
 
+/// Where a run's rows go.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// A `.parquet` or `.csv` file.
+    File(String),
+    /// koku's summary table in a PostgreSQL schema.
+    Postgres {
+        /// The server.
+        target: ocpagg_writer::PgTarget,
+        /// The tenant schema.
+        schema: String,
+        /// Binary or text COPY.
+        copy_format: ocpagg_writer::CopyFormat,
+    },
+}
+
+impl std::fmt::Display for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Output::File(p) => f.write_str(p),
+            Output::Postgres { target, schema, .. } => write!(f, "{target} schema {schema}"),
+        }
+    }
+}
+
+/// Which side inputs the configuration set explicitly: those override the database's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Explicit {
+    /// `enabled_keys` was set.
+    pub enabled_keys: bool,
+    /// `cost_category` was set.
+    pub cost_categories: bool,
+}
+
 /// A checked, fully resolved run.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -283,10 +361,12 @@ pub struct Job {
     pub request: ocpagg_reader::ScanRequest,
     /// The run's identity and date range.
     pub run: RunInfo,
-    /// Side inputs.
+    /// Side inputs from the configuration.
     pub side: SideInputs,
+    /// Which of them were set explicitly (and so win over the database's).
+    pub explicit: Explicit,
     /// Output target.
-    pub output: String,
+    pub output: Output,
     /// Worker threads.
     pub threads: usize,
     /// Parquet read batch size.
@@ -299,12 +379,4 @@ pub struct Job {
 pub fn parse_date(s: &str) -> anyhow::Result<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .with_context(|| format!("{s:?} is not a date (YYYY-MM-DD)"))
-}
-
-/// Rejects an impossible combination early.
-pub fn check_output(output: &str) -> anyhow::Result<()> {
-    if output.starts_with("postgres://") || output.starts_with("postgresql://") {
-        bail!("PostgreSQL output is not available in this version; use a .parquet or .csv path");
-    }
-    Ok(())
 }

@@ -30,6 +30,18 @@ enum Command {
     Generate(GenerateArgs),
     /// Generate a small month in a temporary directory, run it, and print a short table.
     Demo(DemoArgs),
+    /// Create koku's tables in a PostgreSQL schema (if missing; running it twice is harmless).
+    InitDb(InitDbArgs),
+}
+
+#[derive(Args)]
+struct InitDbArgs {
+    /// PostgreSQL connection string (URL or libpq key=value; PG* variables fill the gaps).
+    #[arg(long, env = "OCPAGG_DATABASE_URL")]
+    database_url: String,
+    /// Schema to create the tables in (koku's tenant schema, e.g. org1234567).
+    #[arg(long)]
+    schema: String,
 }
 
 #[derive(Args)]
@@ -76,9 +88,16 @@ struct RunArgs {
     /// Node role as NODE=ROLE; repeatable.
     #[arg(long = "node-role")]
     node_role: Vec<String>,
-    /// Output file: *.parquet or *.csv.
+    /// Output: *.parquet, *.csv, or a PostgreSQL connection string (postgresql://... or
+    /// libpq key=value pairs; PG* variables fill the gaps).
     #[arg(long)]
     output: Option<String>,
+    /// PostgreSQL schema holding koku's tables (default: the org).
+    #[arg(long)]
+    schema: Option<String>,
+    /// PostgreSQL COPY format: binary (default) or text.
+    #[arg(long)]
+    copy_format: Option<String>,
     /// Worker threads (default: number of CPUs).
     #[arg(long)]
     threads: Option<usize>,
@@ -108,6 +127,8 @@ impl RunArgs {
             cost_category: list(&self.cost_category),
             node_role: list(&self.node_role),
             output: self.output.clone(),
+            schema: self.schema.clone(),
+            copy_format: self.copy_format.clone(),
             threads: self.threads,
             batch_size: self.batch_size,
             quiet: self.quiet.then_some(true),
@@ -188,6 +209,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd_run(&args),
         Command::Generate(args) => cmd_generate(&args),
         Command::Demo(args) => cmd_demo(&args),
+        Command::InitDb(args) => cmd_init_db(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -210,6 +232,16 @@ fn cmd_run(args: &RunArgs) -> Result<()> {
     if !job.quiet {
         eprint!("{}", ocpagg_cli::summary::render(&report));
     }
+    Ok(())
+}
+
+fn cmd_init_db(args: &InitDbArgs) -> Result<()> {
+    init_logging(false);
+    let target = ocpagg_writer::PgTarget::parse(&args.database_url)
+        .map_err(|e| UsageError(format!("setting `database_url`: {e}")))?;
+    let mut client = target.connect()?;
+    ocpagg_writer::pg::init_db(&mut client, &target, &args.schema)?;
+    eprintln!("schema {} is ready on {target}", args.schema);
     Ok(())
 }
 

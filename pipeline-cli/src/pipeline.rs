@@ -18,10 +18,13 @@ use ocpagg_aggregate::{
     NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS, POD_USAGE_COLUMNS,
     STORAGE_USAGE_COLUMNS,
 };
+use ocpagg_aggregate::{CostCategory, LikePattern, SideInputs};
+use ocpagg_labels::EnabledKeys;
 use ocpagg_reader::{DataFile, DateRange, Projection, ReportType, Warehouse};
-use ocpagg_writer::{open_file_sink, SummarySink, WriteReport};
+use ocpagg_writer::pg::{read_side_inputs, Slice, SummaryTable};
+use ocpagg_writer::{open_file_sink, PostgresSink, SummarySink, WriteReport};
 
-use crate::config::Job;
+use crate::config::{Job, Output};
 use crate::progress::{Counters, Progress};
 
 /// Rows per output batch handed to the writer.
@@ -43,6 +46,8 @@ pub struct RunReport {
     pub aggregate: AggregateStats,
     /// What the sink wrote.
     pub write: WriteReport,
+    /// Whether the output is a database table (rows were replaced, not a file written).
+    pub to_database: bool,
     /// Wall time of the whole run.
     pub wall: Duration,
     /// Time reader threads spent opening and decoding (summed over threads).
@@ -92,8 +97,9 @@ enum Out {
 /// Runs one job to its output. Returns an error (and writes nothing) on any failure.
 pub fn run(job: &Job) -> Result<RunReport> {
     let started = Instant::now();
-    // Open the sink first: an unwritable output should fail before minutes of reading.
-    let sink = open_sink(&job.output)?;
+    // Open the sink first: an unwritable output should fail before minutes of reading, and
+    // a database also supplies side inputs.
+    let (sink, side) = open_output(job)?;
     let warehouse = Warehouse::open(&job.warehouse)?;
     let plan = warehouse.plan(&job.request)?;
     if !plan.has(ReportType::PodUsage, false) {
@@ -188,6 +194,7 @@ pub fn run(job: &Job) -> Result<RunReport> {
     let mut report = RunReport {
         pods_from_daily,
         storage_from_daily,
+        to_database: matches!(job.output, Output::Postgres { .. }),
         ..Default::default()
     };
     let outcome = std::thread::scope(|s| -> Result<()> {
@@ -210,7 +217,7 @@ pub fn run(job: &Job) -> Result<RunReport> {
             .name("ocpagg-write".into())
             .spawn_scoped(s, move || write_all(sink, out_rx))
             .context("cannot start the writer thread")?;
-        let aggregated = aggregate(job, &pool, &batch_rx, &out_tx, &mut report);
+        let aggregated = aggregate(job, side, &pool, &batch_rx, &out_tx, &mut report);
         if aggregated.is_err() {
             cancelled.store(true, Ordering::Relaxed);
         }
@@ -234,9 +241,44 @@ pub fn run(job: &Job) -> Result<RunReport> {
     Ok(report)
 }
 
-fn open_sink(output: &str) -> Result<Box<dyn SummarySink>> {
-    crate::config::check_output(output)?;
-    Ok(open_file_sink(output.as_ref())?)
+/// Opens the output. A database is checked (schema, table, columns), supplies the side
+/// inputs the configuration does not set, and starts its transaction.
+fn open_output(job: &Job) -> Result<(Box<dyn SummarySink>, SideInputs)> {
+    let (target, schema, copy_format) = match &job.output {
+        Output::File(path) => return Ok((open_file_sink(path.as_ref())?, job.side.clone())),
+        Output::Postgres {
+            target,
+            schema,
+            copy_format,
+        } => (target, schema, *copy_format),
+    };
+    let mut client = target.connect()?;
+    let table = SummaryTable::check(&mut client, target, schema)?;
+    let db = read_side_inputs(&mut client, target, schema)?;
+    let mut side = job.side.clone();
+    if !job.explicit.enabled_keys {
+        side.enabled_keys = EnabledKeys::only(db.enabled_keys);
+    }
+    if !job.explicit.cost_categories {
+        side.cost_categories = db
+            .cost_categories
+            .into_iter()
+            .map(|(pattern, id)| CostCategory {
+                pattern: LikePattern::new(&pattern),
+                id,
+            })
+            .collect();
+    }
+    side.database_node_roles = db.node_roles;
+    let source_uuid = uuid::Uuid::parse_str(&job.run.source_uuid)
+        .with_context(|| format!("source {:?} is not a UUID", job.run.source_uuid))?;
+    let slice = Slice {
+        source_uuid,
+        start: job.run.start,
+        end: job.run.end,
+    };
+    let sink = PostgresSink::open(client, target, table, slice, copy_format)?;
+    Ok((Box::new(sink), side))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -318,12 +360,13 @@ fn read_files(
 /// Receives batches, aggregates them window by window on the pool, then sends the rows on.
 fn aggregate(
     job: &Job,
+    side: SideInputs,
     pool: &rayon::ThreadPool,
     batches: &Receiver<Msg>,
     out: &Sender<Out>,
     report: &mut RunReport,
 ) -> Result<()> {
-    let mut agg = Aggregator::new(job.run.clone(), job.side.clone());
+    let mut agg = Aggregator::new(job.run.clone(), side);
     // A window of prepared batches per pass is folded in parallel once it is full; its size
     // bounds memory (batches × batch size) and gives every worker a batch.
     let window = 2 * job.threads;

@@ -63,6 +63,15 @@ pub fn render(report: &RunReport) -> String {
         },
         report.write.target
     );
+    if report.to_database {
+        let _ = writeln!(
+            s,
+            "replaced {} old rows deleted, {} rows inserted, in one transaction ({} writing)",
+            report.write.rows_deleted,
+            report.write.rows,
+            secs(report.write_time)
+        );
+    }
     let _ = writeln!(
         s,
         "time     {} wall, {:.0} rows/s; stages: read {} (all reader threads), labels {}, aggregate {}, write {}",

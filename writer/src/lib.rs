@@ -1,5 +1,5 @@
-//! Sinks for daily summary batches ([`ocpagg_aggregate::schema`]): Parquet and CSV files now,
-//! PostgreSQL next.
+//! Sinks for daily summary batches ([`ocpagg_aggregate::schema`]): Parquet and CSV files, and
+//! koku's PostgreSQL table ([`pg`]).
 //!
 //! A sink is opened, receives batches with [`SummarySink::write`], and must be finished with
 //! [`SummarySink::finish`]; dropping it instead aborts, leaving no trace. File sinks write to
@@ -17,12 +17,14 @@
 #![warn(missing_docs)]
 
 mod file;
+pub mod pg;
 
 use std::collections::BTreeMap;
 
 use arrow::array::{AsArray, RecordBatch};
 
 pub use file::{open_file_sink, FileFormat, FileSink};
+pub use pg::{CopyFormat, PgTarget, PostgresSink};
 
 /// An error while writing the summary.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +38,32 @@ pub enum WriteError {
         /// Why.
         reason: String,
     },
+    /// A database operation failed.
+    #[error("{target}: {action}: {}", pg_message(source))]
+    Database {
+        /// The server, without password.
+        target: String,
+        /// What was being done.
+        action: String,
+        /// The driver's error.
+        source: postgres::Error,
+    },
+    /// The database's tables are missing or not koku's.
+    #[error("{target}: {table}: {reason}")]
+    Schema {
+        /// The server, without password.
+        target: String,
+        /// The table.
+        table: String,
+        /// What is wrong, and the remedy.
+        reason: String,
+    },
+    /// The run stopped before the output was complete; nothing was kept.
+    #[error("{reason}")]
+    Aborted {
+        /// Why.
+        reason: String,
+    },
     /// Writing the file failed.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -45,6 +73,28 @@ pub enum WriteError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+/// A driver error as one line: the server's message with its detail and hint, or the
+/// client-side cause.
+fn pg_message(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut text = format!("{}: {}", db.severity(), db.message());
+        if let Some(d) = db.detail() {
+            text.push_str(&format!(" (detail: {d})"));
+        }
+        if let Some(h) = db.hint() {
+            text.push_str(&format!(" (hint: {h})"));
+        }
+        return text;
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
 }
 
 /// Shorthand for results of this crate.

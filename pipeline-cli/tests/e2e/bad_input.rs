@@ -295,8 +295,10 @@ fn usage_errors_exit_2() {
         "--output",
         "/tmp/x.txt",
     ]);
-    assert_eq!(o.code, 1, "{}", o.stderr);
-    assert!(o.stderr.contains("unknown extension"), "{}", o.stderr);
+    // An output that is neither a file type we write nor a database is a usage error.
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("setting `output`"), "{}", o.stderr);
+    assert!(o.stderr.contains("/tmp/x.txt"), "{}", o.stderr);
 }
 
 #[test]

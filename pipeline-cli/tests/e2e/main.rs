@@ -6,10 +6,12 @@
 //! - `sources`: hourly vs daily tables, local disk vs a real S3 server, type variants;
 //! - `storage`: Storage rows, unallocated rows and node roles, hand-computed, plus a
 //!   capacity-balance property on generated months;
-//! - `bad_input`: errors, exit codes, and nothing half-written (runs the real binary).
+//! - `bad_input`: errors, exit codes, and nothing half-written (runs the real binary);
+//! - `database`: PostgreSQL output and side inputs against a real server.
 
 mod bad_input;
 mod common;
+mod database;
 mod oracle;
 mod scenarios;
 mod sources;

@@ -1,0 +1,600 @@
+//! PostgreSQL output against a real server (scripts/pg-server.sh starts one and exports
+//! `OCPAGG_TEST_DATABASE_URL`). Every test works in a schema of its own.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use ocpagg_aggregate::schema::SUMMARY_COLUMNS;
+use ocpagg_cli::config::{List, RunConfig};
+use ocpagg_fixtures::{hours, Dataset, Layout, PodItem, ScaleSpec, WriteOptions};
+use ocpagg_writer::PgTarget;
+use postgres::{Client, NoTls};
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+const SOURCE_B: &str = "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d";
+
+fn db_url() -> String {
+    std::env::var("OCPAGG_TEST_DATABASE_URL").expect(
+        "OCPAGG_TEST_DATABASE_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL",
+    )
+}
+
+fn client() -> Client {
+    Client::connect(&db_url(), NoTls).expect("connect to the test database")
+}
+
+/// A new, empty schema with koku's tables, named after the test.
+fn fresh_schema(name: &str) -> (Client, String) {
+    let schema = format!("t_{name}");
+    let mut c = client();
+    c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .unwrap();
+    let target = PgTarget::parse(&db_url()).unwrap();
+    ocpagg_writer::pg::init_db(&mut c, &target, &schema).unwrap();
+    (c, schema)
+}
+
+fn pg_config(lake: &Lake, schema: &str) -> RunConfig {
+    let mut config = lake.config();
+    config.output = Some(db_url());
+    config.schema = Some(schema.into());
+    config
+}
+
+fn run_db(config: &RunConfig) -> ocpagg_cli::RunReport {
+    let job = config.resolve().expect("valid config");
+    ocpagg_cli::run(&job).expect("run succeeds")
+}
+
+fn run_db_err(config: &RunConfig) -> String {
+    let job = config.resolve().expect("valid config");
+    format!("{:#}", ocpagg_cli::run(&job).expect_err("run fails"))
+}
+
+/// The table's rows of one source (all sources if `None`), as the file outputs' [`Row`]s.
+fn table_rows(c: &mut Client, schema: &str, source: Option<&str>) -> Vec<Row> {
+    let select: Vec<String> = SUMMARY_COLUMNS
+        .iter()
+        .map(|col| match col.pg_type {
+            "integer" => col.name.to_string(),
+            p if p.starts_with("numeric") => format!("{}::float8", col.name),
+            _ => format!("{}::text", col.name),
+        })
+        .collect();
+    let filter = source.map_or(String::new(), |s| format!("WHERE source_uuid = '{s}'"));
+    let sql = format!(
+        "SELECT {} FROM {schema}.reporting_ocpusagelineitem_daily_summary {filter}",
+        select.join(", ")
+    );
+    c.query(&sql, &[])
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let mut m = BTreeMap::new();
+            for (i, col) in SUMMARY_COLUMNS.iter().enumerate() {
+                let v = match col.pg_type {
+                    "integer" => r.get::<_, Option<i32>>(i).map_or(Value::Null, Value::from),
+                    p if p.starts_with("numeric") => {
+                        r.get::<_, Option<f64>>(i).map_or(Value::Null, Value::from)
+                    }
+                    _ => r
+                        .get::<_, Option<String>>(i)
+                        .map_or(Value::Null, Value::from),
+                };
+                m.insert(col.name.to_string(), v);
+            }
+            Row(m)
+        })
+        .collect()
+}
+
+fn count(c: &mut Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).unwrap().get(0)
+}
+
+/// Rows keyed by their identifying columns (everything but uuid and the numbers), JSON
+/// parsed, so file and table rows can be matched one to one.
+fn keyed(rows: &[Row]) -> BTreeMap<String, Row> {
+    let mut out = BTreeMap::new();
+    for r in rows {
+        let key: Vec<String> = SUMMARY_COLUMNS
+            .iter()
+            .filter(|c| !c.pg_type.starts_with("numeric") && c.name != "uuid")
+            .map(|c| {
+                if c.json {
+                    r.json(c.name).to_string()
+                } else {
+                    r.get(c.name).to_string()
+                }
+            })
+            .collect();
+        assert!(
+            out.insert(key.join("|"), r.clone()).is_none(),
+            "duplicate row {key:?}"
+        );
+    }
+    out
+}
+
+#[track_caller]
+fn assert_same_rows(file: &[Row], table: &[Row]) {
+    let (file, table) = (keyed(file), keyed(table));
+    assert_eq!(
+        file.keys().collect::<Vec<_>>(),
+        table.keys().collect::<Vec<_>>()
+    );
+    for (key, f) in &file {
+        let t = &table[key];
+        for col in SUMMARY_COLUMNS {
+            let (a, b) = (f.get(col.name), t.get(col.name));
+            if col.pg_type.starts_with("numeric") {
+                match (a.as_f64(), b.as_f64()) {
+                    (Some(x), Some(y)) => assert!(
+                        (x - y).abs() <= 1e-9 * x.abs().max(y.abs()) + 1e-15,
+                        "{key} {}: file {x} table {y}",
+                        col.name
+                    ),
+                    _ => assert_eq!(a, b, "{key} {}", col.name),
+                }
+            } else if col.json {
+                assert_eq!(f.json(col.name), t.json(col.name), "{key} {}", col.name);
+                // Our canonical JSON text is byte for byte what jsonb prints.
+                assert_eq!(a, b, "{key} {} as text", col.name);
+            } else if col.name != "uuid" {
+                assert_eq!(a, b, "{key} {}", col.name);
+            }
+        }
+    }
+}
+
+fn small_month(pod_rows: u64) -> Dataset {
+    let spec = ScaleSpec::new(2025, 10, pod_rows);
+    let mut data = Dataset::default();
+    for d in spec.days() {
+        data.append(d);
+    }
+    data
+}
+
+fn lake_for(data: &Dataset, source: &str) -> Lake {
+    let dir = tempfile::tempdir().unwrap();
+    data.write(
+        dir.path(),
+        &Layout::new(ORG, source, CLUSTER),
+        &WriteOptions::default(),
+    )
+    .unwrap();
+    Lake { dir }
+}
+
+fn uuids(rows: &[Row]) -> BTreeMap<String, String> {
+    rows.iter()
+        .map(|r| {
+            (
+                r.s("uuid").unwrap().to_string(),
+                r.s("usage_start").unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// generate → run → the table equals the file output of the same run, for both COPY formats.
+#[test]
+fn round_trip_equals_file_output() {
+    let (mut c, schema) = fresh_schema("round_trip");
+    let lake = Lake::new(&small_month(6_000));
+    let file_rows = run_rows(&lake.config());
+    assert!(file_rows.len() > 50, "{} rows", file_rows.len());
+    for format in ["binary", "text"] {
+        let mut config = pg_config(&lake, &schema);
+        config.copy_format = Some(format.into());
+        let report = run_db(&config);
+        assert_eq!(report.write.rows as usize, file_rows.len());
+        let table = table_rows(&mut c, &schema, Some(SOURCE));
+        assert_same_rows(&file_rows, &table);
+    }
+    // Rows sit in the month's partition, none in the default one.
+    assert_eq!(
+        count(
+            &mut c,
+            &format!(
+                "SELECT count(*) FROM {schema}.reporting_ocpusagelineitem_daily_summary_default"
+            )
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            &format!(
+                "SELECT count(*) FROM {schema}.reporting_ocpusagelineitem_daily_summary_2025_10"
+            )
+        ) as usize,
+        file_rows.len()
+    );
+    // koku's way: the partition is registered in partitioned_tables.
+    assert_eq!(
+        count(
+            &mut c,
+            &format!("SELECT count(*) FROM {schema}.partitioned_tables WHERE table_name = 'reporting_ocpusagelineitem_daily_summary_2025_10'")
+        ),
+        1
+    );
+}
+
+/// Same run twice → same rows; other sources and months untouched; a narrower range
+/// replaces only its days.
+#[test]
+fn idempotent_and_isolated() {
+    let (mut c, schema) = fresh_schema("idempotent");
+    let data = small_month(3_000);
+    let lake_a = Lake::new(&data);
+    let lake_b = lake_for(&data, SOURCE_B);
+    let mut config_b = pg_config(&lake_b, &schema);
+    config_b.source = Some(SOURCE_B.into());
+    run_db(&config_b);
+    // A row of source A in another month (as an earlier run would have left it).
+    c.batch_execute(&format!(
+        "INSERT INTO {schema}.reporting_ocpusagelineitem_daily_summary
+            (uuid, usage_start, usage_end, source_uuid, data_source, namespace)
+         VALUES (gen_random_uuid(), '2025-11-05', '2025-11-05', '{SOURCE}', 'Pod', 'november')"
+    ))
+    .unwrap();
+    let config_a = pg_config(&lake_a, &schema);
+    let first = run_db(&config_a);
+    assert_eq!(first.write.rows_deleted, 0);
+    let a1 = table_rows(&mut c, &schema, Some(SOURCE));
+    let b1 = table_rows(&mut c, &schema, Some(SOURCE_B));
+    let second = run_db(&config_a);
+    assert_eq!(second.write.rows_deleted, first.write.rows);
+    let a2 = table_rows(&mut c, &schema, Some(SOURCE));
+    assert_eq!(a1.len(), a2.len());
+    assert_same_rows(
+        &a1.iter()
+            .filter(|r| r.s("namespace") != Some("november"))
+            .cloned()
+            .collect::<Vec<_>>(),
+        &a2.iter()
+            .filter(|r| r.s("namespace") != Some("november"))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(
+        uuids(&table_rows(&mut c, &schema, Some(SOURCE_B))),
+        uuids(&b1),
+        "source B untouched"
+    );
+    assert!(
+        a2.iter().any(|r| r.s("namespace") == Some("november")),
+        "another month's row untouched"
+    );
+    // Only 2025-10-02 is replaced.
+    let mut narrow = config_a.clone();
+    narrow.start_date = Some(day(2));
+    narrow.end_date = Some(day(2));
+    let report = run_db(&narrow);
+    let day2 = a2
+        .iter()
+        .filter(|r| r.s("usage_start") == Some("2025-10-02"))
+        .count();
+    assert!(day2 > 0);
+    assert_eq!(report.write.rows_deleted as usize, day2);
+    assert_eq!(report.write.rows as usize, day2);
+    let a3 = table_rows(&mut c, &schema, Some(SOURCE));
+    assert_eq!(a3.len(), a2.len());
+    let (before, after) = (uuids(&a2), uuids(&a3));
+    for (uuid, d) in &before {
+        assert_eq!(
+            after.contains_key(uuid),
+            d != "2025-10-02",
+            "row {uuid} of {d}"
+        );
+    }
+}
+
+fn good_then_failing(name: &str, break_it: impl FnOnce(&Lake, &mut Client, &str)) -> String {
+    let (mut c, schema) = fresh_schema(name);
+    let lake = Lake::new(&small_month(2_000));
+    let config = pg_config(&lake, &schema);
+    run_db(&config);
+    let before = uuids(&table_rows(&mut c, &schema, None));
+    assert!(!before.is_empty());
+    break_it(&lake, &mut c, &schema);
+    let error = run_db_err(&config);
+    let mut c = client(); // the old connection may have been the one killed
+    assert_eq!(
+        uuids(&table_rows(&mut c, &schema, None)),
+        before,
+        "previous rows intact after: {error}"
+    );
+    error
+}
+
+/// A corrupt file found after the old rows were deleted (inside the transaction) → rollback.
+#[test]
+fn corrupt_file_leaves_previous_rows() {
+    let error = good_then_failing("atomic_corrupt", |lake, _, _| {
+        let dir = Layout::new(ORG, SOURCE, CLUSTER).month_dir(
+            lake.path(),
+            ocpagg_fixtures::ReportType::PodUsage,
+            false,
+            2025,
+            10,
+        );
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        std::fs::write(files.last().unwrap(), b"not parquet at all").unwrap();
+    });
+    assert!(error.contains(".parquet"), "{error}");
+}
+
+/// A row the table rejects (namespace longer than koku's varchar(253)) in the middle of the
+/// COPY → rollback.
+#[test]
+fn constraint_violation_mid_copy_leaves_previous_rows() {
+    let error = good_then_failing("atomic_constraint", |lake, _, _| {
+        let mut data = small_month(2_000);
+        for ts in hours(day(20), 0, 3) {
+            data.pods.push(
+                PodItem::new(ts, &"n".repeat(300), "worker-1", "long-1")
+                    .cpu(0.1, 0.1, 0.1)
+                    .memory_gib(0.1, 0.1, 0.1)
+                    .node_capacity(4.0, 16.0),
+            );
+        }
+        std::fs::remove_dir_all(lake.path().join("data")).unwrap();
+        data.write(lake.path(), &layout(), &WriteOptions::default())
+            .unwrap();
+    });
+    assert!(error.contains("COPY into"), "{error}");
+    assert!(error.contains("character varying(253)"), "{error}");
+}
+
+/// The connection dies during the COPY (the server terminates the backend) → rollback.
+#[test]
+fn connection_killed_during_copy_leaves_previous_rows() {
+    let error = good_then_failing("atomic_killed", |lake, c, schema| {
+        let mut data = small_month(2_000);
+        for ts in hours(day(25), 0, 2) {
+            data.pods.push(
+                PodItem::new(ts, "kill-me", "worker-1", "k-1")
+                    .cpu(0.1, 0.1, 0.1)
+                    .memory_gib(0.1, 0.1, 0.1)
+                    .node_capacity(4.0, 16.0),
+            );
+        }
+        std::fs::remove_dir_all(lake.path().join("data")).unwrap();
+        data.write(lake.path(), &layout(), &WriteOptions::default())
+            .unwrap();
+        c.batch_execute(&format!(
+            "CREATE FUNCTION {schema}.kill_me() RETURNS trigger AS $$
+             BEGIN
+                 IF NEW.namespace = 'kill-me' THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
+                 RETURN NEW;
+             END $$ LANGUAGE plpgsql;
+             CREATE TRIGGER kill_me BEFORE INSERT ON {schema}.reporting_ocpusagelineitem_daily_summary
+                 FOR EACH ROW EXECUTE FUNCTION {schema}.kill_me();"
+        ))
+        .unwrap();
+    });
+    assert!(
+        error.contains("COPY into") || error.contains("commit"),
+        "{error}"
+    );
+}
+
+/// Side inputs come from the database unless the configuration sets them.
+#[test]
+fn side_inputs_from_the_database() {
+    let (mut c, schema) = fresh_schema("side_inputs");
+    let mut data = Dataset::default();
+    for ts in hours(day(1), 0, 24) {
+        data.pods.push(
+            PodItem::new(ts, "web-shop", "worker-1", "web-1")
+                .cpu(0.3, 0.5, 1.0)
+                .memory_gib(1.0, 2.0, 4.0)
+                .node_capacity(4.0, 16.0)
+                .labels(r#"{"app": "shop", "tier": "front"}"#),
+        );
+    }
+    let lake = Lake::new(&data);
+    let mut config = pg_config(&lake, &schema);
+    config.enabled_keys = None;
+    run_db(&config);
+    let pods = |c: &mut Client| -> Vec<Row> {
+        table_rows(c, &schema, Some(SOURCE))
+            .into_iter()
+            .filter(|r| r.s("namespace") == Some("web-shop"))
+            .collect()
+    };
+    let rows = pods(&mut c);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].json("pod_labels"), json!({}));
+    assert!(rows[0].get("cost_category_id").is_null());
+
+    c.batch_execute(&format!(
+        "INSERT INTO {schema}.reporting_enabledtagkeys (key, enabled, provider_type) VALUES
+            ('app', true, 'OCP'), ('tier', false, 'OCP'), ('tier', true, 'AWS');
+         INSERT INTO {schema}.reporting_ocp_cost_category (id, name) VALUES (7, 'Shops'), (3, 'Web');
+         INSERT INTO {schema}.reporting_ocp_cost_category_namespace (namespace, cost_category_id) VALUES
+            ('web-%', 3), ('%shop', 7), ('db%', 3);"
+    ))
+    .unwrap();
+    run_db(&config);
+    let rows = pods(&mut c);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].json("pod_labels"), json!({"app": "shop"}));
+    // Both patterns match: the greatest id, one row.
+    assert_eq!(rows[0].get("cost_category_id"), &json!(7));
+
+    // Flags win over the database.
+    config.enabled_keys = Some(List::Text("tier".into()));
+    config.cost_category = Some(List::Items(vec!["web%=3".into()]));
+    run_db(&config);
+    let rows = pods(&mut c);
+    assert_eq!(rows[0].json("pod_labels"), json!({"tier": "front"}));
+    assert_eq!(rows[0].get("cost_category_id"), &json!(3));
+}
+
+/// Racing processes: init-db from several threads at once, then two sources written into a
+/// month whose partition does not exist yet.
+#[test]
+fn concurrent_init_and_runs() {
+    let schema = "t_concurrent";
+    client()
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                let target = PgTarget::parse(&db_url()).unwrap();
+                let mut c = target.connect().unwrap();
+                ocpagg_writer::pg::init_db(&mut c, &target, schema).unwrap();
+            });
+        }
+    });
+    let data = small_month(1_500);
+    let (lake_a, lake_b) = (Lake::new(&data), lake_for(&data, SOURCE_B));
+    let config_a = pg_config(&lake_a, schema);
+    let mut config_b = pg_config(&lake_b, schema);
+    config_b.source = Some(SOURCE_B.into());
+    let reports: Vec<_> = std::thread::scope(|s| {
+        let a = s.spawn(|| run_db(&config_a));
+        let b = s.spawn(|| run_db(&config_b));
+        let a2 = s.spawn(|| run_db(&config_a));
+        vec![a.join().unwrap(), b.join().unwrap(), a2.join().unwrap()]
+    });
+    let mut c = client();
+    let a = table_rows(&mut c, schema, Some(SOURCE)).len();
+    let b = table_rows(&mut c, schema, Some(SOURCE_B)).len();
+    assert_eq!(
+        a as u64, reports[0].write.rows,
+        "two runs of A leave one copy"
+    );
+    assert_eq!(b as u64, reports[1].write.rows);
+}
+
+fn ocpagg(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ocpagg"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn run_args<'a>(lake: &'a Path, output: &'a str, schema: &'a str) -> Vec<String> {
+    [
+        "run",
+        "--warehouse",
+        lake.to_str().unwrap(),
+        "--org",
+        ORG,
+        "--source",
+        SOURCE,
+        "--year",
+        "2025",
+        "--month",
+        "10",
+        "--cluster-id",
+        CLUSTER,
+        "--output",
+        output,
+        "--schema",
+        schema,
+        "--quiet",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Bad connection strings, unreachable servers, missing schemas and foreign tables.
+#[test]
+fn database_errors_are_clear() {
+    let lake = Lake::new(&small_month(500));
+    let call = |output: &str, schema: &str| {
+        let args = run_args(lake.path(), output, schema);
+        ocpagg(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let (code, err) = call("postgresql://koku:s3cret@127.0.0.1:notaport/koku", "s");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("connection string"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
+
+    let (code, err) = call("postgresql://koku:s3cret@127.0.0.1:1/koku", "s");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot connect"), "{err}");
+    assert!(err.contains("postgresql://koku@127.0.0.1:1/koku"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
+
+    let mut c = client();
+    c.batch_execute("DROP SCHEMA IF EXISTS t_missing CASCADE")
+        .unwrap();
+    let (code, err) = call(&db_url(), "t_missing");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("schema t_missing does not exist"), "{err}");
+    assert!(err.contains("init-db"), "{err}");
+
+    c.batch_execute(
+        "DROP SCHEMA IF EXISTS t_foreign CASCADE;
+         CREATE SCHEMA t_foreign;
+         CREATE TABLE t_foreign.reporting_ocpusagelineitem_daily_summary
+             (uuid uuid, usage_start date, usage_end date, namespace int);",
+    )
+    .unwrap();
+    let (code, err) = call(&db_url(), "t_foreign");
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("column namespace has type int4, expected text"),
+        "{err}"
+    );
+    assert!(err.contains("column pod_labels is missing"), "{err}");
+
+    // init-db through the binary, twice, then the run works.
+    for _ in 0..2 {
+        let (code, err) = ocpagg(&[
+            "init-db",
+            "--database-url",
+            &db_url(),
+            "--schema",
+            "t_foreign2",
+        ]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, err) = call(&db_url(), "t_foreign2");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM t_foreign2.reporting_ocpusagelineitem_daily_summary"
+        ) > 0
+    );
+}
+
+/// Without koku's `partitioned_tables`, the partition is created directly.
+#[test]
+fn partition_created_directly_without_registry() {
+    let (mut c, schema) = fresh_schema("direct_partition");
+    c.batch_execute(&format!("DROP TABLE {schema}.partitioned_tables"))
+        .unwrap();
+    let lake = Lake::new(&small_month(500));
+    let report = run_db(&pg_config(&lake, &schema));
+    assert_eq!(
+        count(
+            &mut c,
+            &format!(
+                "SELECT count(*) FROM {schema}.reporting_ocpusagelineitem_daily_summary_2025_10"
+            )
+        ) as u64,
+        report.write.rows
+    );
+}

@@ -1,0 +1,336 @@
+//! PostgreSQL: koku's summary table, its side-input tables, and the COPY sink.
+//!
+//! - [`PgTarget`] parses a libpq connection string (URL or `key=value`, `PG*` variables).
+//! - [`init_db`] creates the schema and tables (koku's shape), idempotently and safely when
+//!   several processes run it at once.
+//! - [`read_side_inputs`] reads enabled tag keys, cost-category patterns and node roles.
+//! - [`SummaryTable::check`] verifies that the summary table exists with usable column types.
+//! - [`PostgresSink`] replaces one source's slice of days in one transaction: it deletes the
+//!   slice and COPYs the new rows, and commits only in [`SummarySink::finish`]; any error, or
+//!   dropping the sink, rolls back, so the table keeps exactly its previous rows.
+//!
+//! Shared state is guarded by transaction-scoped advisory locks: one per schema for
+//! `init-db`, one per partition for its creation, and one per (schema, source) for the
+//! replace, so concurrent runs for different sources proceed in parallel while two runs of
+//! the same source serialise instead of both inserting.
+
+mod connect;
+mod encode;
+mod sink;
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate};
+use postgres::{Client, GenericClient};
+
+pub use connect::{is_connection_string, PgTarget};
+pub use encode::{Decimal, NUMERIC_SCALE};
+pub use sink::{CopyFormat, PostgresSink, Slice};
+
+use crate::{Result, WriteError};
+
+/// koku's summary table name.
+pub const SUMMARY_TABLE: &str = "reporting_ocpusagelineitem_daily_summary";
+
+const DDL: &str = include_str!("ddl.sql");
+
+/// Quotes an SQL identifier.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn db_error(target: &str, action: impl Into<String>) -> impl FnOnce(postgres::Error) -> WriteError {
+    let (target, action) = (target.to_string(), action.into());
+    move |source| WriteError::Database {
+        target,
+        action,
+        source,
+    }
+}
+
+/// Takes a transaction-scoped advisory lock named by `key`.
+fn advisory_lock(client: &mut impl GenericClient, target: &str, key: &str) -> Result<()> {
+    client
+        .execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            &[&key],
+        )
+        .map(|_| ())
+        .map_err(db_error(target, format!("cannot take the lock {key:?}")))
+}
+
+/// Creates `schema` and every table ocpagg reads or writes, with koku's column names and
+/// types; the summary table is range-partitioned by `usage_start` with a default partition.
+/// Running it again, or from several processes at once, is harmless.
+pub fn init_db(client: &mut Client, target: &PgTarget, schema: &str) -> Result<()> {
+    let shown = target.to_string();
+    let mut tx = client
+        .transaction()
+        .map_err(db_error(&shown, "cannot begin a transaction"))?;
+    advisory_lock(&mut tx, &shown, &format!("ocpagg:init-db:{schema}"))?;
+    tx.batch_execute(&DDL.replace("{schema}", &quote_ident(schema)))
+        .map_err(db_error(
+            &shown,
+            format!("cannot create the tables of schema {schema}"),
+        ))?;
+    tx.commit()
+        .map_err(db_error(&shown, "cannot commit the schema"))
+}
+
+/// Side inputs found in the database (SPEC.md "Side inputs").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DatabaseSideInputs {
+    /// Keys of `reporting_enabledtagkeys` with `enabled` and `provider_type = 'OCP'`, sorted.
+    pub enabled_keys: Vec<String>,
+    /// `(LIKE pattern, cost_category_id)` from `reporting_ocp_cost_category_namespace`.
+    pub cost_categories: Vec<(String, i32)>,
+    /// Node → greatest `node_role` of `reporting_ocp_nodes`.
+    pub node_roles: BTreeMap<String, String>,
+}
+
+fn missing_table(target: &str, schema: &str, table: &str) -> WriteError {
+    WriteError::Schema {
+        target: target.into(),
+        table: format!("{schema}.{table}"),
+        reason: format!(
+            "the table does not exist; point --schema at a koku tenant schema, or create it with `ocpagg init-db --database-url ... --schema {schema}`"
+        ),
+    }
+}
+
+fn table_exists(client: &mut Client, target: &str, schema: &str, table: &str) -> Result<bool> {
+    let row = client
+        .query_one(
+            "SELECT to_regclass(format('%I.%I', $1::text, $2::text)) IS NOT NULL",
+            &[&schema, &table],
+        )
+        .map_err(db_error(target, format!("cannot look up {schema}.{table}")))?;
+    Ok(row.get(0))
+}
+
+/// Reads enabled tag keys, cost-category patterns and node roles from `schema`.
+pub fn read_side_inputs(
+    client: &mut Client,
+    target: &PgTarget,
+    schema: &str,
+) -> Result<DatabaseSideInputs> {
+    let shown = target.to_string();
+    let s = quote_ident(schema);
+    let mut out = DatabaseSideInputs::default();
+    for table in [
+        "reporting_enabledtagkeys",
+        "reporting_ocp_cost_category_namespace",
+        "reporting_ocp_nodes",
+    ] {
+        if !table_exists(client, &shown, schema, table)? {
+            return Err(missing_table(&shown, schema, table));
+        }
+    }
+    let read = |what: &str| db_error(&shown, format!("cannot read {schema}.{what}"));
+    for row in client
+        .query(
+            &format!("SELECT key::text FROM {s}.reporting_enabledtagkeys WHERE enabled AND provider_type = 'OCP' ORDER BY 1"),
+            &[],
+        )
+        .map_err(read("reporting_enabledtagkeys"))?
+    {
+        out.enabled_keys.push(row.get(0));
+    }
+    for row in client
+        .query(
+            &format!("SELECT namespace::text, cost_category_id::int4 FROM {s}.reporting_ocp_cost_category_namespace ORDER BY 1"),
+            &[],
+        )
+        .map_err(read("reporting_ocp_cost_category_namespace"))?
+    {
+        out.cost_categories.push((row.get(0), row.get(1)));
+    }
+    for row in client
+        .query(
+            &format!("SELECT node::text, max(node_role)::text FROM {s}.reporting_ocp_nodes WHERE node_role IS NOT NULL GROUP BY 1"),
+            &[],
+        )
+        .map_err(read("reporting_ocp_nodes"))?
+    {
+        out.node_roles.insert(row.get(0), row.get(1));
+    }
+    Ok(out)
+}
+
+/// koku's summary table in one schema.
+#[derive(Debug, Clone)]
+pub struct SummaryTable {
+    /// The schema (koku's tenant, e.g. `org1234567`).
+    pub schema: String,
+    /// Whether the table is partitioned (koku's is, by range of `usage_start`).
+    pub partitioned: bool,
+    /// Whether `{schema}.partitioned_tables` exists: koku creates partitions by inserting
+    /// there (a trigger runs the `CREATE TABLE ... PARTITION OF`).
+    pub partition_registry: bool,
+}
+
+/// The PostgreSQL type names a summary column may have, by its declared type.
+fn accepted_types(pg_type: &str) -> &'static [&'static str] {
+    match pg_type {
+        "uuid" => &["uuid"],
+        "integer" => &["int4"],
+        "date" => &["date"],
+        "jsonb" => &["jsonb"],
+        "text" => &["text", "varchar"],
+        p if p.starts_with("numeric") => &["numeric"],
+        _ => &[],
+    }
+}
+
+impl SummaryTable {
+    /// Checks that the schema and the summary table exist, and that every output column is
+    /// there with a type the COPY can fill.
+    pub fn check(client: &mut Client, target: &PgTarget, schema: &str) -> Result<Self> {
+        let shown = target.to_string();
+        let exists: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+                &[&schema],
+            )
+            .map_err(db_error(&shown, "cannot list schemas"))?
+            .get(0);
+        if !exists {
+            return Err(WriteError::Schema {
+                target: shown,
+                table: format!("{schema}.{SUMMARY_TABLE}"),
+                reason: format!(
+                    "schema {schema} does not exist; check --schema, or create it with `ocpagg init-db --database-url ... --schema {schema}`"
+                ),
+            });
+        }
+        let rows = client
+            .query(
+                "SELECT c.relkind::text, a.attname::text, t.typname::text
+                   FROM pg_class c
+                   JOIN pg_namespace n ON n.oid = c.relnamespace
+                   LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                   LEFT JOIN pg_type t ON t.oid = a.atttypid
+                  WHERE n.nspname = $1 AND c.relname = $2",
+                &[&schema, &SUMMARY_TABLE],
+            )
+            .map_err(db_error(&shown, "cannot read the summary table's columns"))?;
+        let table = format!("{schema}.{SUMMARY_TABLE}");
+        let Some(first) = rows.first() else {
+            return Err(missing_table(&shown, schema, SUMMARY_TABLE));
+        };
+        let kind: String = first.get(0);
+        let columns: BTreeMap<String, String> = rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })
+            .collect();
+        let mut problems = Vec::new();
+        for col in ocpagg_aggregate::schema::SUMMARY_COLUMNS {
+            match columns.get(col.name) {
+                None => problems.push(format!("column {} is missing", col.name)),
+                Some(t) if !accepted_types(col.pg_type).contains(&t.as_str()) => problems.push(
+                    format!("column {} has type {t}, expected {}", col.name, col.pg_type),
+                ),
+                Some(_) => {}
+            }
+        }
+        if !problems.is_empty() {
+            return Err(WriteError::Schema {
+                target: shown,
+                table,
+                reason: format!("not koku's summary table: {}", problems.join("; ")),
+            });
+        }
+        let partition_registry = table_exists(client, &shown, schema, "partitioned_tables")?;
+        Ok(Self {
+            schema: schema.to_string(),
+            partitioned: kind == "p",
+            partition_registry,
+        })
+    }
+
+    /// The schema-qualified, quoted table name.
+    pub fn qualified(&self) -> String {
+        format!(
+            "{}.{}",
+            quote_ident(&self.schema),
+            quote_ident(SUMMARY_TABLE)
+        )
+    }
+
+    /// Makes sure the month of `day` has its partition, `{table}_YYYY_MM` covering
+    /// [first of month, first of next month), creating it as koku does when it is missing:
+    /// through `partitioned_tables` where that table exists, directly otherwise. Runs in its
+    /// own short transaction under an advisory lock, so racing runs create it once.
+    pub fn ensure_partition(
+        &self,
+        client: &mut Client,
+        target: &PgTarget,
+        day: NaiveDate,
+    ) -> Result<Option<String>> {
+        if !self.partitioned {
+            return Ok(None);
+        }
+        let shown = target.to_string();
+        let from = day.with_day(1).expect("day 1 exists");
+        let to = if from.month() == 12 {
+            NaiveDate::from_ymd_opt(from.year() + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(from.year(), from.month() + 1, 1)
+        }
+        .expect("valid month");
+        let name = format!("{SUMMARY_TABLE}_{:04}_{:02}", from.year(), from.month());
+        if table_exists(client, &shown, &self.schema, &name)? {
+            return Ok(None);
+        }
+        let action = format!("cannot create partition {}.{name}", self.schema);
+        let mut tx = client
+            .transaction()
+            .map_err(db_error(&shown, action.clone()))?;
+        advisory_lock(
+            &mut tx,
+            &shown,
+            &format!("ocpagg:partition:{}.{name}", self.schema),
+        )?;
+        let exists: bool = tx
+            .query_one(
+                "SELECT to_regclass(format('%I.%I', $1::text, $2::text)) IS NOT NULL",
+                &[&self.schema, &name],
+            )
+            .map_err(db_error(&shown, action.clone()))?
+            .get(0);
+        if exists {
+            return Ok(None);
+        }
+        if self.partition_registry {
+            let params = format!(r#"{{"default": false, "from": "{from}", "to": "{to}"}}"#);
+            tx.execute(
+                &format!(
+                    "INSERT INTO {}.partitioned_tables
+                        (schema_name, table_name, partition_of_table_name, partition_type,
+                         partition_col, partition_parameters, active)
+                     VALUES ($1, $2, $3, 'range', 'usage_start', $4::text::jsonb, true)
+                     ON CONFLICT (schema_name, table_name) DO NOTHING",
+                    quote_ident(&self.schema)
+                ),
+                &[&self.schema, &name, &SUMMARY_TABLE, &params],
+            )
+            .map_err(db_error(&shown, action.clone()))?;
+        }
+        // Without a registry, or if its trigger did not create the table: create it directly.
+        tx.batch_execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {}.{} PARTITION OF {} FOR VALUES FROM ('{from}') TO ('{to}')",
+            quote_ident(&self.schema),
+            quote_ident(&name),
+            self.qualified()
+        ))
+        .map_err(db_error(&shown, action.clone()))?;
+        tx.commit().map_err(db_error(&shown, action))?;
+        tracing::info!(partition = %name, schema = %self.schema, "Created the month's partition.");
+        Ok(Some(name))
+    }
+}

@@ -1,0 +1,419 @@
+//! The PostgreSQL sink: one transaction that deletes a source's slice of days and COPYs the
+//! new rows in.
+//!
+//! The connection lives on a session thread of its own, because a COPY in progress borrows
+//! the connection and so cannot be kept between two [`SummarySink::write`] calls. The
+//! session starts at once (lock, delete), so the delete overlaps the pipeline's reading;
+//! batches reach it through a small bounded channel.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use arrow::array::{
+    Array, AsArray, Date32Array, Float64Array, Int32Array, RecordBatch, StringArray,
+};
+use arrow::datatypes::{Date32Type, Float64Type, Int32Type};
+use chrono::NaiveDate;
+use ocpagg_aggregate::schema::{SummaryColumn, SUMMARY_COLUMNS};
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::Type;
+use postgres::Client;
+
+use super::encode::{write_text_field, Cell, Decimal};
+use super::{advisory_lock, db_error, quote_ident, PgTarget, SummaryTable};
+use crate::{Result, SummarySink, WriteError, WriteReport};
+
+const N: usize = SUMMARY_COLUMNS.len();
+
+/// How rows travel to the server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CopyFormat {
+    /// `COPY ... (FORMAT binary)`: numbers as base-10000 `numeric`, no text parsing on the
+    /// server. The default: the faster of the two (see the writer benchmark).
+    #[default]
+    Binary,
+    /// `COPY ... (FORMAT text)`: tab-separated text.
+    Text,
+}
+
+/// The rows a run replaces: one source's days `start..=end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slice {
+    /// `source_uuid`.
+    pub source_uuid: uuid::Uuid,
+    /// First day, inclusive.
+    pub start: NaiveDate,
+    /// Last day, inclusive.
+    pub end: NaiveDate,
+}
+
+enum Command {
+    Batch(RecordBatch),
+    Commit,
+}
+
+/// A sink into koku's summary table. Nothing is visible to other sessions until
+/// [`SummarySink::finish`] commits; an error or a drop rolls the transaction back.
+pub struct PostgresSink {
+    commands: Option<SyncSender<Command>>,
+    session: Option<JoinHandle<Result<WriteReport>>>,
+}
+
+impl PostgresSink {
+    /// Starts the session: creates the month's partition if needed, then begins the
+    /// transaction, takes the (schema, source) lock and deletes the slice, while the caller
+    /// goes on reading.
+    pub fn open(
+        mut client: Client,
+        target: &PgTarget,
+        table: SummaryTable,
+        slice: Slice,
+        format: CopyFormat,
+    ) -> Result<Self> {
+        table.ensure_partition(&mut client, target, slice.start)?;
+        let (tx, rx) = sync_channel(4);
+        let shown = target.to_string();
+        let session = std::thread::Builder::new()
+            .name("ocpagg-pg".into())
+            .spawn(move || session(client, &shown, &table, slice, format, rx))
+            .map_err(|e| WriteError::Io {
+                path: target.to_string(),
+                source: Box::new(e),
+            })?;
+        Ok(Self {
+            commands: Some(tx),
+            session: Some(session),
+        })
+    }
+
+    fn session_result(&mut self) -> Result<WriteReport> {
+        self.commands = None;
+        let handle = self.session.take().expect("joined once");
+        handle.join().unwrap_or_else(|_| {
+            Err(WriteError::Aborted {
+                reason: "the database session thread panicked".into(),
+            })
+        })
+    }
+}
+
+impl SummarySink for PostgresSink {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let sent = self
+            .commands
+            .as_ref()
+            .expect("not finished")
+            .send(Command::Batch(batch.clone()));
+        if sent.is_err() {
+            // The session stopped early: its result is the error.
+            return Err(match self.session_result() {
+                Err(e) => e,
+                Ok(_) => WriteError::Aborted {
+                    reason: "the database session ended early".into(),
+                },
+            });
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<WriteReport> {
+        if let Some(tx) = &self.commands {
+            let _ = tx.send(Command::Commit);
+        }
+        self.session_result()
+    }
+}
+
+impl Drop for PostgresSink {
+    fn drop(&mut self) {
+        if self.session.is_some() {
+            // Disconnecting the channel makes the session roll back; wait for it so the
+            // rollback is done before the process goes on (or exits).
+            let _ = self.session_result();
+        }
+    }
+}
+
+/// The session thread: BEGIN, lock, DELETE, COPY every batch, COMMIT on `Commit`.
+fn session(
+    mut client: Client,
+    target: &str,
+    table: &SummaryTable,
+    slice: Slice,
+    format: CopyFormat,
+    commands: Receiver<Command>,
+) -> Result<WriteReport> {
+    let name = table.qualified();
+    let mut report = WriteReport {
+        target: format!("{target} {}.{}", table.schema, super::SUMMARY_TABLE),
+        ..Default::default()
+    };
+    let mut tx = client
+        .transaction()
+        .map_err(db_error(target, "cannot begin a transaction"))?;
+    advisory_lock(
+        &mut tx,
+        target,
+        &format!("ocpagg:slice:{}:{}", table.schema, slice.source_uuid),
+    )?;
+    report.rows_deleted = tx
+        .execute(
+            &format!(
+                "DELETE FROM {name} WHERE source_uuid = $1 AND usage_start >= $2 AND usage_start <= $3"
+            ),
+            &[&slice.source_uuid, &slice.start, &slice.end],
+        )
+        .map_err(db_error(target, format!("cannot delete the old rows of {name}")))?;
+    let columns = SUMMARY_COLUMNS
+        .iter()
+        .map(|c| quote_ident(c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let copy_failed = || db_error(target, format!("COPY into {name} failed"));
+    let started = Instant::now();
+    let mut copy_time = Duration::ZERO;
+    match format {
+        CopyFormat::Binary => {
+            let writer = tx
+                .copy_in(&format!(
+                    "COPY {name} ({columns}) FROM STDIN (FORMAT binary)"
+                ))
+                .map_err(copy_failed())?;
+            let types: Vec<Type> = SUMMARY_COLUMNS.iter().map(pg_type).collect();
+            let mut writer = BinaryCopyInWriter::new(writer, &types);
+            let mut encoder = BinaryRows::default();
+            loop {
+                match commands.recv() {
+                    Ok(Command::Batch(batch)) => {
+                        let t = Instant::now();
+                        encoder.write(&batch, &mut writer, target, &name)?;
+                        report.count(&batch);
+                        copy_time += t.elapsed();
+                    }
+                    Ok(Command::Commit) => break,
+                    Err(_) => return Err(aborted()),
+                }
+            }
+            writer.finish().map_err(copy_failed())?;
+        }
+        CopyFormat::Text => {
+            let mut writer = tx
+                .copy_in(&format!("COPY {name} ({columns}) FROM STDIN (FORMAT text)"))
+                .map_err(copy_failed())?;
+            let mut buf = Vec::with_capacity(1 << 16);
+            let mut decimal = Decimal::default();
+            loop {
+                match commands.recv() {
+                    Ok(Command::Batch(batch)) => {
+                        let t = Instant::now();
+                        let cols = Columns::of(&batch)?;
+                        for row in 0..batch.num_rows() {
+                            cols.text_row(row, &mut decimal, &mut buf)?;
+                            if buf.len() >= 1 << 16 {
+                                writer.write_all(&buf).map_err(|e| WriteError::Io {
+                                    path: name.clone(),
+                                    source: Box::new(e),
+                                })?;
+                                buf.clear();
+                            }
+                        }
+                        report.count(&batch);
+                        copy_time += t.elapsed();
+                    }
+                    Ok(Command::Commit) => break,
+                    Err(_) => return Err(aborted()),
+                }
+            }
+            writer.write_all(&buf).map_err(|e| WriteError::Io {
+                path: name.clone(),
+                source: Box::new(e),
+            })?;
+            writer.finish().map_err(copy_failed())?;
+        }
+    }
+    tx.commit().map_err(db_error(
+        target,
+        format!("cannot commit the rows of {name}"),
+    ))?;
+    tracing::debug!(
+        rows = report.rows,
+        deleted = report.rows_deleted,
+        copy_ms = copy_time.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "Committed the summary rows."
+    );
+    Ok(report)
+}
+
+fn aborted() -> WriteError {
+    WriteError::Aborted {
+        reason: "the run failed before all rows were written; the transaction was rolled back and the table keeps its previous rows".into(),
+    }
+}
+
+fn pg_type(c: &SummaryColumn) -> Type {
+    match c.pg_type {
+        "uuid" => Type::UUID,
+        "integer" => Type::INT4,
+        "date" => Type::DATE,
+        "jsonb" => Type::JSONB,
+        "text" => Type::TEXT,
+        _ => Type::NUMERIC,
+    }
+}
+
+/// A summary batch's columns, typed once per batch.
+enum Col<'a> {
+    Text(&'a StringArray),
+    Json(&'a StringArray),
+    Uuid(&'a StringArray),
+    Int(&'a Int32Array),
+    Date(&'a Date32Array),
+    Num(&'a Float64Array),
+}
+
+struct Columns<'a> {
+    cols: Vec<(&'static str, Col<'a>)>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(batch: &'a RecordBatch) -> Result<Self> {
+        if batch.num_columns() != N {
+            return Err(WriteError::Aborted {
+                reason: format!(
+                    "a batch with {} columns is not in the summary schema ({N} columns)",
+                    batch.num_columns()
+                ),
+            });
+        }
+        let cols = SUMMARY_COLUMNS
+            .iter()
+            .zip(batch.columns())
+            .map(|(c, a)| {
+                let col = match c.pg_type {
+                    "uuid" => Col::Uuid(a.as_string::<i32>()),
+                    "integer" => Col::Int(a.as_primitive::<Int32Type>()),
+                    "date" => Col::Date(a.as_primitive::<Date32Type>()),
+                    "jsonb" => Col::Json(a.as_string::<i32>()),
+                    "text" => Col::Text(a.as_string::<i32>()),
+                    _ => Col::Num(a.as_primitive::<Float64Type>()),
+                };
+                (c.name, col)
+            })
+            .collect();
+        Ok(Self { cols })
+    }
+
+    fn text_row(&self, row: usize, decimal: &mut Decimal, out: &mut Vec<u8>) -> Result<()> {
+        for (i, (name, col)) in self.cols.iter().enumerate() {
+            if i > 0 {
+                out.push(b'\t');
+            }
+            let valid = match col {
+                Col::Text(a) | Col::Json(a) | Col::Uuid(a) => a.is_valid(row),
+                Col::Int(a) => a.is_valid(row),
+                Col::Date(a) => a.is_valid(row),
+                Col::Num(a) => a.is_valid(row),
+            };
+            if !valid {
+                out.extend_from_slice(b"\\N");
+                continue;
+            }
+            match col {
+                Col::Text(a) | Col::Json(a) => write_text_field(a.value(row), out),
+                Col::Uuid(a) => out.extend_from_slice(a.value(row).as_bytes()),
+                Col::Int(a) => {
+                    let _ = write!(out, "{}", a.value(row));
+                }
+                Col::Date(a) => {
+                    let d = a.value_as_date(row).expect("date32 in range");
+                    let mut s = String::with_capacity(10);
+                    let _ = write!(s, "{}", d.format("%Y-%m-%d"));
+                    out.extend_from_slice(s.as_bytes());
+                }
+                Col::Num(a) => {
+                    if !decimal.set(a.value(row)) {
+                        return Err(not_finite(name, a.value(row)));
+                    }
+                    decimal.write_text(out);
+                }
+            }
+        }
+        out.push(b'\n');
+        Ok(())
+    }
+}
+
+fn not_finite(column: &str, value: f64) -> WriteError {
+    WriteError::Aborted {
+        reason: format!("column {column}: {value} cannot be stored as numeric(33,15)"),
+    }
+}
+
+/// Reusable per-row scratch space for binary rows.
+struct BinaryRows {
+    decimals: Vec<Decimal>,
+    uuids: [[u8; 16]; N],
+}
+
+impl Default for BinaryRows {
+    fn default() -> Self {
+        Self {
+            decimals: (0..N).map(|_| Decimal::default()).collect(),
+            uuids: [[0; 16]; N],
+        }
+    }
+}
+
+impl BinaryRows {
+    fn write(
+        &mut self,
+        batch: &RecordBatch,
+        writer: &mut BinaryCopyInWriter<'_>,
+        target: &str,
+        table: &str,
+    ) -> Result<()> {
+        let cols = Columns::of(batch)?;
+        for row in 0..batch.num_rows() {
+            // Pass 1: values that need scratch space (numbers, uuids).
+            for (i, (name, col)) in cols.cols.iter().enumerate() {
+                match col {
+                    Col::Num(a) if a.is_valid(row) => {
+                        if !self.decimals[i].set(a.value(row)) {
+                            return Err(not_finite(name, a.value(row)));
+                        }
+                    }
+                    Col::Uuid(a) if a.is_valid(row) => {
+                        let text = a.value(row);
+                        self.uuids[i] = *uuid::Uuid::parse_str(text)
+                            .map_err(|e| WriteError::Aborted {
+                                reason: format!("column {name}: {text:?} is not a uuid: {e}"),
+                            })?
+                            .as_bytes();
+                    }
+                    _ => {}
+                }
+            }
+            // Pass 2: the row's cells.
+            let cells: [Cell<'_>; N] = std::array::from_fn(|i| {
+                let col = &cols.cols[i].1;
+                match col {
+                    Col::Text(a) if a.is_valid(row) => Cell::Text(a.value(row)),
+                    Col::Json(a) if a.is_valid(row) => Cell::Jsonb(a.value(row)),
+                    Col::Uuid(a) if a.is_valid(row) => Cell::Uuid(self.uuids[i]),
+                    Col::Int(a) if a.is_valid(row) => Cell::Int4(a.value(row)),
+                    Col::Date(a) if a.is_valid(row) => Cell::Date(a.value(row)),
+                    Col::Num(a) if a.is_valid(row) => Cell::Numeric(&self.decimals[i]),
+                    _ => Cell::Null,
+                }
+            });
+            writer
+                .write_raw(cells.iter())
+                .map_err(db_error(target, format!("COPY into {table} failed")))?;
+        }
+        Ok(())
+    }
+}

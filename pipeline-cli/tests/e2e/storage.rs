@@ -720,3 +720,71 @@ fn pods_plus_unallocated_equal_capacity() {
         assert!(used.len() > 31, "several nodes a day");
     }
 }
+
+/// Roles from the database's `reporting_ocp_nodes` (greatest per node) come after the data's
+/// column and the configuration, and before derivation. Needs the test PostgreSQL server
+/// (scripts/test.sh starts it), like the `database` module.
+#[test]
+fn node_roles_from_the_database() {
+    use postgres::{Client, NoTls};
+    let url = std::env::var("OCPAGG_TEST_DATABASE_URL").expect(
+        "OCPAGG_TEST_DATABASE_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL",
+    );
+    let schema = "t_storage_node_roles";
+    let mut c = Client::connect(&url, NoTls).unwrap();
+    c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .unwrap();
+    let target = ocpagg_writer::PgTarget::parse(&url).unwrap();
+    ocpagg_writer::pg::init_db(&mut c, &target, schema).unwrap();
+    c.batch_execute(&format!(
+        "INSERT INTO {schema}.reporting_ocp_nodes (node, resource_id, node_role) VALUES
+            ('db-worker', 'i-db-worker', 'worker'),
+            ('db-master', 'i-db-master', 'infra'), ('db-master', 'i-old', 'master'),
+            ('configured', 'i-configured', 'worker');"
+    ))
+    .unwrap();
+    let on = date(2025, 10, 1);
+    let mut data = Dataset::default();
+    for node in ["db-worker", "db-master", "configured", "derived"] {
+        pod_hours(&mut data, on, 0, 24, "web", node, &format!("pod-{node}"));
+    }
+    // Derivation alone would make db-worker an infra node and the others workers.
+    node_labels_day(
+        &mut data,
+        on,
+        "db-worker",
+        r#"{"node_role_kubernetes_io": "infra"}"#,
+    );
+    for node in ["db-master", "configured", "derived"] {
+        node_labels_day(&mut data, on, node, "{}");
+    }
+    let lake = Lake::new(&data);
+    let mut config = lake.config();
+    config.output = Some(url.clone());
+    config.schema = Some(schema.into());
+    config.node_role = Some(List::Items(vec!["configured=infra".into()]));
+    let job = config.resolve().expect("valid config");
+    ocpagg_cli::run(&job).expect("run succeeds");
+    let namespaces: Vec<(String, Option<String>)> = c
+        .query(
+            &format!(
+                "SELECT node, namespace FROM {schema}.reporting_ocpusagelineitem_daily_summary
+                 WHERE data_source = 'Pod' AND pod_labels IS NULL ORDER BY node"
+            ),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let want = [
+        ("configured", "Platform unallocated"),
+        ("db-master", "Platform unallocated"),
+        ("db-worker", "Worker unallocated"),
+        ("derived", "Worker unallocated"),
+    ]
+    .map(|(n, ns)| (n.to_string(), Some(ns.to_string())));
+    assert_eq!(namespaces, want);
+    c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .unwrap();
+}

@@ -119,7 +119,7 @@ pub struct StoragePartial {
 }
 
 impl StoragePartial {
-    /// Claim groups so far (an upper bound's start for the number of Storage rows).
+    /// Claim groups so far: a capacity hint for the Storage rows.
     pub(crate) fn len(&self) -> usize {
         self.groups.len()
     }

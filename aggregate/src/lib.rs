@@ -6,8 +6,14 @@
 //!   [`Aggregator::add_node_labels`] / [`Aggregator::add_namespace_labels`]; pod_usage batches
 //!   go through [`Aggregator::prepare`] (intern dictionary values, sequential) →
 //!   [`Aggregator::partial`] (fold one batch, pure, any thread) → [`Aggregator::merge`], or all
-//!   three at once on a rayon pool with [`Aggregator::add_batches`]. [`Aggregator::finish`]
-//!   returns a [`Summary`] of sorted [`SummaryRow`]s.
+//!   three at once on a rayon pool with [`Aggregator::add_batches`]. storage_usage batches
+//!   take the same path through [`Aggregator::prepare_storage`] →
+//!   [`Aggregator::partial_storage`] → [`Aggregator::merge_storage`]
+//!   ([`Aggregator::add_prepared_storage`]). Tables may arrive in any order and interleaved.
+//! - [`Aggregator::finish`] returns a [`Summary`] of sorted [`SummaryRow`]s: Pod rows, then
+//!   the barrier work that needs all of them: Storage rows (claims placed on the nodes their
+//!   pods ran on) and one unallocated row per node and day (capacity minus the node's Pod
+//!   rows, namespace from the node's role).
 //! - Groups are keyed by dense integer ids (`day`, namespace, node, label set); strings are
 //!   interned once per dictionary value, label strings parsed once per distinct string
 //!   ([`ocpagg_labels::LabelSets`]).
@@ -44,7 +50,9 @@ mod like;
 mod output;
 mod pods;
 pub mod schema;
+mod storage;
 mod strings;
+mod unallocated;
 
 pub use config::{CostCategory, RunInfo, SideInputs};
 pub use error::{AggregateError, Result};
@@ -57,4 +65,6 @@ pub use pods::{
     row_order, AggregateStats, Aggregator, PodPartial, PodPass, PreparedBatch, Summary, GIB,
     NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS, POD_USAGE_COLUMNS,
 };
+pub use storage::{PreparedStorage, StoragePartial, STORAGE_USAGE_COLUMNS};
 pub use strings::{StringId, Strings};
+pub use unallocated::{PLATFORM_UNALLOCATED, WORKER_UNALLOCATED};

@@ -78,6 +78,9 @@ pub struct StorageMeasures {
     pub persistentvolume: Option<Arc<str>>,
     /// `storageclass`
     pub storageclass: Option<Arc<str>>,
+    /// `csi_volume_handle`: a grouping key of Storage rows, not an output column (koku's
+    /// table has none); kept so rows that differ only by it sort deterministically.
+    pub csi_volume_handle: Option<Arc<str>>,
     /// `persistentvolumeclaim_capacity_gigabyte`
     pub capacity_gigabyte: Option<f64>,
     /// `persistentvolumeclaim_capacity_gigabyte_months`

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, TimestampSecondArray};
 use arrow::datatypes::{Float64Type, Int32Type, TimestampSecondType};
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 use ocpagg_labels::{LabelSetId, LabelSets};
 use rayon::prelude::*;
 
@@ -24,9 +24,12 @@ use crate::config::{RunInfo, SideInputs};
 use crate::error::{AggregateError, Result};
 use crate::exact::{ByteSecondsSum, Max, SecondsSum};
 use crate::output::{Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow};
+use crate::storage::StoragePartial;
 use crate::strings::{row_ids, StringId, Strings};
 
 const SECONDS_PER_HOUR: f64 = 3600.0;
+/// The text koku looks for in a node's raw label string to call it an infra node.
+const INFRA_LABEL_TEXT: &str = r#""node_role_kubernetes_io": "infra""#;
 /// 2^-30: bytes to gigabytes (GiB), as koku's `power(2, -30)`.
 pub const GIB: f64 = 1.0 / (1u64 << 30) as f64;
 
@@ -35,6 +38,7 @@ pub const POD_USAGE_COLUMNS: &[&str] = &[
     "interval_start",
     "namespace",
     "node",
+    "pod",
     "resource_id",
     "pod_labels",
     "pod_usage_cpu_core_seconds",
@@ -100,25 +104,32 @@ pub struct AggregateStats {
     pub node_label_items: u64,
     /// namespace_labels line items.
     pub namespace_label_items: u64,
+    /// storage_usage line items aggregated into Storage rows.
+    pub storage_items: u64,
     /// Distinct label strings parsed.
     pub label_strings_parsed: u64,
 }
 
-type GroupKey = (i32, StringId, StringId, LabelSetId);
+pub(crate) type GroupKey = (i32, StringId, StringId, LabelSetId);
+
+/// Where a pod ran on a day: (day, namespace, pod, node, resource_id). Every pod_usage line
+/// item of the usage pass contributes one, node `''` and null included; storage claims find
+/// their node through it, and node roles are derived from it.
+pub(crate) type Placement = (i32, StringId, StringId, StringId, StringId);
 
 #[derive(Debug, Clone, Copy, Default)]
-struct PodAcc {
-    usage_cpu: SecondsSum,
-    request_cpu: SecondsSum,
-    effective_cpu: SecondsSum,
-    limit_cpu: SecondsSum,
-    usage_mem: ByteSecondsSum,
-    request_mem: ByteSecondsSum,
-    effective_mem: ByteSecondsSum,
-    limit_mem: ByteSecondsSum,
-    cpu_cores: Max,
-    memory_bytes: Max,
-    resource: Option<StringId>,
+pub(crate) struct PodAcc {
+    pub(crate) usage_cpu: SecondsSum,
+    pub(crate) request_cpu: SecondsSum,
+    pub(crate) effective_cpu: SecondsSum,
+    pub(crate) limit_cpu: SecondsSum,
+    pub(crate) usage_mem: ByteSecondsSum,
+    pub(crate) request_mem: ByteSecondsSum,
+    pub(crate) effective_mem: ByteSecondsSum,
+    pub(crate) limit_mem: ByteSecondsSum,
+    pub(crate) cpu_cores: Max,
+    pub(crate) memory_bytes: Max,
+    pub(crate) resource: Option<StringId>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -134,6 +145,7 @@ pub struct PreparedBatch {
     batch: RecordBatch,
     namespace: Vec<StringId>,
     node: Vec<StringId>,
+    pod: Vec<StringId>,
     resource: Vec<StringId>,
     role: Vec<StringId>,
     labels: Vec<LabelSetId>,
@@ -151,7 +163,8 @@ impl PreparedBatch {
 pub struct PodPartial {
     groups: HashMap<GroupKey, PodAcc>,
     capacity: HashMap<(i64, StringId), CapacityAcc>,
-    roles: HashMap<StringId, StringId>,
+    pub(crate) roles: HashMap<StringId, StringId>,
+    pub(crate) placements: HashSet<Placement>,
     pod_items: u64,
     without_node: u64,
     capacity_items: u64,
@@ -160,30 +173,33 @@ pub struct PodPartial {
 /// The aggregate stage of one run. See the module docs for the calling sequence.
 #[derive(Debug)]
 pub struct Aggregator {
-    run: RunInfo,
-    side: SideInputs,
-    strings: Strings,
-    labels: LabelSets,
-    empty: StringId,
-    node_labels: HashMap<(i32, StringId), LabelSetId>,
-    namespace_labels: HashMap<(i32, StringId), LabelSetId>,
-    state: PodPartial,
-    stats: AggregateStats,
+    pub(crate) run: RunInfo,
+    pub(crate) side: SideInputs,
+    pub(crate) strings: Strings,
+    pub(crate) labels: LabelSets,
+    pub(crate) empty: StringId,
+    pub(crate) node_labels: HashMap<(i32, StringId), LabelSetId>,
+    pub(crate) namespace_labels: HashMap<(i32, StringId), LabelSetId>,
+    /// Per node seen in node_labels: whether one of its raw label strings names it infra.
+    pub(crate) node_label_flags: HashMap<StringId, bool>,
+    pub(crate) state: PodPartial,
+    pub(crate) storage: StoragePartial,
+    pub(crate) stats: AggregateStats,
 }
 
-fn column<'a>(batch: &'a RecordBatch, name: &'static str) -> Result<&'a ArrayRef> {
+pub(crate) fn column<'a>(batch: &'a RecordBatch, name: &'static str) -> Result<&'a ArrayRef> {
     batch
         .column_by_name(name)
         .ok_or(AggregateError::MissingColumn { column: name })
 }
 
-fn f64s<'a>(batch: &'a RecordBatch, name: &'static str) -> Result<&'a Float64Array> {
+pub(crate) fn f64s<'a>(batch: &'a RecordBatch, name: &'static str) -> Result<&'a Float64Array> {
     column(batch, name)?
         .as_primitive_opt::<Float64Type>()
         .ok_or(AggregateError::MissingColumn { column: name })
 }
 
-fn times(batch: &RecordBatch) -> Result<&TimestampSecondArray> {
+pub(crate) fn times(batch: &RecordBatch) -> Result<&TimestampSecondArray> {
     column(batch, "interval_start")?
         .as_primitive_opt::<TimestampSecondType>()
         .ok_or(AggregateError::MissingColumn {
@@ -192,12 +208,12 @@ fn times(batch: &RecordBatch) -> Result<&TimestampSecondArray> {
 }
 
 #[inline]
-fn opt(a: &Float64Array, i: usize) -> Option<f64> {
+pub(crate) fn opt(a: &Float64Array, i: usize) -> Option<f64> {
     a.is_valid(i).then(|| a.value(i))
 }
 
 #[inline]
-fn day_of(ts: i64) -> i32 {
+pub(crate) fn day_of(ts: i64) -> i32 {
     ts.div_euclid(86_400) as i32
 }
 
@@ -215,7 +231,9 @@ impl Aggregator {
             empty,
             node_labels: HashMap::new(),
             namespace_labels: HashMap::new(),
+            node_label_flags: HashMap::new(),
             state: PodPartial::default(),
+            storage: StoragePartial::default(),
             stats: AggregateStats::default(),
         }
     }
@@ -227,10 +245,33 @@ impl Aggregator {
 
     /// Adds a batch of `node_labels` ([`NODE_LABEL_COLUMNS`]). Several label sets of one node
     /// and day are united (on a conflicting key the greatest value wins).
+    ///
+    /// Also notes, per node, that it has label rows in the run's range and whether one of its
+    /// raw label strings contains `"node_role_kubernetes_io": "infra"` (koku's text match,
+    /// done on the unparsed dictionary values), for derived node roles.
     pub fn add_node_labels(&mut self, batch: &RecordBatch) -> Result<()> {
         self.stats.node_label_items += batch.num_rows() as u64;
         let map = std::mem::take(&mut self.node_labels);
         self.node_labels = self.add_label_table(batch, "node", "node_labels", map)?;
+        let ts = times(batch)?;
+        let (nodes, node_remap) = self.strings.intern_dictionary(column(batch, "node")?);
+        let (labels, _) = Strings::default().intern_dictionary(column(batch, "node_labels")?);
+        let labels = labels.as_dictionary::<Int32Type>();
+        let values = arrow::compute::cast(labels.values(), &arrow::datatypes::DataType::Utf8)
+            .expect("text dictionary values");
+        let infra: Vec<bool> = values
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.is_some_and(|text| text.contains(INFRA_LABEL_TEXT)))
+            .collect();
+        let keys = labels.keys();
+        for (i, node) in row_ids(&nodes, &node_remap).enumerate() {
+            if ts.is_null(i) || node.is_null() {
+                continue;
+            }
+            let is_infra = keys.is_valid(i) && infra[keys.value(i) as usize];
+            *self.node_label_flags.entry(node).or_default() |= is_infra;
+        }
         Ok(())
     }
 
@@ -272,7 +313,7 @@ impl Aggregator {
     }
 
     /// Label-set id per dictionary key of a label column.
-    fn intern_labels(
+    pub(crate) fn intern_labels(
         &mut self,
         column: &ArrayRef,
         name: &'static str,
@@ -309,8 +350,9 @@ impl Aggregator {
         };
         let node = remap("node", self)?;
         let role = remap("node_role", self)?;
-        let (namespace, resource, labels) = if pass.usage() {
+        let (namespace, pod, resource, labels) = if pass.usage() {
             let namespace = remap("namespace", self)?;
+            let pod = remap("pod", self)?;
             let resource = remap("resource_id", self)?;
             let i = schema
                 .index_of("pod_labels")
@@ -319,7 +361,7 @@ impl Aggregator {
                 })?;
             let (col, labels) = self.intern_labels(&columns[i], "pod_labels")?;
             columns[i] = col;
-            (namespace, resource, labels)
+            (namespace, pod, resource, labels)
         } else {
             Default::default()
         };
@@ -329,6 +371,7 @@ impl Aggregator {
             batch,
             namespace,
             node,
+            pod,
             resource,
             role,
             labels,
@@ -380,6 +423,7 @@ impl Aggregator {
             return Ok(());
         }
         let namespaces: Vec<StringId> = row_ids(column(b, "namespace")?, &p.namespace).collect();
+        let pods: Vec<StringId> = row_ids(column(b, "pod")?, &p.pod).collect();
         let resources: Vec<StringId> = row_ids(column(b, "resource_id")?, &p.resource).collect();
         let label_keys = column(b, "pod_labels")?.as_dictionary::<Int32Type>().keys();
         let usage_cpu = f64s(b, "pod_usage_cpu_core_seconds")?;
@@ -399,6 +443,9 @@ impl Aggregator {
             if ts.is_null(i) {
                 continue;
             }
+            let day = day_of(ts.value(i));
+            out.placements
+                .insert((day, namespaces[i], pods[i], node, resources[i]));
             if node.is_null() || node == self.empty {
                 out.without_node += 1;
                 continue;
@@ -408,7 +455,7 @@ impl Aggregator {
             } else {
                 LabelSetId::EMPTY
             };
-            let key = (day_of(ts.value(i)), namespaces[i], node, labels);
+            let key = (day, namespaces[i], node, labels);
             let acc = out.groups.entry(key).or_default();
             let (u, r) = (opt(usage_cpu, i), opt(request_cpu, i));
             acc.usage_cpu.add(u);
@@ -464,6 +511,7 @@ impl Aggregator {
                 *slot = role;
             }
         }
+        state.placements.extend(partial.placements);
         state.pod_items += partial.pod_items;
         state.without_node += partial.without_node;
         state.capacity_items += partial.capacity_items;
@@ -533,6 +581,7 @@ impl Aggregator {
                 *slot = role;
             }
         }
+        into.placements.extend(from.placements);
         into.pod_items += from.pod_items;
         into.without_node += from.without_node;
         into.capacity_items += from.capacity_items;
@@ -544,6 +593,7 @@ impl Aggregator {
             pod_items: self.state.pod_items,
             pod_items_without_node: self.state.without_node,
             capacity_items: self.state.capacity_items,
+            storage_items: self.storage.items,
             label_strings_parsed: self.labels.strings_parsed(),
             ..self.stats
         }
@@ -566,61 +616,16 @@ impl Aggregator {
         roles
     }
 
-    /// Builds the summary rows, sorted by day, data source, namespace, node and labels.
+    /// Builds the summary rows (Pod, Storage and unallocated), sorted by [`row_order`].
     pub fn finish(mut self) -> Summary {
         let stats = self.stats();
-        // Node capacity per (day, node): the hourly maxima summed over the day's intervals;
-        // cluster capacity per day: the sum over all nodes, '' and null included.
-        let mut node_capacity: HashMap<(i32, StringId), (SecondsSum, ByteSecondsSum)> =
-            HashMap::new();
-        let mut cluster_capacity: HashMap<i32, (SecondsSum, ByteSecondsSum)> = HashMap::new();
-        for (&(ts, node), acc) in &self.state.capacity {
-            let day = day_of(ts);
-            for slot in [
-                node_capacity.entry((day, node)).or_default(),
-                cluster_capacity.entry(day).or_default(),
-            ] {
-                slot.0.add(acc.cpu_core_seconds.value());
-                slot.1.add(acc.memory_byte_seconds.value());
-            }
-        }
-        // Final groups: pod labels merged with the node's and namespace's labels of the day.
-        // Different pod label sets can merge into the same map, so groups are re-keyed.
-        let mut groups: HashMap<GroupKey, PodAcc> = HashMap::with_capacity(self.state.groups.len());
-        let pod_groups = std::mem::take(&mut self.state.groups);
-        for ((day, namespace, node, pod_labels), acc) in pod_groups {
-            let node_labels = self
-                .node_labels
-                .get(&(day, node))
-                .copied()
-                .unwrap_or_default();
-            let ns_labels = self
-                .namespace_labels
-                .get(&(day, namespace))
-                .copied()
-                .unwrap_or_default();
-            let merged = self.labels.merge(&[node_labels, ns_labels, pod_labels]);
-            let strings = &self.strings;
-            let greater = |a: StringId, b: StringId| {
-                strings.get(a).map(|s| s.as_ref()) > strings.get(b).map(|s| s.as_ref())
-            };
-            match groups.entry((day, namespace, node, merged)) {
-                hashbrown::hash_map::Entry::Vacant(v) => {
-                    v.insert(acc);
-                }
-                hashbrown::hash_map::Entry::Occupied(mut o) => {
-                    merge_acc(o.get_mut(), &acc, &greater)
-                }
-            }
-        }
+        let capacity = self.capacity_by_day();
+        let groups = self.final_pod_groups();
+        let mut rows: Vec<SummaryRow> = Vec::with_capacity(groups.len() + self.storage.len());
         let mut categories: HashMap<StringId, Option<i32>> = HashMap::new();
-        let hours = |s: SecondsSum| s.value().map(|v| v / SECONDS_PER_HOUR);
-        let gib_hours = |s: ByteSecondsSum| s.value().map(|v| v / SECONDS_PER_HOUR * GIB);
-        let mut rows: Vec<SummaryRow> = Vec::with_capacity(groups.len());
-        for ((day, namespace, node, labels), acc) in groups {
-            let (node_cpu, node_mem) = node_capacity.get(&(day, node)).copied().unwrap_or_default();
-            let (cluster_cpu, cluster_mem) =
-                cluster_capacity.get(&day).copied().unwrap_or_default();
+        for (&(day, namespace, node, labels), acc) in &groups {
+            let (node_cpu, node_mem) = capacity.node(day, node);
+            let (cluster_cpu, cluster_mem) = capacity.cluster(day);
             let namespace_text = self.strings.get(namespace).cloned();
             let cost_category_id = *categories
                 .entry(namespace)
@@ -658,12 +663,97 @@ impl Aggregator {
                 infrastructure_cost: true,
             });
         }
+        self.unallocated_rows(&groups, &capacity, &mut rows);
+        self.storage_rows(&mut rows);
         rows.sort_by(row_order);
         Summary { rows, stats }
     }
+
+    /// Node capacity per (day, node): the hourly maxima summed over the day's intervals;
+    /// cluster capacity per day: the sum over all nodes, '' and null included.
+    fn capacity_by_day(&self) -> DayCapacity {
+        let mut out = DayCapacity::default();
+        for (&(ts, node), acc) in &self.state.capacity {
+            let day = day_of(ts);
+            for slot in [
+                out.nodes.entry((day, node)).or_default(),
+                out.cluster.entry(day).or_default(),
+            ] {
+                slot.0.add(acc.cpu_core_seconds.value());
+                slot.1.add(acc.memory_byte_seconds.value());
+            }
+        }
+        out
+    }
+
+    /// The Pod groups with pod labels merged with the node's and namespace's labels of the
+    /// day. Different pod label sets can merge into the same map, so groups are re-keyed.
+    fn final_pod_groups(&mut self) -> HashMap<GroupKey, PodAcc> {
+        let mut groups: HashMap<GroupKey, PodAcc> = HashMap::with_capacity(self.state.groups.len());
+        let pod_groups = std::mem::take(&mut self.state.groups);
+        for ((day, namespace, node, pod_labels), acc) in pod_groups {
+            let node_labels = self
+                .node_labels
+                .get(&(day, node))
+                .copied()
+                .unwrap_or_default();
+            let ns_labels = self
+                .namespace_labels
+                .get(&(day, namespace))
+                .copied()
+                .unwrap_or_default();
+            let merged = self.labels.merge(&[node_labels, ns_labels, pod_labels]);
+            let strings = &self.strings;
+            let greater = |a: StringId, b: StringId| {
+                strings.get(a).map(|s| s.as_ref()) > strings.get(b).map(|s| s.as_ref())
+            };
+            match groups.entry((day, namespace, node, merged)) {
+                hashbrown::hash_map::Entry::Vacant(v) => {
+                    v.insert(acc);
+                }
+                hashbrown::hash_map::Entry::Occupied(mut o) => {
+                    merge_acc(o.get_mut(), &acc, &greater)
+                }
+            }
+        }
+        groups
+    }
 }
 
-fn merge_acc(into: &mut PodAcc, from: &PodAcc, greater: &dyn Fn(StringId, StringId) -> bool) {
+/// Node and cluster capacity of each day, exact sums of seconds and byte-seconds.
+#[derive(Debug, Default)]
+pub(crate) struct DayCapacity {
+    nodes: HashMap<(i32, StringId), (SecondsSum, ByteSecondsSum)>,
+    cluster: HashMap<i32, (SecondsSum, ByteSecondsSum)>,
+}
+
+impl DayCapacity {
+    /// Capacity core-seconds and byte-seconds of a node on a day (null sums if unseen).
+    pub(crate) fn node(&self, day: i32, node: StringId) -> (SecondsSum, ByteSecondsSum) {
+        self.nodes.get(&(day, node)).copied().unwrap_or_default()
+    }
+
+    /// Capacity core-seconds and byte-seconds of the cluster on a day.
+    pub(crate) fn cluster(&self, day: i32) -> (SecondsSum, ByteSecondsSum) {
+        self.cluster.get(&day).copied().unwrap_or_default()
+    }
+}
+
+/// Core-seconds to core-hours, rounded once.
+pub(crate) fn hours(s: SecondsSum) -> Option<f64> {
+    s.value().map(|v| v / SECONDS_PER_HOUR)
+}
+
+/// Byte-seconds to gigabyte-hours (GiB), rounded once per operation.
+pub(crate) fn gib_hours(s: ByteSecondsSum) -> Option<f64> {
+    s.value().map(|v| v / SECONDS_PER_HOUR * GIB)
+}
+
+pub(crate) fn merge_acc(
+    into: &mut PodAcc,
+    from: &PodAcc,
+    greater: &dyn Fn(StringId, StringId) -> bool,
+) {
     into.usage_cpu.merge(&from.usage_cpu);
     into.request_cpu.merge(&from.request_cpu);
     into.effective_cpu.merge(&from.effective_cpu);
@@ -681,30 +771,33 @@ fn merge_acc(into: &mut PodAcc, from: &PodAcc, greater: &dyn Fn(StringId, String
     };
 }
 
-/// Output order: day, data source, namespace, node, pod labels, volume labels, claim.
+/// Output order: day, data source (Pod before Storage), namespace (null first), node,
+/// resource_id, pod labels (null first, so a node's unallocated row precedes a Pod row of the
+/// same namespace), volume labels, then the claim: persistent volume claim, volume, storage
+/// class and CSI volume handle.
+///
+/// This is a total order on what tells rows apart: Pod rows are unique per (day, namespace,
+/// node, labels), unallocated rows per (day, node) and Storage rows per their full grouping
+/// key, so the output is the same on every run.
 pub fn row_order(a: &SummaryRow, b: &SummaryRow) -> Ordering {
-    (
-        a.day,
-        a.data_source,
-        &a.namespace,
-        &a.node,
-        &a.pod_labels,
-        &a.volume_labels,
-    )
-        .cmp(&(
-            b.day,
-            b.data_source,
-            &b.namespace,
-            &b.node,
-            &b.pod_labels,
-            &b.volume_labels,
-        ))
-        .then_with(|| {
-            a.storage
-                .persistentvolumeclaim
-                .cmp(&b.storage.persistentvolumeclaim)
-        })
-        .then_with(|| a.storage.persistentvolume.cmp(&b.storage.persistentvolume))
+    type Text<'a> = &'a Option<Arc<str>>;
+    fn key(r: &SummaryRow) -> (i32, DataSource, Text<'_>, Text<'_>, Text<'_>) {
+        (r.day, r.data_source, &r.namespace, &r.node, &r.resource_id)
+    }
+    fn claim(r: &SummaryRow) -> [Text<'_>; 4] {
+        let s = &r.storage;
+        [
+            &s.persistentvolumeclaim,
+            &s.persistentvolume,
+            &s.storageclass,
+            &s.csi_volume_handle,
+        ]
+    }
+    key(a)
+        .cmp(&key(b))
+        .then_with(|| a.pod_labels.cmp(&b.pod_labels))
+        .then_with(|| a.volume_labels.cmp(&b.volume_labels))
+        .then_with(|| claim(a).cmp(&claim(b)))
 }
 
 /// The rows of a finished aggregate.

@@ -14,8 +14,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use arrow::array::RecordBatch;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use ocpagg_aggregate::{
-    to_record_batch, AggregateStats, Aggregator, PodPass, PreparedBatch, NAMESPACE_LABEL_COLUMNS,
-    NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS, POD_USAGE_COLUMNS,
+    to_record_batch, AggregateStats, Aggregator, PodPass, PreparedBatch, PreparedStorage,
+    NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS, POD_USAGE_COLUMNS,
+    STORAGE_USAGE_COLUMNS,
 };
 use ocpagg_aggregate::{CostCategory, LikePattern, SideInputs};
 use ocpagg_labels::EnabledKeys;
@@ -38,6 +39,9 @@ pub struct RunReport {
     pub files_read: u64,
     /// Whether Pod sums came from koku's daily roll-up.
     pub pods_from_daily: bool,
+    /// Whether Storage sums came from koku's daily roll-up (false also when there is no
+    /// storage data).
+    pub storage_from_daily: bool,
     /// The aggregate's counters.
     pub aggregate: AggregateStats,
     /// What the sink wrote.
@@ -68,6 +72,7 @@ enum Kind {
     NodeLabels,
     NamespaceLabels,
     Pods(PodPass),
+    Storage,
 }
 
 struct ReadJob {
@@ -134,6 +139,15 @@ pub fn run(job: &Job) -> Result<RunReport> {
             kind,
         }));
     }
+    // Storage sums and maxima are the same from the daily roll-up, which is smaller.
+    let storage_from_daily = plan.has(ReportType::StorageUsage, true);
+    jobs.extend(
+        plan.files(ReportType::StorageUsage, storage_from_daily)
+            .map(|f| ReadJob {
+                file: f.clone(),
+                kind: Kind::Storage,
+            }),
+    );
     if pods_from_daily {
         jobs.extend(plan.files(ReportType::PodUsage, true).map(|f| ReadJob {
             file: f.clone(),
@@ -179,6 +193,7 @@ pub fn run(job: &Job) -> Result<RunReport> {
 
     let mut report = RunReport {
         pods_from_daily,
+        storage_from_daily,
         to_database: matches!(job.output, Output::Postgres { .. }),
         ..Default::default()
     };
@@ -289,6 +304,7 @@ fn read_files(
             Kind::NamespaceLabels => NAMESPACE_LABEL_COLUMNS,
             Kind::Pods(PodPass::Capacity) => POD_CAPACITY_COLUMNS,
             Kind::Pods(_) => POD_USAGE_COLUMNS,
+            Kind::Storage => STORAGE_USAGE_COLUMNS,
         };
         let projection = Projection::new(file.report_type, columns);
         let name: Arc<str> = warehouse.describe(&file.location).into();
@@ -355,6 +371,7 @@ fn aggregate(
     // bounds memory (batches × batch size) and gives every worker a batch.
     let window = 2 * job.threads;
     let mut pending: BTreeMap<u8, Vec<PreparedBatch>> = BTreeMap::new();
+    let mut pending_storage: Vec<PreparedStorage> = Vec::new();
     let (mut labels_time, mut fold_time) = (Duration::ZERO, Duration::ZERO);
     for msg in batches.iter() {
         let (kind, file, batch) = match msg {
@@ -379,6 +396,18 @@ fn aggregate(
                 }
                 continue;
             }
+            Kind::Storage => {
+                let prepared = agg.prepare_storage(batch).with_context(context)?;
+                labels_time += t.elapsed();
+                pending_storage.push(prepared);
+                if pending_storage.len() >= window {
+                    let t = Instant::now();
+                    agg.add_prepared_storage(pool, &pending_storage)?;
+                    pending_storage.clear();
+                    fold_time += t.elapsed();
+                }
+                continue;
+            }
         }
         labels_time += t.elapsed();
     }
@@ -386,6 +415,7 @@ fn aggregate(
     for (_, slot) in pending {
         agg.add_prepared(pool, &slot)?;
     }
+    agg.add_prepared_storage(pool, &pending_storage)?;
     let stats = agg.stats();
     if stats.pod_items + stats.pod_items_without_node == 0 && stats.capacity_items == 0 {
         bail!(

@@ -34,6 +34,18 @@ pub fn render(report: &RunReport) -> String {
         "pods     {} line items aggregated, {} without a node (capacity only), {} label strings parsed",
         a.pod_items, a.pod_items_without_node, a.label_strings_parsed
     );
+    if a.storage_items > 0 {
+        let _ = writeln!(
+            s,
+            "storage  {} line items aggregated{}",
+            a.storage_items,
+            if report.storage_from_daily {
+                " (koku's daily roll-up)"
+            } else {
+                ""
+            }
+        );
+    }
     let by_source: Vec<String> = report
         .write
         .rows_by_data_source

@@ -187,3 +187,34 @@ pub fn the_row<'a>(rows: &'a [Row], namespace: &str, node: &str) -> &'a Row {
     assert_eq!(found.len(), 1, "rows for {namespace}/{node}: {found:#?}");
     found[0]
 }
+
+/// Whether a row is an unallocated-capacity row: data source Pod without pod labels.
+pub fn is_unallocated(r: &Row) -> bool {
+    r.s("data_source") == Some("Pod") && r.get("pod_labels").is_null()
+}
+
+/// The Pod rows proper (no unallocated rows, no Storage rows).
+pub fn pod_rows(rows: &[Row]) -> Vec<Row> {
+    rows.iter()
+        .filter(|r| r.s("data_source") == Some("Pod") && !is_unallocated(r))
+        .cloned()
+        .collect()
+}
+
+/// The unallocated rows.
+pub fn unallocated_rows(rows: &[Row]) -> Vec<Row> {
+    rows.iter().filter(|r| is_unallocated(r)).cloned().collect()
+}
+
+/// The Storage rows.
+pub fn storage_rows(rows: &[Row]) -> Vec<Row> {
+    rows.iter()
+        .filter(|r| r.s("data_source") == Some("Storage"))
+        .cloned()
+        .collect()
+}
+
+/// Runs and returns only the Pod rows proper.
+pub fn run_pod_rows(config: &RunConfig) -> Vec<Row> {
+    pod_rows(&run_rows(config))
+}

@@ -4,6 +4,8 @@
 //! - `scenarios`: small hand-written inputs with hand-computed expectations;
 //! - `oracle`: generated months against a naive, independent re-implementation of SPEC.md;
 //! - `sources`: hourly vs daily tables, local disk vs a real S3 server, type variants;
+//! - `storage`: Storage rows, unallocated rows and node roles, hand-computed, plus a
+//!   capacity-balance property on generated months;
 //! - `bad_input`: errors, exit codes, and nothing half-written (runs the real binary);
 //! - `database`: PostgreSQL output and side inputs against a real server.
 
@@ -13,3 +15,4 @@ mod database;
 mod oracle;
 mod scenarios;
 mod sources;
+mod storage;

@@ -29,7 +29,7 @@ fn one_pod_one_day() {
             .node_capacity(4.0, 16.0)
     });
     let lake = Lake::new(&data);
-    let rows = run_rows(&lake.config());
+    let rows = run_pod_rows(&lake.config());
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
     assert_eq!(r.s("data_source"), Some("Pod"));
@@ -102,7 +102,7 @@ fn label_precedence_pod_namespace_node() {
         ));
     }
     let lake = Lake::new(&data);
-    let rows = run_rows(&lake.config());
+    let rows = run_pod_rows(&lake.config());
     assert_eq!(rows.len(), 1);
     let want = json!({"a": "pod", "b": "ns", "c": "node"});
     assert_eq!(rows[0].json("pod_labels"), want);
@@ -139,7 +139,7 @@ fn filtering_to_enabled_keys() {
     let lake = Lake::new(&data);
     let mut config = lake.config();
     config.enabled_keys = Some(List::Text("app, zone".into()));
-    let rows = run_rows(&config);
+    let rows = run_pod_rows(&config);
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert_eq!(
         rows[0].json("pod_labels"),
@@ -148,7 +148,7 @@ fn filtering_to_enabled_keys() {
     close(rows[0].f("pod_usage_cpu_core_hours"), 36.0);
     // With no key enabled, only the KubeVirt key remains.
     config.enabled_keys = None;
-    let rows = run_rows(&config);
+    let rows = run_pod_rows(&config);
     assert_eq!(
         rows[0].json("pod_labels"),
         json!({"vm_kubevirt_io_name": "rhel9"})
@@ -174,7 +174,7 @@ fn empty_and_null_labels() {
             .push(NodeLabelItem::new(ts, "worker-1", ""));
     }
     let lake = Lake::new(&data);
-    let rows = run_rows(&lake.config());
+    let rows = run_pod_rows(&lake.config());
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert_eq!(rows[0].s("pod_labels"), Some("{}"));
     close(rows[0].f("pod_usage_cpu_core_hours"), 72.0);
@@ -241,6 +241,7 @@ fn empty_node_excluded_but_counted_in_cluster_capacity() {
     });
     let lake = Lake::new(&data);
     let (report, rows) = run(&lake.config());
+    let rows = pod_rows(&rows);
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert_eq!(rows[0].s("node"), Some("worker-1"));
     close(rows[0].f("node_capacity_cpu_core_hours"), 96.0);
@@ -267,7 +268,7 @@ fn two_nodes_cluster_capacity_is_their_sum() {
         p.cpu(1.0, 1.0, 1.0).node_capacity(8.0, 32.0)
     });
     let lake = Lake::new(&data);
-    let rows = run_rows(&lake.config());
+    let rows = run_pod_rows(&lake.config());
     assert_eq!(rows.len(), 3);
     for r in &rows {
         close(r.f("cluster_capacity_cpu_core_hours"), 96.0 + 192.0);
@@ -305,7 +306,7 @@ fn two_nodes_cluster_capacity_is_their_sum() {
         );
     }
     let lake = Lake::new(&data);
-    let rows = run_rows(&lake.config());
+    let rows = run_pod_rows(&lake.config());
     close(
         the_row(&rows, "a", "worker-3").f("node_capacity_cpu_core_hours"),
         12.0,
@@ -329,7 +330,7 @@ fn date_range_cuts_the_month() {
     let mut config = lake.config();
     config.start_date = Some(day(2));
     config.end_date = Some(day(3));
-    let rows = run_rows(&config);
+    let rows = run_pod_rows(&config);
     let days: Vec<_> = rows
         .iter()
         .map(|r| r.s("usage_start").unwrap().to_string())
@@ -359,7 +360,7 @@ fn cost_category_greatest_matching_id_no_double_counting() {
         "kube-%=9".into(),
         "openshift_monitoring=2".into(),
     ]));
-    let rows = run_rows(&config);
+    let rows = run_pod_rows(&config);
     assert_eq!(rows.len(), 2);
     let r = the_row(&rows, "openshift-monitoring", "worker-1");
     assert_eq!(r.get("cost_category_id"), &json!(7));
@@ -399,7 +400,7 @@ fn node_with_two_label_sets_in_a_day() {
         p.cpu(1.0, 1.0, 1.0).node_capacity(4.0, 16.0)
     });
     let lake = Lake::new(&data);
-    let rows = run_rows(&lake.config());
+    let rows = run_pod_rows(&lake.config());
     assert_eq!(rows.len(), 2, "{rows:#?}");
     assert_eq!(
         rows[0].json("pod_labels"),
@@ -428,7 +429,7 @@ fn several_files_per_day_and_csv_output() {
             ..WriteOptions::default()
         },
     );
-    let rows = run_rows(&lake.config());
+    let rows = run_pod_rows(&lake.config());
     assert_eq!(rows.len(), 2);
     close(
         the_row(&rows, "ns", "worker-1").f("pod_usage_cpu_core_hours"),
@@ -445,7 +446,8 @@ fn several_files_per_day_and_csv_output() {
     assert_eq!(header.len(), 37);
     assert_eq!(header[0], "uuid");
     assert_eq!(header[36], "cost_category_id");
-    assert_eq!(lines.count(), 2);
+    // Two Pod rows and the two nodes' unallocated rows.
+    assert_eq!(lines.count(), 4);
     assert!(
         text.contains(r#""{""k"": ""v""}""#),
         "JSON quoted as CSV text: {text}"
@@ -467,8 +469,10 @@ fn real_koku_sample() {
         report.pods_from_daily,
         "the sample's daily table carries effective usage"
     );
-    assert_eq!(rows.len(), 1, "{rows:#?}");
-    let r = &rows[0];
+    // One Pod row, the node's unallocated row and the claim's Storage row.
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    let pods = pod_rows(&rows);
+    let r = &pods[0];
     assert_eq!(r.s("namespace"), Some("database"));
     assert_eq!(r.s("node"), Some("worker-node-1"));
     assert_eq!(r.s("resource_id"), Some("i-i-worker001"));
@@ -504,4 +508,38 @@ fn real_koku_sample() {
     close(r.f("node_capacity_memory_gigabyte_hours"), 384.0);
     close(r.f("cluster_capacity_cpu_core_hours"), 96.0);
     assert_eq!(r.json("pod_labels"), json!({}));
+
+    // The node has label rows, no API server pod and no infra label: a worker. nise's
+    // pod_seconds makes the pod use more than the node has, and the negative is kept:
+    // 96 − 460.8 core-hours, 384 − 3 × 86400 × 24 / 3600 GiB-hours.
+    let u = &unallocated_rows(&rows)[0];
+    assert_eq!(u.s("namespace"), Some("Worker unallocated"));
+    assert_eq!(u.s("node"), Some("worker-node-1"));
+    close(u.f("pod_usage_cpu_core_hours"), 96.0 - 460.8);
+    close(u.f("pod_request_cpu_core_hours"), 96.0 - 576.0);
+    close(u.f("pod_usage_memory_gigabyte_hours"), 384.0 - 1728.0);
+
+    // The claim: 100 GiB capacity and request, 50 GiB used, 24 hours of a 31-day month.
+    let st = &storage_rows(&rows)[0];
+    assert!(report.storage_from_daily);
+    assert_eq!(st.s("namespace"), Some("database"));
+    assert_eq!(st.s("node"), Some("worker-node-1"));
+    assert_eq!(st.s("resource_id"), Some("i-i-worker001"));
+    assert_eq!(st.s("persistentvolumeclaim"), Some("postgres-data-pvc"));
+    assert_eq!(st.s("persistentvolume"), Some("postgres-data-pvc"));
+    assert_eq!(st.s("storageclass"), Some("gp2"));
+    close(st.f("persistentvolumeclaim_capacity_gigabyte"), 100.0);
+    close(
+        st.f("persistentvolumeclaim_capacity_gigabyte_months"),
+        100.0 / 31.0,
+    );
+    close(st.f("volume_request_storage_gigabyte_months"), 100.0 / 31.0);
+    close(
+        st.f("persistentvolumeclaim_usage_gigabyte_months"),
+        50.0 / 31.0,
+    );
+    assert_eq!(
+        st.json("volume_labels"),
+        json!({"storage": "database", "backup": "enabled"})
+    );
 }

@@ -1,0 +1,558 @@
+//! Storage rows (SPEC.md "Storage rows"): storage_usage line items summed per claim and day,
+//! then placed on the nodes their pod ran on that day.
+//!
+//! Like pods, storage batches go through [`Aggregator::prepare_storage`] (intern dictionary
+//! values, sequential) → [`Aggregator::partial_storage`] (fold, pure, any thread) →
+//! [`Aggregator::merge_storage`]. Groups are keyed by dense ids: (day, namespace, pod, claim,
+//! volume, storage class, CSI handle, filtered PV labels, filtered PVC labels). Only at
+//! [`Aggregator::finish`] are claims joined with the pods' placements, which by then are
+//! complete whatever order the tables were read in:
+//!
+//! 1. each claim group looks up the (node, resource_id) pairs of its (day, namespace, pod);
+//! 2. node_count(day, pv) is the number of distinct non-null nodes over all pairs of the
+//!    volume's claims that day (`''` counts);
+//! 3. a claim yields one row per pair (or one with null node and resource_id if its pod is
+//!    not found), with volume labels = node ⊕ namespace ⊕ PV ⊕ PVC labels; request and usage
+//!    are divided by node_count (by 1 when the volume was seen on no node).
+
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::Int32Type;
+use chrono::{Datelike, NaiveDate};
+use hashbrown::{HashMap, HashSet};
+use ocpagg_labels::LabelSetId;
+use rayon::prelude::*;
+
+use crate::error::{AggregateError, Result};
+use crate::exact::{ByteSecondsSum, Max};
+use crate::output::{DataSource, StorageMeasures, SummaryRow};
+use crate::pods::{column, day_of, f64s, opt, times, Aggregator, GIB};
+use crate::strings::{row_ids, StringId};
+
+/// Columns of `storage_usage` read (hourly or daily files).
+pub const STORAGE_USAGE_COLUMNS: &[&str] = &[
+    "interval_start",
+    "namespace",
+    "pod",
+    "persistentvolumeclaim",
+    "persistentvolume",
+    "storageclass",
+    "csi_volume_handle",
+    "persistentvolumeclaim_capacity_bytes",
+    "persistentvolumeclaim_capacity_byte_seconds",
+    "volume_request_storage_byte_seconds",
+    "persistentvolumeclaim_usage_byte_seconds",
+    "persistentvolume_labels",
+    "persistentvolumeclaim_labels",
+];
+
+/// The text columns of a claim, in key order.
+const TEXT_COLUMNS: [&str; 6] = [
+    "namespace",
+    "pod",
+    "persistentvolumeclaim",
+    "persistentvolume",
+    "storageclass",
+    "csi_volume_handle",
+];
+const NAMESPACE: usize = 0;
+const POD: usize = 1;
+const PVC: usize = 2;
+const PV: usize = 3;
+const STORAGECLASS: usize = 4;
+const CSI: usize = 5;
+
+/// A storage_usage batch whose dictionary values have been interned; ready for
+/// [`Aggregator::partial_storage`].
+#[derive(Debug)]
+pub struct PreparedStorage {
+    batch: RecordBatch,
+    /// Id per dictionary key, for each of [`TEXT_COLUMNS`].
+    text: [Vec<StringId>; 6],
+    pv_labels: Vec<LabelSetId>,
+    pvc_labels: Vec<LabelSetId>,
+}
+
+impl PreparedStorage {
+    /// Rows in the batch.
+    pub fn num_rows(&self) -> usize {
+        self.batch.num_rows()
+    }
+}
+
+/// A claim on a day, before placement on nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ClaimKey {
+    day: i32,
+    text: [StringId; 6],
+    pv_labels: LabelSetId,
+    pvc_labels: LabelSetId,
+}
+
+/// A Storage row's grouping key: (day, namespace, node, resource_id, pvc, pv, storage class,
+/// CSI handle, volume labels).
+type RowKey = (i32, [StringId; 7], LabelSetId);
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ClaimAcc {
+    capacity_bytes: Max,
+    capacity: ByteSecondsSum,
+    request: ByteSecondsSum,
+    usage: ByteSecondsSum,
+}
+
+impl ClaimAcc {
+    fn merge(&mut self, other: &ClaimAcc) {
+        self.capacity_bytes.merge(&other.capacity_bytes);
+        self.capacity.merge(&other.capacity);
+        self.request.merge(&other.request);
+        self.usage.merge(&other.usage);
+    }
+}
+
+/// The partial aggregate of some storage_usage batches.
+#[derive(Debug, Default)]
+pub struct StoragePartial {
+    groups: HashMap<ClaimKey, ClaimAcc>,
+    pub(crate) items: u64,
+}
+
+impl StoragePartial {
+    /// Claim groups so far: a capacity hint for the Storage rows.
+    pub(crate) fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    fn absorb(&mut self, mut other: StoragePartial) {
+        if self.groups.len() < other.groups.len() {
+            std::mem::swap(self, &mut other);
+        }
+        for (key, acc) in other.groups {
+            self.groups.entry(key).or_default().merge(&acc);
+        }
+        self.items += other.items;
+    }
+}
+
+/// Days in the month of a day (days since 1970-01-01).
+fn days_in_month(day: i32) -> u32 {
+    let date = NaiveDate::from_num_days_from_ce_opt(day + 719_163).expect("a date in range");
+    let first = date.with_day(1).expect("day 1 exists");
+    let next = first
+        .checked_add_months(chrono::Months::new(1))
+        .expect("a date in range");
+    (next - first).num_days() as u32
+}
+
+impl Aggregator {
+    /// Interns a storage_usage batch's ([`STORAGE_USAGE_COLUMNS`]) dictionary values and
+    /// label strings (sequential, cheap: dictionary values only).
+    pub fn prepare_storage(&mut self, batch: RecordBatch) -> Result<PreparedStorage> {
+        let schema = batch.schema();
+        let mut columns = batch.columns().to_vec();
+        let index = |name: &'static str| {
+            schema
+                .index_of(name)
+                .map_err(|_| AggregateError::MissingColumn { column: name })
+        };
+        let mut text: [Vec<StringId>; 6] = Default::default();
+        for (slot, name) in text.iter_mut().zip(TEXT_COLUMNS) {
+            let i = index(name)?;
+            let (col, remap) = self.strings.intern_dictionary(&columns[i]);
+            columns[i] = col;
+            *slot = remap;
+        }
+        let mut labels = |name: &'static str, this: &mut Self| -> Result<Vec<LabelSetId>> {
+            let i = index(name)?;
+            let (col, remap) = this.intern_labels(&columns[i], name)?;
+            columns[i] = col;
+            Ok(remap)
+        };
+        let pv_labels = labels("persistentvolume_labels", self)?;
+        let pvc_labels = labels("persistentvolumeclaim_labels", self)?;
+        let batch = RecordBatch::try_new(schema, columns).expect("same schema, re-keyed columns");
+        Ok(PreparedStorage {
+            batch,
+            text,
+            pv_labels,
+            pvc_labels,
+        })
+    }
+
+    /// Folds one prepared storage batch into a partial aggregate. Pure: safe to run for many
+    /// batches at once on a thread pool.
+    pub fn partial_storage(&self, p: &PreparedStorage) -> Result<StoragePartial> {
+        let b = &p.batch;
+        let ts = times(b)?;
+        let mut text: [Vec<StringId>; 6] = Default::default();
+        for ((ids, name), remap) in text.iter_mut().zip(TEXT_COLUMNS).zip(&p.text) {
+            *ids = row_ids(column(b, name)?, remap).collect();
+        }
+        let label_ids = |name: &'static str, remap: &[LabelSetId]| -> Result<Vec<LabelSetId>> {
+            let keys = column(b, name)?.as_dictionary::<Int32Type>().keys();
+            Ok(keys
+                .iter()
+                .map(|k| k.map_or(LabelSetId::EMPTY, |k| remap[k as usize]))
+                .collect())
+        };
+        let pv_labels = label_ids("persistentvolume_labels", &p.pv_labels)?;
+        let pvc_labels = label_ids("persistentvolumeclaim_labels", &p.pvc_labels)?;
+        let capacity_bytes = f64s(b, "persistentvolumeclaim_capacity_bytes")?;
+        let capacity = f64s(b, "persistentvolumeclaim_capacity_byte_seconds")?;
+        let request = f64s(b, "volume_request_storage_byte_seconds")?;
+        let usage = f64s(b, "persistentvolumeclaim_usage_byte_seconds")?;
+        let mut out = StoragePartial::default();
+        for i in 0..b.num_rows() {
+            if ts.is_null(i) {
+                continue;
+            }
+            let key = ClaimKey {
+                day: day_of(ts.value(i)),
+                text: std::array::from_fn(|c| text[c][i]),
+                pv_labels: pv_labels[i],
+                pvc_labels: pvc_labels[i],
+            };
+            let acc = out.groups.entry(key).or_default();
+            acc.capacity_bytes.add(opt(capacity_bytes, i));
+            acc.capacity.add(opt(capacity, i));
+            acc.request.add(opt(request, i));
+            acc.usage.add(opt(usage, i));
+            out.items += 1;
+        }
+        Ok(out)
+    }
+
+    /// Adds a partial storage aggregate into the running state.
+    pub fn merge_storage(&mut self, partial: StoragePartial) {
+        self.storage.absorb(partial);
+    }
+
+    /// Folds prepared storage batches in parallel on `pool` and merges the result. Sums are
+    /// exact, so any split and thread count gives the same rows.
+    pub fn add_prepared_storage(
+        &mut self,
+        pool: &rayon::ThreadPool,
+        prepared: &[PreparedStorage],
+    ) -> Result<()> {
+        let this = &*self;
+        let partial = pool.install(|| {
+            prepared
+                .par_iter()
+                .map(|p| this.partial_storage(p))
+                .try_reduce(StoragePartial::default, |mut a, b| {
+                    a.absorb(b);
+                    Ok(a)
+                })
+        })?;
+        self.merge_storage(partial);
+        Ok(())
+    }
+
+    /// Places the claims on their pods' nodes and appends the Storage rows.
+    pub(crate) fn storage_rows(&mut self, rows: &mut Vec<SummaryRow>) {
+        let claims = std::mem::take(&mut self.storage.groups);
+        // The (node, resource_id) pairs of every (day, namespace, pod) a claim names.
+        let mut placements: HashMap<(i32, StringId, StringId), Vec<(StringId, StringId)>> =
+            HashMap::new();
+        for key in claims.keys() {
+            let (namespace, pod) = (key.text[NAMESPACE], key.text[POD]);
+            if !namespace.is_null() && !pod.is_null() {
+                placements.entry((key.day, namespace, pod)).or_default();
+            }
+        }
+        for &(day, namespace, pod, node, resource) in &self.state.placements {
+            if let Some(pairs) = placements.get_mut(&(day, namespace, pod)) {
+                pairs.push((node, resource));
+            }
+        }
+        // node_count(day, pv): distinct non-null nodes over the placements of its claims.
+        let mut volume_nodes: HashSet<(i32, StringId, StringId)> = HashSet::new();
+        for key in claims.keys() {
+            let pv = key.text[PV];
+            if pv.is_null() {
+                continue;
+            }
+            let Some(pairs) = placements.get(&(key.day, key.text[NAMESPACE], key.text[POD])) else {
+                continue;
+            };
+            for &(node, _) in pairs {
+                if !node.is_null() {
+                    volume_nodes.insert((key.day, pv, node));
+                }
+            }
+        }
+        let mut node_count: HashMap<(i32, StringId), u32> = HashMap::new();
+        for &(day, pv, _) in &volume_nodes {
+            *node_count.entry((day, pv)).or_default() += 1;
+        }
+        // Storage rows: one per claim and pair (or per claim, unplaced), re-keyed by node
+        // and volume labels.
+        const UNPLACED: &[(StringId, StringId)] = &[(StringId::NULL, StringId::NULL)];
+        let mut groups: HashMap<RowKey, ClaimAcc> = HashMap::with_capacity(claims.len());
+        for (key, acc) in &claims {
+            let t = key.text;
+            let pairs = placements
+                .get(&(key.day, t[NAMESPACE], t[POD]))
+                .filter(|p| !p.is_empty())
+                .map_or(UNPLACED, Vec::as_slice);
+            let ns_labels = self
+                .namespace_labels
+                .get(&(key.day, t[NAMESPACE]))
+                .copied()
+                .unwrap_or_default();
+            for &(node, resource) in pairs {
+                let node_labels = self
+                    .node_labels
+                    .get(&(key.day, node))
+                    .copied()
+                    .unwrap_or_default();
+                let labels =
+                    self.labels
+                        .merge(&[node_labels, ns_labels, key.pv_labels, key.pvc_labels]);
+                let row_key = (
+                    key.day,
+                    [
+                        t[NAMESPACE],
+                        node,
+                        resource,
+                        t[PVC],
+                        t[PV],
+                        t[STORAGECLASS],
+                        t[CSI],
+                    ],
+                    labels,
+                );
+                groups.entry(row_key).or_default().merge(acc);
+            }
+        }
+        let mut categories: HashMap<StringId, Option<i32>> = HashMap::new();
+        rows.reserve(groups.len());
+        for ((day, ids, labels), acc) in groups {
+            let [namespace, node, resource, pvc, pv, storageclass, csi] = ids;
+            let text = |id: StringId| self.strings.get(id).cloned();
+            let namespace_text = text(namespace);
+            let cost_category_id = *categories
+                .entry(namespace)
+                .or_insert_with(|| self.side.cost_category(namespace_text.as_deref()));
+            let divisor = f64::from(node_count.get(&(day, pv)).copied().unwrap_or(1));
+            let month_seconds = 86_400.0 * f64::from(days_in_month(day));
+            let months = |s: ByteSecondsSum, divisor: f64| {
+                s.value().map(|v| v / divisor / month_seconds * GIB)
+            };
+            let labels = Arc::clone(self.labels.json(labels));
+            rows.push(SummaryRow {
+                data_source: DataSource::Storage,
+                day,
+                namespace: namespace_text,
+                node: text(node),
+                resource_id: text(resource),
+                pod_labels: None,
+                volume_labels: Some(Arc::clone(&labels)),
+                all_labels: Some(labels),
+                pod: Default::default(),
+                capacity: Default::default(),
+                storage: StorageMeasures {
+                    persistentvolumeclaim: text(pvc),
+                    persistentvolume: text(pv),
+                    storageclass: text(storageclass),
+                    csi_volume_handle: text(csi),
+                    capacity_gigabyte: acc.capacity_bytes.value().map(|b| b * GIB),
+                    capacity_gigabyte_months: months(acc.capacity, 1.0),
+                    request_gigabyte_months: months(acc.request, divisor),
+                    usage_gigabyte_months: months(acc.usage, divisor),
+                },
+                cost_category_id,
+                infrastructure_cost: true,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, DictionaryArray, Float64Array, TimestampSecondArray};
+    use arrow::datatypes::Int32Type;
+
+    use super::*;
+    use crate::config::{RunInfo, SideInputs};
+    use crate::pods::{PodPass, POD_USAGE_COLUMNS};
+
+    /// A batch in the reader's canonical schema with `names`' columns: those in `set` as
+    /// given, other text columns null and numbers 0.
+    fn canonical(names: &[&str], rows: usize, set: &[(&str, ArrayRef)]) -> RecordBatch {
+        let columns: Vec<(String, ArrayRef)> = names
+            .iter()
+            .map(|&name| {
+                let given = set
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, c)| Arc::clone(c));
+                let column = given.unwrap_or_else(|| {
+                    if name.ends_with("_seconds")
+                        || name.ends_with("_bytes")
+                        || name.ends_with("_cores")
+                    {
+                        Arc::new(Float64Array::from(vec![0.0; rows])) as ArrayRef
+                    } else {
+                        text(&vec![None; rows])
+                    }
+                });
+                (name.to_string(), column)
+            })
+            .collect();
+        RecordBatch::try_from_iter(columns).unwrap()
+    }
+
+    fn text(values: &[Option<&str>]) -> ArrayRef {
+        Arc::new(
+            values
+                .iter()
+                .copied()
+                .collect::<DictionaryArray<Int32Type>>(),
+        )
+    }
+
+    fn nums(values: &[f64]) -> ArrayRef {
+        Arc::new(Float64Array::from(values.to_vec()))
+    }
+
+    fn times(values: &[i64]) -> ArrayRef {
+        Arc::new(TimestampSecondArray::from(values.to_vec()).with_timezone("UTC"))
+    }
+
+    fn aggregator() -> Aggregator {
+        let day = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        let run = RunInfo {
+            source_uuid: "s".into(),
+            cluster_id: "c".into(),
+            cluster_alias: "c".into(),
+            report_period_id: None,
+            start: day,
+            end: day,
+        };
+        Aggregator::new(run, SideInputs::default())
+    }
+
+    /// Pods `a` on n1 and `b` on n2, one hour each on 1970-01-01.
+    fn pods() -> RecordBatch {
+        canonical(
+            POD_USAGE_COLUMNS,
+            2,
+            &[
+                ("interval_start", times(&[0, 0])),
+                ("namespace", text(&[Some("app"), Some("app")])),
+                ("node", text(&[Some("n1"), Some("n2")])),
+                ("pod", text(&[Some("a"), Some("b")])),
+                ("resource_id", text(&[Some("r1"), Some("r2")])),
+            ],
+        )
+    }
+
+    /// One claim `c` on volume `v`, mounted by `a`, `b` and the missing pod `gone`; each
+    /// item 10 GiB capacity and request for an hour, 1 GiB used.
+    fn claims(pods: &[&str]) -> RecordBatch {
+        let n = pods.len();
+        let gib = f64::from(1u32 << 30);
+        canonical(
+            STORAGE_USAGE_COLUMNS,
+            n,
+            &[
+                ("interval_start", times(&vec![3600; n])),
+                ("namespace", text(&vec![Some("app"); n])),
+                (
+                    "pod",
+                    text(&pods.iter().map(|p| Some(*p)).collect::<Vec<_>>()),
+                ),
+                ("persistentvolumeclaim", text(&vec![Some("c"); n])),
+                ("persistentvolume", text(&vec![Some("v"); n])),
+                (
+                    "persistentvolumeclaim_capacity_bytes",
+                    nums(&vec![10.0 * gib; n]),
+                ),
+                (
+                    "persistentvolumeclaim_capacity_byte_seconds",
+                    nums(&vec![36_000.0 * gib; n]),
+                ),
+                (
+                    "volume_request_storage_byte_seconds",
+                    nums(&vec![36_000.0 * gib; n]),
+                ),
+                (
+                    "persistentvolumeclaim_usage_byte_seconds",
+                    nums(&vec![3_600.0 * gib; n]),
+                ),
+            ],
+        )
+    }
+
+    fn run(storage_first: bool, storage: Vec<RecordBatch>) -> Vec<SummaryRow> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let mut agg = aggregator();
+        let add_storage = |agg: &mut Aggregator| {
+            let prepared: Vec<PreparedStorage> = storage
+                .iter()
+                .map(|b| agg.prepare_storage(b.clone()).unwrap())
+                .collect();
+            agg.add_prepared_storage(&pool, &prepared).unwrap();
+        };
+        if storage_first {
+            add_storage(&mut agg);
+        }
+        agg.add_batches(&pool, vec![pods()], PodPass::Both).unwrap();
+        if !storage_first {
+            add_storage(&mut agg);
+        }
+        agg.finish()
+            .rows
+            .into_iter()
+            .filter(|r| r.data_source == DataSource::Storage)
+            .collect()
+    }
+
+    #[test]
+    fn claims_are_placed_and_divided_by_the_volume_node_count() {
+        let rows = run(false, vec![claims(&["a", "b", "gone"])]);
+        let nodes: Vec<Option<&str>> = rows.iter().map(|r| r.node.as_deref()).collect();
+        assert_eq!(nodes, [None, Some("n1"), Some("n2")]);
+        let month = 86_400.0 * 31.0;
+        for r in &rows {
+            assert_eq!(r.storage.capacity_gigabyte, Some(10.0));
+            assert_eq!(r.storage.capacity_gigabyte_months, Some(36_000.0 / month));
+            // v is on two nodes: the claim of `gone`, unplaced, is divided by 2 as well.
+            assert_eq!(
+                r.storage.request_gigabyte_months,
+                Some(36_000.0 / 2.0 / month)
+            );
+            assert_eq!(r.storage.usage_gigabyte_months, Some(3_600.0 / 2.0 / month));
+            assert_eq!(r.resource_id.is_none(), r.node.is_none());
+            assert_eq!(r.volume_labels.as_deref(), Some("{}"));
+        }
+    }
+
+    #[test]
+    fn table_order_and_batch_split_do_not_matter() {
+        let whole = run(false, vec![claims(&["a", "b", "gone"])]);
+        let split = run(true, vec![claims(&["gone"]), claims(&["b", "a"])]);
+        assert_eq!(whole, split);
+    }
+
+    #[test]
+    fn month_lengths() {
+        let day = |y, m, d| {
+            (NaiveDate::from_ymd_opt(y, m, d).unwrap()
+                - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
+            .num_days() as i32
+        };
+        assert_eq!(days_in_month(day(2025, 10, 31)), 31);
+        assert_eq!(days_in_month(day(2025, 2, 1)), 28);
+        assert_eq!(days_in_month(day(2024, 2, 29)), 29);
+        assert_eq!(days_in_month(day(2025, 12, 15)), 31);
+        assert_eq!(days_in_month(day(1969, 12, 31)), 31);
+    }
+}

@@ -1,0 +1,195 @@
+//! Unallocated rows (SPEC.md "Unallocated rows") and node roles (SPEC.md "Side inputs").
+//!
+//! Per (day, node) with Pod rows: the node's capacity hours minus what its Pod rows used,
+//! requested and effectively used. Differences are taken on the exact fixed-point sums of
+//! seconds and byte-seconds ([`crate::exact`]) and converted once, so they are bit-identical
+//! for any thread count and never suffer cancellation from rounded per-row hours.
+
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+
+use crate::exact::ExactSum;
+use crate::output::{Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow};
+use crate::pods::{gib_hours, hours, merge_acc, Aggregator, DayCapacity, GroupKey, PodAcc, GIB};
+use crate::strings::StringId;
+
+/// Namespace of the unallocated row of a `master` or `infra` node.
+pub const PLATFORM_UNALLOCATED: &str = "Platform unallocated";
+/// Namespace of the unallocated row of a `worker` node.
+pub const WORKER_UNALLOCATED: &str = "Worker unallocated";
+/// Namespaces whose Pod rows are left out of the unallocated computation, as koku's `WHERE`
+/// does (a real namespace could bear one of these names).
+const NOT_ALLOCATED: [&str; 4] = [
+    PLATFORM_UNALLOCATED,
+    WORKER_UNALLOCATED,
+    "Network unattributed",
+    "Storage unattributed",
+];
+/// A node that ran a pod in this namespace is a `master` (koku's derivation).
+const APISERVER_NAMESPACE: &str = "openshift-kube-apiserver";
+
+/// `capacity − used`, or null when either is null (SQL: `max(...) - sum(...)`).
+fn remaining<const F: i32>(capacity: ExactSum<F>, used: ExactSum<F>) -> Option<ExactSum<F>> {
+    (capacity.value().is_some() && used.value().is_some()).then(|| capacity.minus(&used))
+}
+
+impl Aggregator {
+    /// Roles derived from the data as koku does when it fills `reporting_ocp_nodes`: per
+    /// (node, resource_id) over the run's range `master` if it ran a pod in
+    /// `openshift-kube-apiserver`, else `infra` if one of the node's raw label strings names
+    /// it infra, else `worker`; per node the greatest. Nodes without node_labels rows in the
+    /// range get none (koku joins the label table).
+    fn derived_roles(&self) -> HashMap<StringId, &'static str> {
+        let apiserver = self.strings.lookup(APISERVER_NAMESPACE);
+        let mut pairs: HashMap<(StringId, StringId), bool> = HashMap::new();
+        for &(_, namespace, _, node, resource) in &self.state.placements {
+            if node.is_null() {
+                continue;
+            }
+            *pairs.entry((node, resource)).or_default() |= Some(namespace) == apiserver;
+        }
+        let mut roles: HashMap<StringId, &'static str> = HashMap::new();
+        for ((node, _), master) in pairs {
+            let Some(&infra) = self.node_label_flags.get(&node) else {
+                continue;
+            };
+            let role = match (master, infra) {
+                (true, _) => "master",
+                (false, true) => "infra",
+                (false, false) => "worker",
+            };
+            let slot = roles.entry(node).or_insert(role);
+            if role > *slot {
+                *slot = role;
+            }
+        }
+        roles
+    }
+
+    /// A node's role, the first of: the data's `node_role` column, configuration,
+    /// PostgreSQL's `reporting_ocp_nodes`, derivation from the data.
+    fn node_role<'a>(
+        &'a self,
+        node: StringId,
+        derived: &HashMap<StringId, &'static str>,
+    ) -> Option<&'a str> {
+        if let Some(role) = self.state.roles.get(&node) {
+            return self.strings.get(*role).map(|r| r.as_ref());
+        }
+        let name = self.strings.get(node)?;
+        self.side
+            .node_roles
+            .get(name.as_ref())
+            .or_else(|| self.side.database_node_roles.get(name.as_ref()))
+            .map(String::as_str)
+            .or_else(|| derived.get(&node).copied())
+    }
+
+    /// Appends one unallocated row per (day, node) that has Pod rows.
+    pub(crate) fn unallocated_rows(
+        &self,
+        groups: &HashMap<GroupKey, PodAcc>,
+        capacity: &DayCapacity,
+        rows: &mut Vec<SummaryRow>,
+    ) {
+        let excluded: Vec<StringId> = NOT_ALLOCATED
+            .iter()
+            .filter_map(|n| self.strings.lookup(n))
+            .collect();
+        let strings = &self.strings;
+        let greater = |a: StringId, b: StringId| {
+            strings.get(a).map(|s| s.as_ref()) > strings.get(b).map(|s| s.as_ref())
+        };
+        let mut nodes: HashMap<(i32, StringId), PodAcc> = HashMap::new();
+        for (&(day, namespace, node, _), acc) in groups {
+            if !excluded.contains(&namespace) {
+                merge_acc(nodes.entry((day, node)).or_default(), acc, &greater);
+            }
+        }
+        if nodes.is_empty() {
+            return;
+        }
+        let derived = self.derived_roles();
+        let platform: Arc<str> = PLATFORM_UNALLOCATED.into();
+        let worker: Arc<str> = WORKER_UNALLOCATED.into();
+        let categories = [
+            self.side.cost_category(Some(PLATFORM_UNALLOCATED)),
+            self.side.cost_category(Some(WORKER_UNALLOCATED)),
+        ];
+        let empty_labels: Arc<str> = "{}".into();
+        rows.reserve(nodes.len());
+        for ((day, node), used) in nodes {
+            let (namespace, cost_category_id) = match self.node_role(node, &derived) {
+                Some("master" | "infra") => (Some(Arc::clone(&platform)), categories[0]),
+                Some("worker") => (Some(Arc::clone(&worker)), categories[1]),
+                _ => (None, None),
+            };
+            let (node_cpu, node_mem) = capacity.node(day, node);
+            let (cluster_cpu, cluster_mem) = capacity.cluster(day);
+            let cpu = |used| remaining(node_cpu, used).and_then(hours);
+            let mem = |used| remaining(node_mem, used).and_then(gib_hours);
+            rows.push(SummaryRow {
+                data_source: DataSource::Pod,
+                day,
+                namespace,
+                node: self.strings.get(node).cloned(),
+                resource_id: used.resource.and_then(|r| self.strings.get(r).cloned()),
+                pod_labels: None,
+                volume_labels: None,
+                all_labels: Some(Arc::clone(&empty_labels)),
+                pod: PodMeasures {
+                    usage_cpu_core_hours: cpu(used.usage_cpu),
+                    request_cpu_core_hours: cpu(used.request_cpu),
+                    effective_usage_cpu_core_hours: cpu(used.effective_cpu),
+                    limit_cpu_core_hours: None,
+                    usage_memory_gigabyte_hours: mem(used.usage_mem),
+                    request_memory_gigabyte_hours: mem(used.request_mem),
+                    effective_usage_memory_gigabyte_hours: mem(used.effective_mem),
+                    limit_memory_gigabyte_hours: None,
+                },
+                capacity: Capacity {
+                    node_cpu_cores: used.cpu_cores.value(),
+                    node_cpu_core_hours: hours(node_cpu),
+                    node_memory_gigabytes: used.memory_bytes.value().map(|b| b * GIB),
+                    node_memory_gigabyte_hours: gib_hours(node_mem),
+                    cluster_cpu_core_hours: hours(cluster_cpu),
+                    cluster_memory_gigabyte_hours: gib_hours(cluster_mem),
+                },
+                storage: StorageMeasures::default(),
+                cost_category_id,
+                infrastructure_cost: false,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exact::SecondsSum;
+
+    #[test]
+    fn remaining_is_exact_and_null_when_either_side_is() {
+        let sum = |values: &[f64]| {
+            let mut s = SecondsSum::default();
+            values.iter().for_each(|v| s.add(Some(*v)));
+            s
+        };
+        // 0.1 + 0.2 used of 0.3: at most the 2^-56 rounding of the three inputs (2.8e-17),
+        // not the 5.6e-17 that `0.3 - (0.1 + 0.2)` leaves in f64.
+        let left = remaining(sum(&[0.3]), sum(&[0.1, 0.2]))
+            .unwrap()
+            .value()
+            .unwrap();
+        assert!(left.abs() <= 2.0 * 2f64.powi(-56), "{left}");
+        assert!((0.3_f64 - (0.1 + 0.2)).abs() > 5e-17);
+        assert_eq!(
+            remaining(sum(&[10.0]), sum(&[12.5])).unwrap().value(),
+            Some(-2.5),
+            "negatives are kept"
+        );
+        assert_eq!(remaining(SecondsSum::default(), sum(&[1.0])), None);
+        assert_eq!(remaining(sum(&[1.0]), SecondsSum::default()), None);
+    }
+}

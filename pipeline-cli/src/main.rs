@@ -305,51 +305,71 @@ fn demo_table(batch: &RecordBatch) -> Result<String> {
             .as_primitive::<Float64Type>()
             .clone())
     };
-    let (usage, request, mem, cap) = (
+    let (usage, request, mem, cap, pvc) = (
         col("pod_usage_cpu_core_hours")?,
         col("pod_request_cpu_core_hours")?,
         col("pod_usage_memory_gigabyte_hours")?,
         col("cluster_capacity_cpu_core_hours")?,
+        col("persistentvolumeclaim_usage_gigabyte_months")?,
     );
+    // Pod rows proper carry pod labels; unallocated rows (data_source Pod too) do not.
+    let pod_labels = batch.column_by_name("pod_labels").context("pod_labels")?;
+    let sources = batch.column_by_name("data_source").context("data_source")?;
+    let sources = sources.as_string::<i32>();
     let v = |a: &arrow::array::Float64Array, i: usize| if a.is_valid(i) { a.value(i) } else { 0.0 };
-    let mut per_day: BTreeMap<String, (usize, f64, f64, f64, f64)> = BTreeMap::new();
+    #[derive(Default)]
+    struct Day {
+        rows: usize,
+        usage: f64,
+        request: f64,
+        memory: f64,
+        unallocated: f64,
+        pvc: f64,
+        cluster: f64,
+    }
+    let mut per_day: BTreeMap<String, Day> = BTreeMap::new();
     for i in 0..batch.num_rows() {
         let e = per_day.entry(days.value(i).to_string()).or_default();
-        e.0 += 1;
-        e.1 += v(&usage, i);
-        e.2 += v(&request, i);
-        e.3 += v(&mem, i);
-        e.4 = e.4.max(v(&cap, i));
+        e.rows += 1;
+        match (sources.value(i), pod_labels.is_valid(i)) {
+            ("Pod", true) => {
+                e.usage += v(&usage, i);
+                e.request += v(&request, i);
+                e.memory += v(&mem, i);
+            }
+            ("Pod", false) => e.unallocated += v(&usage, i),
+            _ => e.pvc += v(&pvc, i),
+        }
+        e.cluster = e.cluster.max(v(&cap, i));
     }
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
     table.set_header([
         "day",
         "rows",
-        "cpu usage core-h",
-        "cpu request core-h",
-        "memory usage GiB-h",
+        "pod cpu usage core-h",
+        "pod cpu request core-h",
+        "pod memory usage GiB-h",
+        "unallocated cpu core-h",
         "cluster cpu core-h",
+        "pvc usage GiB-months",
     ]);
-    for (day, (rows, u, r, m, c)) in per_day.iter().take(7) {
+    for (day, d) in per_day.iter().take(7) {
         table.add_row([
             day.clone(),
-            rows.to_string(),
-            format!("{u:.3}"),
-            format!("{r:.3}"),
-            format!("{m:.3}"),
-            format!("{c:.3}"),
+            d.rows.to_string(),
+            format!("{:.3}", d.usage),
+            format!("{:.3}", d.request),
+            format!("{:.3}", d.memory),
+            format!("{:.3}", d.unallocated),
+            format!("{:.3}", d.cluster),
+            format!("{:.4}", d.pvc),
         ]);
     }
     if per_day.len() > 7 {
-        table.add_row([
-            "…".to_string(),
-            format!("{} more days", per_day.len() - 7),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-        ]);
+        let mut more = vec!["…".to_string(), format!("{} more days", per_day.len() - 7)];
+        more.resize(8, String::new());
+        table.add_row(more);
     }
     Ok(table.to_string())
 }

@@ -11,4 +11,4 @@ trap 'scripts/s3-server.sh stop; scripts/pg-server.sh stop' EXIT
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace
+cargo test --workspace --no-fail-fast

@@ -22,7 +22,7 @@
 //! let node = sets.intern_str(Some(r#"{"tier": "node", "zone": "a"}"#)).unwrap();
 //! let pod = sets.intern_str(Some(r#"{"app": "web", "tier": "front", "hash": "x1"}"#)).unwrap();
 //! let merged = sets.merge(&[node, pod]); // later maps win on equal keys
-//! assert_eq!(sets.json(merged), r#"{"app": "web", "tier": "front"}"#);
+//! assert_eq!(&**sets.json(merged), r#"{"app": "web", "tier": "front"}"#);
 //! ```
 #![warn(missing_docs)]
 

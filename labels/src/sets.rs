@@ -18,7 +18,7 @@ impl LabelSetId {
 }
 
 /// Interns filtered label maps. One instance per run (or per table) keeps every id stable.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct LabelSets {
     enabled: EnabledKeys,
     maps: Vec<LabelMap>,

@@ -120,9 +120,10 @@ def hourly_pod_rows(ocpagg: str, warehouse: str, scratch: str) -> int:
 
 @dataclass
 class Measure:
-    """One child process: wall seconds and peak resident set size in bytes."""
+    """One child process: wall seconds, CPU seconds (user + system) and peak RSS in bytes."""
 
     wall: float
+    cpu: float
     rss: int
 
 
@@ -137,11 +138,16 @@ def measure(cmd: list[str], what: str) -> Measure:
     child.stderr.close()
     if child.returncode != 0:
         fail(f"{what} exited {child.returncode}: {' '.join(cmd)}\n{err}")
-    return Measure(wall, usage.ru_maxrss * 1024)  # Linux: ru_maxrss is in KiB
+    cpu = usage.ru_utime + usage.ru_stime
+    return Measure(wall, cpu, usage.ru_maxrss * 1024)  # Linux: ru_maxrss is in KiB
 
 
 def median_wall(ms: list[Measure]) -> float:
     return statistics.median(m.wall for m in ms)
+
+
+def median_cpu(ms: list[Measure]) -> float:
+    return statistics.median(m.cpu for m in ms)
 
 
 def peak_rss(ms: list[Measure]) -> int:

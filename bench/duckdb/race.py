@@ -202,20 +202,25 @@ def race(args, ocpagg: str, warehouse: str, scratch: str) -> int:
             f"ocpagg{'' if t is None else f' -t{t}'} {ours[t][-1].wall:.3f} s"
             for t in threads) + f", duckdb {theirs[-1].wall:.3f} s", flush=True)
     d_med = bl.median_wall(theirs)
+    d_cpu = bl.median_cpu(theirs)
     header = ["dataset", "input rows", "ocpagg threads", "ocpagg median", "rows/s",
-              "duckdb median", "ratio (duckdb/ocpagg)", "ocpagg peak RSS", "duckdb peak RSS"]
+              "duckdb median", "ratio", "ocpagg CPU", "duckdb CPU", "CPU ratio",
+              "ocpagg peak RSS", "duckdb peak RSS"]
     rows = []
     for t in threads:
         o_med = bl.median_wall(ours[t])
         rows.append([os.path.relpath(warehouse, bl.REPO), str(pod_rows),
                      "all CPUs" if t is None else str(t), f"{o_med:.3f} s",
                      f"{pod_rows / o_med:,.0f}", f"{d_med:.3f} s", f"{d_med / o_med:.2f}x",
+                     f"{bl.median_cpu(ours[t]):.2f} s", f"{d_cpu:.2f} s",
+                     f"{d_cpu / bl.median_cpu(ours[t]):.2f}x",
                      bl.mib(bl.peak_rss(ours[t])), bl.mib(bl.peak_rss(theirs))])
     print()
     print(f"{args.runs} runs each, medians of wall time including process start; "
           f"duckdb {duckdb.__version__}, threads {args.duckdb_threads or 'all CPUs'}; "
           f"{bl.load_note()}")
     print(bl.table(header, rows))
+    print("ratio = duckdb median / ocpagg median (wall); CPU = median user + system seconds")
     if len(threads) > 1:
         base = bl.median_wall(ours[threads[0]])
         for t in threads[1:]:

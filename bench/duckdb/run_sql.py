@@ -89,13 +89,15 @@ def relation(con, report_type: str, paths: list[str]) -> str:
     if not paths:
         cols = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in COLUMNS[report_type].items())
         return f"(SELECT {cols} WHERE false)"
+    try:
+        rows = con.execute("SELECT file_name, name FROM parquet_schema(?)", [paths]).fetchall()
+    except duckdb.Error as e:
+        raise RuntimeError(f"{report_type}: a file is not readable Parquet: {e}") from None
+    names: dict[str, set] = {}
+    for file_name, name in rows:
+        names.setdefault(file_name, set()).add(name)
     for path in paths:
-        try:
-            names = {r[0] for r in con.execute(
-                "SELECT name FROM parquet_schema(?)", [path]).fetchall()}
-        except duckdb.Error as e:
-            raise RuntimeError(f"{path}: not a readable Parquet file: {e}") from None
-        missing = [c for c in COLUMNS[report_type] if c not in names]
+        missing = [c for c in COLUMNS[report_type] if c not in names.get(path, ())]
         if missing:
             raise RuntimeError(f"{path}: missing required column {missing[0]!r} ({report_type})")
     listed = ", ".join(lit(p) for p in paths)
@@ -219,11 +221,14 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int)
     p.add_argument("--tables", choices=["auto", "hourly"], default="auto")
     p.add_argument("--quiet", "-q", action="store_true")
+    p.add_argument("--profile", action="store_true",
+                   help="run the statements one by one and print the time of each")
     args = p.parse_args(argv)
     if args.warehouse.startswith("file://"):
         args.warehouse = args.warehouse[len("file://"):]
     t0 = time.perf_counter()
     con = duckdb.connect()
+    t_connect = time.perf_counter() - t0
     con.execute("SET TimeZone = 'UTC'")
     if args.threads:
         con.execute(f"SET threads = {int(args.threads)}")
@@ -231,7 +236,14 @@ def main(argv=None) -> int:
         sql, chosen = render(args, con)
         tmp = args.output + ".tmp"
         sql = sql.replace(lit(args.output), lit(tmp))
-        con.execute(sql)
+        if args.profile:
+            for statement in filter(str.strip, sql.split(";\n")):
+                t = time.perf_counter()
+                con.execute(statement)
+                head = " ".join(statement.split())[:70]
+                print(f"{time.perf_counter() - t:8.3f} s  {head}", file=sys.stderr)
+        else:
+            con.execute(sql)
         os.replace(tmp, args.output)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)

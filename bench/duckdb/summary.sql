@@ -51,7 +51,8 @@ FROM (FROM {{pod_hourly}} UNION ALL BY NAME FROM optional_pod_columns)
 WHERE CAST(interval_start AS TIMESTAMP) >= {{start_date}}
     AND CAST(interval_start AS TIMESTAMP) < {{end_date}} + INTERVAL 1 DAY;
 
-CREATE TEMP VIEW pod_items AS
+-- Read once: the labels, the sums, the claim placement and the node roles all use it.
+CREATE TEMP TABLE pod_items AS
 SELECT CAST(interval_start AS DATE) AS usage_start,
     namespace, node, pod, resource_id, pod_labels,
     CAST(pod_usage_cpu_core_seconds AS DOUBLE) AS usage_cpu,
@@ -257,7 +258,7 @@ GROUP BY p.usage_start, p.namespace, p.node, p.labels;
 -- ============================================================================================
 
 CREATE TEMP TABLE pod_nodes AS
-SELECT DISTINCT usage_start, namespace, pod, node, resource_id FROM pod_hourly;
+SELECT DISTINCT usage_start, namespace, pod, node, resource_id FROM pod_items;
 
 CREATE TEMP TABLE storage_placed AS
 SELECT s.*, pn.node, pn.resource_id
@@ -317,10 +318,8 @@ GROUP BY s.usage_start, s.namespace, s.node, s.resource_id, s.persistentvolumecl
 
 CREATE TEMP TABLE node_roles AS
 WITH data_role AS (
-    SELECT node, max(node_role) AS node_role FROM (
-        SELECT node, node_role FROM pod_items
-        UNION ALL SELECT node, node_role FROM pod_hourly
-    ) WHERE node_role IS NOT NULL GROUP BY node
+    SELECT node, max(node_role) AS node_role FROM pod_items
+    WHERE node_role IS NOT NULL GROUP BY node
 ),
 flag_role AS (SELECT node, node_role FROM {{node_roles}}),
 labelled AS (
@@ -333,7 +332,7 @@ derived AS (
             CASE WHEN bool_or(p.namespace = 'openshift-kube-apiserver') THEN 'master'
                  WHEN bool_or(l.infra) THEN 'infra'
                  ELSE 'worker' END AS role
-        FROM pod_hourly AS p JOIN labelled AS l ON l.node = p.node
+        FROM pod_items AS p JOIN labelled AS l ON l.node = p.node
         GROUP BY p.node, p.resource_id
     ) GROUP BY node
 )

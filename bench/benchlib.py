@@ -28,12 +28,12 @@ CLUSTER = "my-cluster"
 # labels share, and one node role given by flag.
 JOB_FLAGS = [
     "--enabled-keys", "app,environment,team,version,cost_center,storage_tier,backup,"
-    "node_role_kubernetes_io,app_kubernetes_io_name",
+    "node_role_kubernetes_io,app_kubernetes_io_name,machineconfiguration_openshift_io_state",
     "--cost-category", "openshift-%=1",
     "--cost-category", "payments%=2",
     "--cost-category", "%-prod=3",
     "--cost-category", "_latform unallocated=4",
-    "--node-role", "infra-0=worker",
+    "--node-role", "worker-1=infra",
     "--report-period-id", "7",
 ]
 
@@ -93,11 +93,11 @@ def dataset(ocpagg: str, pod_rows: int, seed: int) -> str:
 
 
 def ocpagg_command(ocpagg: str, warehouse: str, output: str, threads: int | None,
-                   quiet: bool = True) -> list[str]:
-    """`ocpagg run` of the benchmark job."""
+                   quiet: bool = True, extra: tuple[str, ...] = ()) -> list[str]:
+    """`ocpagg run` of the benchmark job (`extra`: more flags, e.g. a date range)."""
     cmd = [ocpagg, "run", "--warehouse", warehouse, "--org", ORG, "--source", SOURCE,
            "--year", str(YEAR), "--month", str(MONTH), "--cluster-id", CLUSTER,
-           "--output", output, *JOB_FLAGS]
+           "--output", output, *JOB_FLAGS, *extra]
     if threads:
         cmd += ["--threads", str(threads)]
     if quiet:

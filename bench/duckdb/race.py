@@ -61,11 +61,11 @@ import benchlib as bl  # noqa: E402
 
 
 def duckdb_command(warehouse: str, output: str, threads: int | None,
-                   tables: str = "auto") -> list[str]:
+                   tables: str = "auto", extra: tuple[str, ...] = ()) -> list[str]:
     cmd = [sys.executable, os.path.join(HERE, "run_sql.py"), "--warehouse", warehouse,
            "--org", bl.ORG, "--source", bl.SOURCE, "--year", str(bl.YEAR),
            "--month", str(bl.MONTH), "--cluster-id", bl.CLUSTER, "--output", output,
-           "--tables", tables, "--quiet", *bl.JOB_FLAGS]
+           "--tables", tables, "--quiet", *bl.JOB_FLAGS, *extra]
     if threads:
         cmd += ["--threads", str(threads)]
     return cmd
@@ -158,24 +158,39 @@ def compare(ours_path: str, theirs_path: str, theirs_name: str, limit: int = 10)
     return diffs
 
 
+# What --check runs: the whole month, and a range of days within it with one more node role
+# given by flag (so that a flag's precedence over the derived role is checked at any size; the
+# job's own flag names worker-1, which small months do not have).
+CHECKS = [
+    ("whole month", ()),
+    ("days 10-20", ("--start-date", f"{bl.YEAR}-{bl.MONTH:02d}-10",
+                    "--end-date", f"{bl.YEAR}-{bl.MONTH:02d}-20",
+                    "--node-role", "infra-0=worker")),
+]
+
+
 def check(args, ocpagg: str, warehouse: str, scratch: str) -> int:
-    ours = os.path.join(scratch, "ocpagg.parquet")
-    bl.measure(bl.ocpagg_command(ocpagg, warehouse, ours, None), "ocpagg")
-    rows = len(load(ours)[1])
-    failed = False
-    for tables in ("auto", "hourly"):
-        theirs = os.path.join(scratch, f"duckdb-{tables}.parquet")
-        bl.measure(duckdb_command(warehouse, theirs, args.duckdb_threads, tables), "duckdb")
-        name = f"duckdb[{'daily roll-up' if tables == 'auto' else 'hourly only'}]"
-        diffs = compare(ours, theirs, name)
-        if diffs:
-            failed = True
-            print(f"FAIL ocpagg vs {name}: first differences:")
-            for d in diffs:
-                print(f"  {d}")
-        else:
-            print(f"ok   ocpagg vs {name}: {rows} rows equal "
-                  f"(numbers within rel {REL_TOL:g}, labels as parsed JSON)")
+    passed = failed = 0
+    for what, extra in CHECKS:
+        ours = os.path.join(scratch, "ocpagg.parquet")
+        bl.measure(bl.ocpagg_command(ocpagg, warehouse, ours, None, extra=extra), "ocpagg")
+        rows = len(load(ours)[1])
+        for tables in ("auto", "hourly"):
+            theirs = os.path.join(scratch, f"duckdb-{tables}.parquet")
+            bl.measure(duckdb_command(warehouse, theirs, args.duckdb_threads, tables, extra),
+                       "duckdb")
+            name = f"duckdb[{'daily roll-up' if tables == 'auto' else 'hourly only'}]"
+            diffs = compare(ours, theirs, name)
+            if diffs:
+                failed += 1
+                print(f"FAIL {what}: ocpagg vs {name}: first differences:")
+                for d in diffs:
+                    print(f"  {d}")
+            else:
+                passed += 1
+                print(f"ok   {what}: ocpagg vs {name}: {rows} rows equal "
+                      f"(numbers within rel {REL_TOL:g}, labels as parsed JSON)")
+    print(f"check: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
 

@@ -136,20 +136,29 @@ CREATE MACRO labels_json(m) AS
 -- that day (koku joins them row by row and so multiplies rows); on a conflicting key the
 -- greatest value wins.
 CREATE TEMP TABLE node_labels_daily AS
+SELECT *, labels_json(labels) AS json FROM (
 SELECT usage_start, node, map_from_entries(list({'key': key, 'value': value})) AS labels
 FROM (
     SELECT n.usage_start, n.node, p.key, max(p.value) AS value
     FROM node_label_items AS n JOIN label_pairs AS p ON p.raw = n.node_labels
     GROUP BY ALL
-) GROUP BY ALL;
+) GROUP BY ALL);
 
 CREATE TEMP TABLE namespace_labels_daily AS
+SELECT *, labels_json(labels) AS json FROM (
 SELECT usage_start, namespace, map_from_entries(list({'key': key, 'value': value})) AS labels
 FROM (
     SELECT n.usage_start, n.namespace, p.key, max(p.value) AS value
     FROM namespace_label_items AS n JOIN label_pairs AS p ON p.raw = n.namespace_labels
     GROUP BY ALL
-) GROUP BY ALL;
+) GROUP BY ALL);
+
+-- Every distinct united node or namespace map, by its JSON text.
+CREATE TEMP TABLE label_sets AS
+SELECT json, any_value(labels) AS labels FROM (
+    SELECT json, labels FROM node_labels_daily
+    UNION ALL SELECT json, labels FROM namespace_labels_daily
+) GROUP BY json;
 
 -- ============================================================================================
 -- Cost categories. SPEC: the greatest id whose LIKE pattern matches the namespace (koku's
@@ -212,10 +221,33 @@ FROM pod_items
 WHERE node <> ''
 GROUP BY usage_start, namespace, node, pod_labels;
 
+-- The label maps of each pod partial, as canonical JSON texts, then the merge done once per
+-- distinct (node labels, namespace labels, pod label string) rather than once per day.
+CREATE TEMP TABLE pod_keyed AS
+SELECT pp.*,
+    coalesce(nl.json, '{}') AS node_json,
+    coalesce(nsl.json, '{}') AS namespace_json
+FROM pod_partial AS pp
+LEFT JOIN node_labels_daily AS nl
+    ON nl.usage_start = pp.usage_start AND nl.node = pp.node
+LEFT JOIN namespace_labels_daily AS nsl
+    ON nsl.usage_start = pp.usage_start AND nsl.namespace = pp.namespace;
+
+CREATE TEMP TABLE pod_merged_labels AS
+SELECT k.node_json, k.namespace_json, k.pod_labels,
+    labels_json(map_concat(
+        coalesce(n.labels, empty_labels()),
+        coalesce(ns.labels, empty_labels()),
+        coalesce(pl.labels, empty_labels()))) AS labels
+FROM (SELECT DISTINCT node_json, namespace_json, pod_labels FROM pod_keyed) AS k
+LEFT JOIN label_sets AS n ON n.json = k.node_json
+LEFT JOIN label_sets AS ns ON ns.json = k.namespace_json
+LEFT JOIN label_maps AS pl ON pl.raw = k.pod_labels;
+
 CREATE TEMP TABLE pod_rows AS
 SELECT p.usage_start, p.namespace, p.node,
     max(p.resource_id) AS resource_id,
-    p.labels,
+    m.labels,
     sum(p.usage_cpu) / 3600.0 AS pod_usage_cpu_core_hours,
     sum(p.request_cpu) / 3600.0 AS pod_request_cpu_core_hours,
     sum(p.effective_cpu) / 3600.0 AS pod_effective_usage_cpu_core_hours,
@@ -230,22 +262,13 @@ SELECT p.usage_start, p.namespace, p.node,
     max(nc.memory_byte_seconds) / 3600.0 * pow(2, -30) AS node_capacity_memory_gigabyte_hours,
     max(cc.cpu_seconds) / 3600.0 AS cluster_capacity_cpu_core_hours,
     max(cc.memory_byte_seconds) / 3600.0 * pow(2, -30) AS cluster_capacity_memory_gigabyte_hours
-FROM (
-    SELECT pp.*,
-        labels_json(map_concat(
-            coalesce(nl.labels, empty_labels()),
-            coalesce(nsl.labels, empty_labels()),
-            coalesce(pl.labels, empty_labels()))) AS labels
-    FROM pod_partial AS pp
-    LEFT JOIN node_labels_daily AS nl
-        ON nl.usage_start = pp.usage_start AND nl.node = pp.node
-    LEFT JOIN namespace_labels_daily AS nsl
-        ON nsl.usage_start = pp.usage_start AND nsl.namespace = pp.namespace
-    LEFT JOIN label_maps AS pl ON pl.raw = pp.pod_labels
-) AS p
+FROM pod_keyed AS p
+JOIN pod_merged_labels AS m
+    ON m.node_json = p.node_json AND m.namespace_json = p.namespace_json
+        AND m.pod_labels IS NOT DISTINCT FROM p.pod_labels
 LEFT JOIN node_capacity AS nc ON nc.usage_start = p.usage_start AND nc.node = p.node
 LEFT JOIN cluster_capacity AS cc ON cc.usage_start = p.usage_start
-GROUP BY p.usage_start, p.namespace, p.node, p.labels;
+GROUP BY p.usage_start, p.namespace, p.node, m.labels;
 
 -- ============================================================================================
 -- STORAGE rows. A claim sits on the (node, resource_id) pairs its pod ran on that day (every

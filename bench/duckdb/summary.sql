@@ -294,10 +294,36 @@ SELECT usage_start, persistentvolume, count(DISTINCT node) AS node_count
 FROM storage_placed WHERE node IS NOT NULL
 GROUP BY ALL;
 
+-- volume labels = node labels, then namespace labels, then PV labels, then PVC labels; merged
+-- once per distinct combination, as for pods.
+CREATE TEMP TABLE storage_keyed AS
+SELECT sp.*,
+    coalesce(nl.json, '{}') AS node_json,
+    coalesce(nsl.json, '{}') AS namespace_json
+FROM storage_placed AS sp
+LEFT JOIN node_labels_daily AS nl
+    ON nl.usage_start = sp.usage_start AND nl.node = sp.node
+LEFT JOIN namespace_labels_daily AS nsl
+    ON nsl.usage_start = sp.usage_start AND nsl.namespace = sp.namespace;
+
+CREATE TEMP TABLE storage_merged_labels AS
+SELECT k.node_json, k.namespace_json, k.persistentvolume_labels, k.persistentvolumeclaim_labels,
+    labels_json(map_concat(
+        coalesce(n.labels, empty_labels()),
+        coalesce(ns.labels, empty_labels()),
+        coalesce(pvl.labels, empty_labels()),
+        coalesce(pvcl.labels, empty_labels()))) AS labels
+FROM (SELECT DISTINCT node_json, namespace_json, persistentvolume_labels,
+          persistentvolumeclaim_labels FROM storage_keyed) AS k
+LEFT JOIN label_sets AS n ON n.json = k.node_json
+LEFT JOIN label_sets AS ns ON ns.json = k.namespace_json
+LEFT JOIN label_maps AS pvl ON pvl.raw = k.persistentvolume_labels
+LEFT JOIN label_maps AS pvcl ON pvcl.raw = k.persistentvolumeclaim_labels;
+
 CREATE TEMP TABLE storage_rows AS
 SELECT s.usage_start, s.namespace, s.node, s.resource_id,
     s.persistentvolumeclaim, s.persistentvolume, s.storageclass, s.csi_volume_handle,
-    s.labels,
+    m.labels,
     max(s.capacity_bytes) * pow(2, -30) AS persistentvolumeclaim_capacity_gigabyte,
     sum(s.capacity_byte_seconds) / (86400 * {{days_in_month}}) * pow(2, -30)
         AS persistentvolumeclaim_capacity_gigabyte_months,
@@ -305,26 +331,15 @@ SELECT s.usage_start, s.namespace, s.node, s.resource_id,
         / (86400 * {{days_in_month}}) * pow(2, -30) AS volume_request_storage_gigabyte_months,
     sum(s.usage_byte_seconds) / max(coalesce(vc.node_count, 1))
         / (86400 * {{days_in_month}}) * pow(2, -30) AS persistentvolumeclaim_usage_gigabyte_months
-FROM (
-    -- volume labels = node labels, then namespace labels, then PV labels, then PVC labels.
-    SELECT sp.*,
-        labels_json(map_concat(
-            coalesce(nl.labels, empty_labels()),
-            coalesce(nsl.labels, empty_labels()),
-            coalesce(pvl.labels, empty_labels()),
-            coalesce(pvcl.labels, empty_labels()))) AS labels
-    FROM storage_placed AS sp
-    LEFT JOIN node_labels_daily AS nl
-        ON nl.usage_start = sp.usage_start AND nl.node = sp.node
-    LEFT JOIN namespace_labels_daily AS nsl
-        ON nsl.usage_start = sp.usage_start AND nsl.namespace = sp.namespace
-    LEFT JOIN label_maps AS pvl ON pvl.raw = sp.persistentvolume_labels
-    LEFT JOIN label_maps AS pvcl ON pvcl.raw = sp.persistentvolumeclaim_labels
-) AS s
+FROM storage_keyed AS s
+JOIN storage_merged_labels AS m
+    ON m.node_json = s.node_json AND m.namespace_json = s.namespace_json
+        AND m.persistentvolume_labels IS NOT DISTINCT FROM s.persistentvolume_labels
+        AND m.persistentvolumeclaim_labels IS NOT DISTINCT FROM s.persistentvolumeclaim_labels
 LEFT JOIN volume_node_count AS vc
     ON vc.usage_start = s.usage_start AND vc.persistentvolume = s.persistentvolume
 GROUP BY s.usage_start, s.namespace, s.node, s.resource_id, s.persistentvolumeclaim,
-    s.persistentvolume, s.storageclass, s.csi_volume_handle, s.labels;
+    s.persistentvolume, s.storageclass, s.csi_volume_handle, m.labels;
 
 -- ============================================================================================
 -- Node roles, per node, the first of (SPEC):

@@ -138,15 +138,25 @@ def values_relation(rows, names_types) -> str:
     return f"(SELECT {casts} FROM (VALUES {body}) AS v({cols}))"
 
 
-def render(args, con) -> tuple[str, dict]:
-    """summary.sql with its placeholders filled; also what was chosen, for the log."""
+def render(args, con, output: str) -> tuple[str, dict]:
+    """summary.sql with its placeholders filled (writing to `output`); also what was chosen."""
     if not 1 <= args.month <= 12:
         raise UsageError(f"--month {args.month}: must be 1-12")
     days = calendar.monthrange(args.year, args.month)[1]
     first = dt.date(args.year, args.month, 1)
     last = dt.date(args.year, args.month, days)
-    start = dt.date.fromisoformat(args.start_date) if args.start_date else first
-    end = dt.date.fromisoformat(args.end_date) if args.end_date else last
+    start, end = first, last
+    for flag, text in (("--start-date", args.start_date), ("--end-date", args.end_date)):
+        if text is None:
+            continue
+        try:
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            raise UsageError(f"{flag} {text!r}: expected YYYY-MM-DD") from None
+        if flag == "--start-date":
+            start = day
+        else:
+            end = day
     if not first <= start <= end <= last:
         raise UsageError(f"--start-date/--end-date {start}..{end}: not within {first}..{last}")
 
@@ -187,7 +197,7 @@ def render(args, con) -> tuple[str, dict]:
         "cluster_id": lit(args.cluster_id),
         "cluster_alias": lit(alias),
         "source_uuid": lit(args.source),
-        "output": lit(args.output),
+        "output": lit(output),
     }
     with open(os.path.join(HERE, "summary.sql"), encoding="utf-8") as f:
         sql = f.read()
@@ -228,14 +238,13 @@ def main(argv=None) -> int:
         args.warehouse = args.warehouse[len("file://"):]
     t0 = time.perf_counter()
     con = duckdb.connect()
-    t_connect = time.perf_counter() - t0
     con.execute("SET TimeZone = 'UTC'")
     if args.threads:
         con.execute(f"SET threads = {int(args.threads)}")
     try:
-        sql, chosen = render(args, con)
+        # Written under a temporary name and renamed when complete, as ocpagg does.
         tmp = args.output + ".tmp"
-        sql = sql.replace(lit(args.output), lit(tmp))
+        sql, chosen = render(args, con, tmp)
         if args.profile:
             for statement in filter(str.strip, sql.split(";\n")):
                 t = time.perf_counter()
@@ -249,6 +258,8 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except (RuntimeError, ValueError, duckdb.Error) as e:
+        if os.path.exists(args.output + ".tmp"):
+            os.remove(args.output + ".tmp")
         print(f"error: {e}", file=sys.stderr)
         return 1
     if not args.quiet:

@@ -406,7 +406,8 @@ FROM (
             AS pod_usage_memory_gigabyte_hours,
         max(p.node_capacity_memory_gigabyte_hours) - sum(p.pod_request_memory_gigabyte_hours)
             AS pod_request_memory_gigabyte_hours,
-        max(p.node_capacity_memory_gigabyte_hours) - sum(p.pod_effective_usage_memory_gigabyte_hours)
+        max(p.node_capacity_memory_gigabyte_hours)
+            - sum(p.pod_effective_usage_memory_gigabyte_hours)
             AS pod_effective_usage_memory_gigabyte_hours,
         max(p.node_capacity_cpu_cores) AS node_capacity_cpu_cores,
         max(p.node_capacity_cpu_core_hours) AS node_capacity_cpu_core_hours,

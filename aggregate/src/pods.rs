@@ -743,6 +743,8 @@ impl Aggregator {
     }
 
     fn rows_through(&mut self, last_day: i32) -> Vec<SummaryRow> {
+        // The merged label maps of these days are needed only here (rows keep their JSON).
+        let mark = self.labels.mark();
         let capacity = self.take_capacity(last_day);
         let groups = self.take_pod_groups(last_day);
         let placements: HashSet<Placement> = self
@@ -797,6 +799,7 @@ impl Aggregator {
         self.storage_rows(last_day, &placements, &mut rows);
         self.node_labels.retain(|&(day, _), _| day > last_day);
         self.namespace_labels.retain(|&(day, _), _| day > last_day);
+        self.labels.forget_since(mark);
         rows
     }
 

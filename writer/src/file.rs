@@ -180,8 +180,19 @@ const DICTIONARY_COLUMNS: &[&str] = &[
     "infrastructure_usage_cost",
 ];
 
+/// Columns whose min/max statistics no reader can use (JSON texts, random ids), while
+/// computing them compares every long value.
+const NO_STATISTICS_COLUMNS: &[&str] = &[
+    "uuid",
+    "pod_labels",
+    "volume_labels",
+    "all_labels",
+    "infrastructure_usage_cost",
+];
+
 /// Snappy, dictionaries only where values repeat, statistics per column chunk (page-level
-/// min/max of long label texts is measurable and no reader of this file needs it).
+/// min/max of long label texts is measurable and no reader of this file needs it) and none
+/// on JSON and uuid columns.
 fn parquet_properties() -> WriterProperties {
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
@@ -189,6 +200,10 @@ fn parquet_properties() -> WriterProperties {
         .set_statistics_enabled(EnabledStatistics::Chunk);
     for column in DICTIONARY_COLUMNS {
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), true);
+    }
+    for column in NO_STATISTICS_COLUMNS {
+        builder = builder
+            .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::None);
     }
     builder.build()
 }

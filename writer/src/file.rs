@@ -178,6 +178,10 @@ const DICTIONARY_COLUMNS: &[&str] = &[
     "all_labels",
     "source_uuid",
     "infrastructure_usage_cost",
+    "report_period_id",
+    "usage_start",
+    "usage_end",
+    "cost_category_id",
 ];
 
 /// Columns whose min/max statistics no reader can use (JSON texts, random ids), while
@@ -190,7 +194,7 @@ const NO_STATISTICS_COLUMNS: &[&str] = &[
     "infrastructure_usage_cost",
 ];
 
-/// Snappy, dictionaries only where values repeat, statistics per column chunk (page-level
+/// Snappy on all but the measures, dictionaries only where values repeat, statistics per column chunk (page-level
 /// min/max of long label texts is measurable and no reader of this file needs it) and none
 /// on JSON and uuid columns.
 fn parquet_properties() -> WriterProperties {
@@ -200,6 +204,14 @@ fn parquet_properties() -> WriterProperties {
         .set_statistics_enabled(EnabledStatistics::Chunk);
     for column in DICTIONARY_COLUMNS {
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), true);
+    }
+    // Measures are nearly random float64s: Snappy gains almost nothing on them and costs
+    // a pass over every page.
+    for column in ocpagg_aggregate::schema::SUMMARY_COLUMNS {
+        if column.data_type == arrow::datatypes::DataType::Float64 {
+            builder = builder
+                .set_column_compression(ColumnPath::from(column.name), Compression::UNCOMPRESSED);
+        }
     }
     for column in NO_STATISTICS_COLUMNS {
         builder = builder

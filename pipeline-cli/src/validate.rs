@@ -70,11 +70,13 @@ fn settings(args: &ValidateArgs) -> Result<Settings> {
     if !args.cost_category.is_empty() {
         s.cost_categories.clear();
         for item in &args.cost_category {
-            let (pattern, id) = item.rsplit_once('=').ok_or_else(|| {
-                usage(format!("--cost-category `{item}`: expected PATTERN=ID"))
-            })?;
+            let (pattern, id) = item
+                .rsplit_once('=')
+                .ok_or_else(|| usage(format!("--cost-category `{item}`: expected PATTERN=ID")))?;
             let id = id.trim().parse().map_err(|_| {
-                usage(format!("--cost-category `{item}`: `{id}` is not an integer id"))
+                usage(format!(
+                    "--cost-category `{item}`: `{id}` is not an integer id"
+                ))
             })?;
             s.cost_categories.insert(pattern.to_string(), id);
         }

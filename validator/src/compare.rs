@@ -379,7 +379,7 @@ pub fn compare(expected: &[SummaryRow], actual: &ActualRows, tolerance: Toleranc
                     shared(a.iter().map(|r| text(&r.namespace))),
                 );
             }
-            for column in sums {
+            for &column in sums {
                 c.push(name(column), sum(e, col(column)), sum(a, col(column)));
             }
             if kind == RowKind::Storage {

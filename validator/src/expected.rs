@@ -118,7 +118,11 @@ fn generator_days(g: &ResolvedGenerator) -> Vec<NaiveDate> {
         return Vec::new();
     }
     let last = (g.start + TimeDelta::hours(k - 1)).date();
-    g.start.date().iter_days().take_while(|d| *d <= last).collect()
+    g.start
+        .date()
+        .iter_days()
+        .take_while(|d| *d <= last)
+        .collect()
 }
 
 fn has_pods(node: &ResolvedNode) -> bool {
@@ -207,7 +211,6 @@ impl<'a> Day<'a> {
             .iter()
             .filter_map(|g| {
                 let n = hours_on(g, day);
-                #[allow(clippy::cast_precision_loss)]
                 (n > 0).then_some((g, n as f64))
             })
             .collect();
@@ -309,7 +312,11 @@ impl<'a> Day<'a> {
                             "pod_effective_usage_memory_gigabyte_hours",
                             f * mem.max(pod.mem_request_gig),
                         );
-                        add(row, "pod_limit_memory_gigabyte_hours", f * pod.mem_limit_gig);
+                        add(
+                            row,
+                            "pod_limit_memory_gigabyte_hours",
+                            f * pod.mem_limit_gig,
+                        );
                     }
                 }
             }
@@ -345,7 +352,9 @@ impl<'a> Day<'a> {
             with_capacity(&mut r, &c);
             let node_rows: Vec<&SummaryRow> = pods
                 .iter()
-                .filter(|((ns, n, _), _)| n == node && !UNALLOCATED_NAMESPACES.contains(&ns.as_str()))
+                .filter(|((ns, n, _), _)| {
+                    n == node && !UNALLOCATED_NAMESPACES.contains(&ns.as_str())
+                })
                 .map(|(_, r)| r)
                 .collect();
             r.resource_id = pods
@@ -359,7 +368,10 @@ impl<'a> Day<'a> {
                 ("pod_effective_usage_cpu_core_hours", c.core_hours),
                 ("pod_usage_memory_gigabyte_hours", c.memory_gib_hours),
                 ("pod_request_memory_gigabyte_hours", c.memory_gib_hours),
-                ("pod_effective_usage_memory_gigabyte_hours", c.memory_gib_hours),
+                (
+                    "pod_effective_usage_memory_gigabyte_hours",
+                    c.memory_gib_hours,
+                ),
             ] {
                 let used: f64 = node_rows.iter().filter_map(|r| r.number(column)).sum();
                 r.set(column, cap - used);
@@ -402,8 +414,10 @@ impl<'a> Day<'a> {
         if entries().next().is_none() {
             return None;
         }
-        let infra = entries()
-            .any(|n| n.labels_json.contains(r#""node_role_kubernetes_io": "infra""#));
+        let infra = entries().any(|n| {
+            n.labels_json
+                .contains(r#""node_role_kubernetes_io": "infra""#)
+        });
         let mut per_resource: BTreeMap<&str, bool> = BTreeMap::new();
         for n in entries().filter(|n| has_pods(n)) {
             let master = n
@@ -450,9 +464,9 @@ impl<'a> Day<'a> {
                 for ns in &node.namespaces {
                     for pod in &ns.pods {
                         locator
-                            .entry((&ns.name, &pod.name))
+                            .entry((ns.name.as_str(), pod.name.as_str()))
                             .or_default()
-                            .insert((&node.name, &node.resource_id));
+                            .insert((node.name.as_str(), node.resource_id.as_str()));
                     }
                     for v in &ns.volumes {
                         let volume = |e: Entry<'a>| Entry {
@@ -506,7 +520,6 @@ impl<'a> Day<'a> {
             let nodes = volume_nodes.entry(e.volume).or_default();
             nodes.extend(placed(e).iter().map(|(node, _)| *node));
         }
-        #[allow(clippy::cast_precision_loss)]
         let month_seconds = 86400.0 * f64::from(days_in_month(self.day));
         let enabled = &self.settings.enabled_keys;
         type Key = (
@@ -521,7 +534,6 @@ impl<'a> Day<'a> {
         );
         let mut rows: BTreeMap<Key, SummaryRow> = BTreeMap::new();
         for e in &entries {
-            #[allow(clippy::cast_precision_loss)]
             let divisor = volume_nodes[e.volume].len().max(1) as f64;
             let pairs: Vec<Option<(&str, &str)>> = if placed(e).is_empty() {
                 vec![None]
@@ -716,7 +728,10 @@ generators:
         close(pod.number("pod_limit_cpu_core_hours"), 5.0);
         close(pod.number("pod_usage_memory_gigabyte_hours"), 10.0);
         close(pod.number("pod_request_memory_gigabyte_hours"), 10.0);
-        close(pod.number("pod_effective_usage_memory_gigabyte_hours"), 10.0);
+        close(
+            pod.number("pod_effective_usage_memory_gigabyte_hours"),
+            10.0,
+        );
         close(pod.number("pod_limit_memory_gigabyte_hours"), 20.0);
         close(pod.number("node_capacity_cpu_cores"), 2.0);
         close(pod.number("node_capacity_cpu_core_hours"), 20.0);
@@ -750,7 +765,10 @@ generators:
             st.number("persistentvolumeclaim_capacity_gigabyte_months"),
             1.0 / 12.0,
         );
-        close(st.number("volume_request_storage_gigabyte_months"), 1.0 / 8.0);
+        close(
+            st.number("volume_request_storage_gigabyte_months"),
+            1.0 / 8.0,
+        );
         close(
             st.number("persistentvolumeclaim_usage_gigabyte_months"),
             1.0 / 48.0,

@@ -143,23 +143,25 @@ pub fn like_matches(pattern: &str, text: &str) -> bool {
     let mut reach = vec![false; t.len() + 1];
     reach[0] = true;
     for &pc in &p {
-        let mut next = vec![false; t.len() + 1];
-        match pc {
-            '%' => {
-                let mut any = false;
-                for j in 0..=t.len() {
-                    any |= reach[j];
-                    next[j] = any;
-                }
-            }
-            _ => {
-                for j in 0..t.len() {
-                    if reach[j] && (pc == '_' || pc == t[j]) {
-                        next[j + 1] = true;
-                    }
-                }
-            }
-        }
+        let next: Vec<bool> = if pc == '%' {
+            let mut any = false;
+            reach
+                .iter()
+                .map(|&r| {
+                    any |= r;
+                    any
+                })
+                .collect()
+        } else {
+            std::iter::once(false)
+                .chain(
+                    reach
+                        .iter()
+                        .zip(&t)
+                        .map(|(&r, &tc)| r && (pc == '_' || pc == tc)),
+                )
+                .collect()
+        };
         reach = next;
     }
     reach[t.len()]

@@ -70,7 +70,9 @@ fn months(path: &Path) -> Vec<(NaiveDate, NaiveDate)> {
     let mut out: Vec<(NaiveDate, NaiveDate)> = Vec::new();
     for r in rows {
         match out.last_mut() {
-            Some((first, last)) if first.month() == r.day.month() && first.year() == r.day.year() => {
+            Some((first, last))
+                if first.month() == r.day.month() && first.year() == r.day.year() =>
+            {
                 *first = (*first).min(r.day);
                 *last = (*last).max(r.day);
             }
@@ -101,17 +103,17 @@ fn setting_flags(settings: &Settings) -> Vec<String> {
 
 fn generate(scenario: &Path, lake: &Path) {
     ok(&[
-        "generate".as_ref(),
-        "--scenario".as_ref(),
-        scenario.as_os_str(),
-        "--out".as_ref(),
-        lake.as_os_str(),
-        "--org".as_ref(),
-        ORG.as_ref(),
-        "--source".as_ref(),
-        SOURCE.as_ref(),
-        "--cluster-id".as_ref(),
-        CLUSTER.as_ref(),
+        "generate".to_string(),
+        "--scenario".into(),
+        scenario.display().to_string(),
+        "--out".into(),
+        lake.display().to_string(),
+        "--org".into(),
+        ORG.into(),
+        "--source".into(),
+        SOURCE.into(),
+        "--cluster-id".into(),
+        CLUSTER.into(),
     ]);
 }
 
@@ -192,7 +194,12 @@ fn every_scenario_validates_from_parquet_and_csv() {
             for ext in ["parquet", "csv"] {
                 let out = lake.path().join(format!("summary-{first}.{ext}"));
                 let out = out.display().to_string();
-                ok(&run_args(lake.path(), first, &out, &setting_flags(&settings)));
+                ok(&run_args(
+                    lake.path(),
+                    first,
+                    &out,
+                    &setting_flags(&settings),
+                ));
                 let days = [
                     "--start-date".to_string(),
                     first.to_string(),
@@ -218,13 +225,7 @@ fn db_url() -> String {
 fn database_schema(c: &mut postgres::Client, schema: &str, settings: &Settings) -> Vec<String> {
     c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .unwrap();
-    ok(&[
-        "init-db",
-        "--database-url",
-        &db_url(),
-        "--schema",
-        schema,
-    ]);
+    ok(&["init-db", "--database-url", &db_url(), "--schema", schema]);
     let mut flags = Vec::new();
     match &settings.enabled_keys {
         EnabledKeys::All => flags.extend(["--enabled-keys".into(), "*".into()]),
@@ -303,7 +304,12 @@ fn basic_output() -> (tempfile::TempDir, PathBuf, PathBuf) {
     generate(&scenario, lake.path());
     let out = lake.path().join("summary.parquet");
     let month = NaiveDate::from_ymd_opt(2025, 10, 1).unwrap();
-    ok(&run_args(lake.path(), month, &out.display().to_string(), &[]));
+    ok(&run_args(
+        lake.path(),
+        month,
+        &out.display().to_string(),
+        &[],
+    ));
     (lake, scenario, out)
 }
 
@@ -362,7 +368,11 @@ fn validate_fails_on_a_tampered_file() {
         ]
     };
     let good = ok(&args("table"));
-    assert!(good.stdout.trim_end().ends_with(" passed, 0 failed"), "{}", good.stdout);
+    assert!(
+        good.stdout.trim_end().ends_with(" passed, 0 failed"),
+        "{}",
+        good.stdout
+    );
 
     // 1 % more CPU usage on the Pod row: exactly that check fails (the unallocated row was
     // computed before the tampering, so it still matches the scenario).
@@ -377,8 +387,16 @@ fn validate_fails_on_a_tampered_file() {
         failed[0]
     );
     // Expected 12 core-hours (0.5 × 24), actual 12.12, difference +1 %.
-    assert!(failed[0].contains("| 12 ") && failed[0].contains("12.12"), "{}", failed[0]);
-    assert!(bad.stdout.trim_end().ends_with(" passed, 1 failed"), "{}", bad.stdout);
+    assert!(
+        failed[0].contains("| 12 ") && failed[0].contains("12.12"),
+        "{}",
+        failed[0]
+    );
+    assert!(
+        bad.stdout.trim_end().ends_with(" passed, 1 failed"),
+        "{}",
+        bad.stdout
+    );
     assert!(bad.stderr.contains("1 of"), "{}", bad.stderr);
 
     let json = ocpagg(&args("json"));
@@ -406,11 +424,11 @@ fn validate_fails_against_another_scenarios_output() {
     let (_lake, _basic, out) = basic_output();
     let other = scenario_dir().join("02_multiple_namespaces.yml");
     let o = ocpagg(&[
-        "validate".as_ref(),
-        "--scenario".as_ref(),
-        other.as_os_str(),
-        "--against".as_ref(),
-        out.as_os_str(),
+        "validate".to_string(),
+        "--scenario".into(),
+        other.display().to_string(),
+        "--against".into(),
+        out.display().to_string(),
     ]);
     assert_eq!(o.code, 1, "{}\n{}", o.stdout, o.stderr);
     // The basic output has a row the other scenario does not predict, and lacks its rows.
@@ -424,8 +442,7 @@ fn validate_fails_against_another_scenarios_output() {
     assert!(
         o.stdout
             .lines()
-            .any(|l| l.contains("Pod 2025-10-01 frontend/worker-1 {} rows")
-                && l.contains("FAIL")),
+            .any(|l| l.contains("Pod 2025-10-01 frontend/worker-1 {} rows") && l.contains("FAIL")),
         "{}",
         o.stdout
     );
@@ -437,14 +454,22 @@ fn validate_usage_errors_exit_2() {
     let s = scenario.display().to_string();
     for (args, expect) in [
         (
-            vec!["--against", "postgresql://127.0.0.1:1/x", "--source", SOURCE],
+            vec![
+                "--against",
+                "postgresql://127.0.0.1:1/x",
+                "--source",
+                SOURCE,
+            ],
             "--schema is required",
         ),
         (
             vec!["--against", "postgresql://127.0.0.1:1/x", "--schema", "s"],
             "--source is required",
         ),
-        (vec!["--against", "x.parquet", "--format", "xml"], "--format"),
+        (
+            vec!["--against", "x.parquet", "--format", "xml"],
+            "--format",
+        ),
         (
             vec!["--against", "x.parquet", "--cost-category", "nope"],
             "PATTERN=ID",
@@ -457,7 +482,13 @@ fn validate_usage_errors_exit_2() {
         assert!(o.stderr.contains(expect), "{all:?}: {}", o.stderr);
     }
     // A missing file is an error (exit 1) that names it.
-    let o = ocpagg(&["validate", "--scenario", &s, "--against", "/nonexistent/x.parquet"]);
+    let o = ocpagg(&[
+        "validate",
+        "--scenario",
+        &s,
+        "--against",
+        "/nonexistent/x.parquet",
+    ]);
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("/nonexistent/x.parquet"), "{}", o.stderr);
 }

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod pipeline;
 pub mod progress;
 pub mod summary;
+pub mod validate;
 
 pub use config::{Job, RunConfig, UsageError};
 pub use pipeline::{run, RunReport};

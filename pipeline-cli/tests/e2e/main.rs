@@ -7,7 +7,8 @@
 //! - `storage`: Storage rows, unallocated rows and node roles, hand-computed, plus a
 //!   capacity-balance property on generated months;
 //! - `bad_input`: errors, exit codes, and nothing half-written (runs the real binary);
-//! - `database`: PostgreSQL output and side inputs against a real server.
+//! - `database`: PostgreSQL output and side inputs against a real server;
+//! - `validate`: the scenario suite through generate → run → `ocpagg validate`.
 
 mod bad_input;
 mod common;
@@ -16,3 +17,4 @@ mod oracle;
 mod scenarios;
 mod sources;
 mod storage;
+mod validate;

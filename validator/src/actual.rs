@@ -209,7 +209,7 @@ fn batch_rows(
         .collect::<Result<_>>()?;
     let category = cast("cost_category_id", &DataType::Int64)?;
     let uuid = cast("source_uuid", &DataType::Utf8)?;
-    let text_at = |a: &Arc<dyn Array>, i: usize| -> Option<&str> {
+    fn text_of(a: &Arc<dyn Array>, i: usize, csv: bool) -> Option<&str> {
         let s = a.as_string::<i32>();
         let v = s.is_valid(i).then(|| s.value(i));
         if csv {
@@ -217,7 +217,8 @@ fn batch_rows(
         } else {
             v
         }
-    };
+    }
+    let text_at = |a, i| text_of(a, i, csv);
     for i in 0..batch.num_rows() {
         let mut cells = Cells {
             text: [None; TEXT_COLUMNS.len()],

@@ -411,9 +411,7 @@ impl<'a> Day<'a> {
         }
         // 3. Derived per (node, resource_id), as koku fills reporting_ocp_nodes; needs the
         //    node's label rows in the run (every scenario node has them).
-        if entries().next().is_none() {
-            return None;
-        }
+        entries().next()?;
         let infra = entries().any(|n| {
             n.labels_json
                 .contains(r#""node_role_kubernetes_io": "infra""#)
@@ -514,7 +512,9 @@ impl<'a> Day<'a> {
             }
         }
         let empty = BTreeSet::new();
-        let placed = |e: &Entry| locator.get(&(e.namespace, e.pod)).unwrap_or(&empty);
+        let placed = |e: &Entry<'a>| -> &BTreeSet<(&'a str, &'a str)> {
+            locator.get(&(e.namespace, e.pod)).unwrap_or(&empty)
+        };
         let mut volume_nodes: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         for e in &entries {
             let nodes = volume_nodes.entry(e.volume).or_default();

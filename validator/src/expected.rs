@@ -662,8 +662,8 @@ mod tests {
     }
 
     /// By hand: 10 hours (08:00–17:00) on 2025-11-03; pod_seconds 1800 halves each hourly row.
-    /// cpu usage 0.6 (capped at the limit 1 from 3), request 0.4 → usage 0.6 × 1800 × 10 / 3600
-    /// = 3.0, request 2.0, effective 3.0, limit 5.0; memory: usage 2 (default: the request),
+    /// cpu usage 1 (3, capped at the limit 1), request 0.4 → usage 1 × 1800 × 10 / 3600
+    /// = 5.0, request 2.0, effective max(5, 2) = 5.0, limit 5.0; memory: usage 2 (default: the request),
     /// limit 4 → 10.0, 10.0, 10.0, 20.0. Node 2 cores × 10 h = 20 core-hours, 8 GiB → 80.
     /// Claim 6 GiB, volume 9 GiB, usage 1.5: months = 10 h × 3600 / (86400 × 30):
     /// capacity 6 × 10 / 720 = 1/12, request 9 × 10 / 720 = 1/8, usage 1.5 × 10 / 720 = 1/48.
@@ -722,9 +722,9 @@ generators:
         assert_eq!(pod.pod_labels.as_ref(), Some(&labels));
         assert_eq!(pod.all_labels.as_ref(), Some(&labels));
         assert_eq!(pod.cost_category_id, Some(4));
-        close(pod.number("pod_usage_cpu_core_hours"), 3.0);
+        close(pod.number("pod_usage_cpu_core_hours"), 5.0);
         close(pod.number("pod_request_cpu_core_hours"), 2.0);
-        close(pod.number("pod_effective_usage_cpu_core_hours"), 3.0);
+        close(pod.number("pod_effective_usage_cpu_core_hours"), 5.0);
         close(pod.number("pod_limit_cpu_core_hours"), 5.0);
         close(pod.number("pod_usage_memory_gigabyte_hours"), 10.0);
         close(pod.number("pod_request_memory_gigabyte_hours"), 10.0);
@@ -741,14 +741,14 @@ generators:
         close(pod.number("cluster_capacity_memory_gigabyte_hours"), 80.0);
         assert_eq!(pod.number("persistentvolumeclaim_capacity_gigabyte"), None);
 
-        // Infra label → Platform unallocated: 20 − 3, 20 − 2, 20 − 3; 80 − 10 (× 3).
+        // Infra label → Platform unallocated: 20 − 5, 20 − 2, 20 − 5; 80 − 10 (× 3).
         let un = find(&rows, RowKind::Unallocated, Some("Platform unallocated"));
         assert_eq!(un.cost_category_id, Some(9));
         assert_eq!(un.pod_labels, None);
         assert_eq!(un.all_labels, Some(serde_json::json!({})));
-        close(un.number("pod_usage_cpu_core_hours"), 17.0);
+        close(un.number("pod_usage_cpu_core_hours"), 15.0);
         close(un.number("pod_request_cpu_core_hours"), 18.0);
-        close(un.number("pod_effective_usage_cpu_core_hours"), 17.0);
+        close(un.number("pod_effective_usage_cpu_core_hours"), 15.0);
         close(un.number("pod_usage_memory_gigabyte_hours"), 70.0);
         assert_eq!(un.number("pod_limit_cpu_core_hours"), None);
 

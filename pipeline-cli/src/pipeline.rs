@@ -20,7 +20,7 @@ use ocpagg_aggregate::{
 };
 use ocpagg_aggregate::{CostCategory, LikePattern, SideInputs};
 use ocpagg_labels::EnabledKeys;
-use ocpagg_reader::{DataFile, DateRange, Projection, ReportType, Warehouse};
+use ocpagg_reader::{DataFile, DateRange, FileFooter, Projection, ReportType, ScanPlan, Warehouse};
 use ocpagg_writer::pg::{read_side_inputs, Slice, SummaryTable};
 use ocpagg_writer::{open_file_sink, PostgresSink, SummarySink, WriteReport};
 
@@ -75,55 +75,72 @@ enum Kind {
     Storage,
 }
 
-struct ReadJob {
-    file: DataFile,
+/// One file to read, and which pass of the run reads it.
+pub(crate) struct ReadJob {
+    /// The file.
+    pub(crate) file: DataFile,
     kind: Kind,
 }
 
-enum Msg {
-    Batch {
-        kind: Kind,
-        file: Arc<str>,
-        batch: RecordBatch,
-    },
-    Failed(anyhow::Error),
-}
-
-enum Out {
-    Batch(RecordBatch),
-    Done,
-}
-
-/// Runs one job to its output. Returns an error (and writes nothing) on any failure.
-pub fn run(job: &Job) -> Result<RunReport> {
-    let started = Instant::now();
-    // Open the sink first: an unwritable output should fail before minutes of reading, and
-    // a database also supplies side inputs.
-    let (sink, side) = open_output(job)?;
-    let warehouse = Warehouse::open(&job.warehouse)?;
-    let plan = warehouse.plan(&job.request)?;
-    if !plan.has(ReportType::PodUsage, false) {
-        let prefix = Warehouse::table_prefix(&job.request, ReportType::PodUsage, false);
-        bail!(
-            "no pod_usage files for org {} source {} in {}-{:02}: nothing under {}",
-            job.request.org,
-            job.request.source,
-            job.request.year,
-            job.request.month,
-            warehouse.describe(&prefix)
-        );
+impl ReadJob {
+    /// The columns the run reads from this file.
+    pub(crate) fn projection(&self) -> Projection {
+        let columns = match self.kind {
+            Kind::NodeLabels => NODE_LABEL_COLUMNS,
+            Kind::NamespaceLabels => NAMESPACE_LABEL_COLUMNS,
+            Kind::Pods(PodPass::Capacity) => POD_CAPACITY_COLUMNS,
+            Kind::Pods(_) => POD_USAGE_COLUMNS,
+            Kind::Storage => STORAGE_USAGE_COLUMNS,
+        };
+        Projection::new(self.file.report_type, columns)
     }
+}
+
+/// Which files a run reads, and from which granularity its sums come.
+pub(crate) struct FileSelection {
+    /// Every file to read, label tables first (they are small, and the order costs nothing).
+    pub(crate) jobs: Vec<ReadJob>,
+    /// Pod sums come from koku's daily roll-up.
+    pub(crate) pods_from_daily: bool,
+    /// Storage sums come from koku's daily roll-up.
+    pub(crate) storage_from_daily: bool,
+}
+
+/// The error text of a month without hourly pod_usage files: it names the prefix looked at.
+pub(crate) fn no_pod_files(warehouse: &Warehouse, job: &Job) -> String {
+    let prefix = Warehouse::table_prefix(&job.request, ReportType::PodUsage, false);
+    format!(
+        "no pod_usage files for org {} source {} in {}-{:02}: nothing under {}",
+        job.request.org,
+        job.request.source,
+        job.request.year,
+        job.request.month,
+        warehouse.describe(&prefix)
+    )
+}
+
+/// Whether a daily pod file's footer shows effective usage with no nulls: only then can
+/// the roll-up give the Pod sums (effective usage is summed per hourly line item).
+pub(crate) fn daily_pods_complete(footer: &FileFooter) -> bool {
+    let complete = |c: &str| footer.null_counts.get(c) == Some(&Some(0));
+    complete("pod_effective_usage_cpu_core_seconds")
+        && complete("pod_effective_usage_memory_byte_seconds")
+}
+
+/// Decides which files a run reads. `daily_complete` tells whether a daily pod file has
+/// complete effective usage ([`daily_pods_complete`] on its footer); it is asked about daily
+/// pod files only, in order, until one answers false. The run and `preflight` both use this,
+/// so the preflight checks exactly the files a run reads.
+pub(crate) fn select_files(
+    plan: &ScanPlan,
+    mut daily_complete: impl FnMut(&DataFile) -> Result<bool>,
+) -> Result<FileSelection> {
     // Daily pod files are used for the sums only when every one of them carries effective
     // usage with no nulls (the footer says so): it must be summed per hourly line item, which
     // the roll-up cannot redo. Node capacity always needs the hourly files.
     let mut pods_from_daily = plan.has(ReportType::PodUsage, true);
     for file in plan.files(ReportType::PodUsage, true) {
-        let footer = warehouse.footer(file)?;
-        let complete = |c: &str| footer.null_counts.get(c) == Some(&Some(0));
-        if !complete("pod_effective_usage_cpu_core_seconds")
-            || !complete("pod_effective_usage_memory_byte_seconds")
-        {
-            tracing::info!(file = %warehouse.describe(&file.location), "Daily pod file lacks complete effective usage; using hourly line items.");
+        if !daily_complete(file)? {
             pods_from_daily = false;
             break;
         }
@@ -163,6 +180,50 @@ pub fn run(job: &Job) -> Result<RunReport> {
             kind: Kind::Pods(PodPass::Both),
         }));
     }
+    Ok(FileSelection {
+        jobs,
+        pods_from_daily,
+        storage_from_daily,
+    })
+}
+
+enum Msg {
+    Batch {
+        kind: Kind,
+        file: Arc<str>,
+        batch: RecordBatch,
+    },
+    Failed(anyhow::Error),
+}
+
+enum Out {
+    Batch(RecordBatch),
+    Done,
+}
+
+/// Runs one job to its output. Returns an error (and writes nothing) on any failure.
+pub fn run(job: &Job) -> Result<RunReport> {
+    let started = Instant::now();
+    // Open the sink first: an unwritable output should fail before minutes of reading, and
+    // a database also supplies side inputs.
+    let (sink, side) = open_output(job)?;
+    let warehouse = Warehouse::open(&job.warehouse)?;
+    let plan = warehouse.plan(&job.request)?;
+    if !plan.has(ReportType::PodUsage, false) {
+        bail!("{}", no_pod_files(&warehouse, job));
+    }
+    let FileSelection {
+        jobs,
+        pods_from_daily,
+        storage_from_daily,
+    } = select_files(&plan, |file| {
+        let footer = warehouse.footer(file)?;
+        let complete = daily_pods_complete(&footer);
+        if !complete {
+            tracing::info!(file = %warehouse.describe(&file.location), "Daily pod file lacks complete effective usage; using hourly line items.");
+        }
+        Ok(complete)
+    })?;
     // Label tables first: they are small, and the order costs nothing.
     let counters = Arc::new(Counters::default());
     counters
@@ -295,18 +356,12 @@ fn read_files(
 ) {
     let mut busy = Duration::ZERO;
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    'files: for ReadJob { file, kind } in jobs.iter() {
+    'files: for read_job in jobs.iter() {
         if cancelled.load(Ordering::Relaxed) {
             break;
         }
-        let columns = match kind {
-            Kind::NodeLabels => NODE_LABEL_COLUMNS,
-            Kind::NamespaceLabels => NAMESPACE_LABEL_COLUMNS,
-            Kind::Pods(PodPass::Capacity) => POD_CAPACITY_COLUMNS,
-            Kind::Pods(_) => POD_USAGE_COLUMNS,
-            Kind::Storage => STORAGE_USAGE_COLUMNS,
-        };
-        let projection = Projection::new(file.report_type, columns);
+        let projection = read_job.projection();
+        let ReadJob { file, kind } = read_job;
         let name: Arc<str> = warehouse.describe(&file.location).into();
         let table = if file.daily {
             format!("{} (daily)", file.report_type)

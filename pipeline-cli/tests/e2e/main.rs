@@ -7,12 +7,14 @@
 //! - `storage`: Storage rows, unallocated rows and node roles, hand-computed, plus a
 //!   capacity-balance property on generated months;
 //! - `bad_input`: errors, exit codes, and nothing half-written (runs the real binary);
-//! - `database`: PostgreSQL output and side inputs against a real server.
+//! - `database`: PostgreSQL output and side inputs against a real server;
+//! - `preflight`: `ocpagg preflight`, the pre-run checks, against local, S3 and PostgreSQL.
 
 mod bad_input;
 mod common;
 mod database;
 mod oracle;
+mod preflight;
 mod scenarios;
 mod sources;
 mod storage;

@@ -12,3 +12,9 @@ trap 'scripts/s3-server.sh stop; scripts/pg-server.sh stop' EXIT
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --no-fail-fast
+
+# The DuckDB oracle (bench/README.md): ocpagg and bench/duckdb/summary.sql must produce the same
+# rows on a generated month of 20,000 pod rows (creates bench/duckdb/.venv with duckdb from PyPI
+# on first use). Then the self-tests of its row-by-row comparison.
+bench/duckdb/race.py --check --pod-rows 20000 --ocpagg "${CARGO_TARGET_DIR:-target}/debug/ocpagg"
+bench/duckdb/.venv/bin/python -m unittest discover -s bench/duckdb -p 'test_*.py'

@@ -62,8 +62,8 @@ pub use output::{
     ZERO_INFRASTRUCTURE_COST,
 };
 pub use pods::{
-    row_order, AggregateStats, Aggregator, PodPartial, PodPass, PreparedBatch, Summary, GIB,
-    NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS, POD_USAGE_COLUMNS,
+    row_order, sort_rows, AggregateStats, Aggregator, PodPartial, PodPass, PreparedBatch, Summary,
+    GIB, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS, POD_USAGE_COLUMNS,
 };
 pub use storage::{PreparedStorage, StoragePartial, STORAGE_USAGE_COLUMNS};
 pub use strings::{StringId, Strings};

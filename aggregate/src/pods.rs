@@ -8,10 +8,16 @@
 //!    into a [`PodPartial`] keyed by `(day, namespace id, node id, label-set id)`.
 //! 3. [`Aggregator::merge`] (sequential): adds a partial into the running state. All sums
 //!    are exact ([`crate::exact`]), so the result is identical for any split and order.
-//! 4. [`Aggregator::finish`]: merges node ⊕ namespace ⊕ pod labels, attaches node and cluster
-//!    capacity and cost categories, and returns the sorted rows.
+//! 4. [`Aggregator::finish_days`] (optional, any number of times): once every line item of
+//!    the days up to some day has been merged, builds those days' Pod and Storage rows and
+//!    frees their state, so a run holds only the days still being read;
+//! 5. [`Aggregator::finish`]: the remaining days' rows and every unallocated row (node roles
+//!    depend on the whole range). Rows are built by merging node ⊕ namespace ⊕ pod labels and
+//!    attaching node and cluster capacity and cost categories, and come sorted by
+//!    [`row_order`] within each call.
 
 use std::cmp::Ordering;
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, TimestampSecondArray};
@@ -25,9 +31,11 @@ use crate::error::{AggregateError, Result};
 use crate::exact::{ByteSecondsSum, Max, SecondsSum};
 use crate::output::{Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow};
 use crate::storage::StoragePartial;
-use crate::strings::{row_ids, StringId, Strings};
+use crate::strings::{row_ids, text_dictionary, DictionaryCache, StringId, Strings};
 
 const SECONDS_PER_HOUR: f64 = 3600.0;
+/// Rows per parallel fold task (see [`Aggregator::add_prepared`]).
+const FOLD_ROWS: usize = 16_384;
 /// The text koku looks for in a node's raw label string to call it an infra node.
 const INFRA_LABEL_TEXT: &str = r#""node_role_kubernetes_io": "infra""#;
 /// 2^-30: bytes to gigabytes (GiB), as koku's `power(2, -30)`.
@@ -138,6 +146,13 @@ struct CapacityAcc {
     memory_byte_seconds: Max,
 }
 
+impl CapacityAcc {
+    fn merge(&mut self, other: &CapacityAcc) {
+        self.cpu_core_seconds.merge(&other.cpu_core_seconds);
+        self.memory_byte_seconds.merge(&other.memory_byte_seconds);
+    }
+}
+
 /// A batch whose dictionary values have been interned; ready for [`Aggregator::partial`].
 #[derive(Debug)]
 pub struct PreparedBatch {
@@ -185,6 +200,13 @@ pub struct Aggregator {
     pub(crate) state: PodPartial,
     pub(crate) storage: StoragePartial,
     pub(crate) stats: AggregateStats,
+    /// What the unallocated rows need of the days already finished.
+    pub(crate) unallocated: Vec<crate::unallocated::NodeDay>,
+    /// Per (node, resource_id) of the finished days: whether it ran a pod in
+    /// `openshift-kube-apiserver` (for derived node roles).
+    pub(crate) role_pairs: HashMap<(StringId, StringId), bool>,
+    string_remaps: DictionaryCache<StringId>,
+    label_remaps: DictionaryCache<LabelSetId>,
 }
 
 pub(crate) fn column<'a>(batch: &'a RecordBatch, name: &'static str) -> Result<&'a ArrayRef> {
@@ -212,6 +234,30 @@ pub(crate) fn opt(a: &Float64Array, i: usize) -> Option<f64> {
     a.is_valid(i).then(|| a.value(i))
 }
 
+/// Row → interned id of a dictionary column, through the remap of its dictionary keys.
+pub(crate) struct Ids<'a> {
+    keys: &'a arrow::array::PrimitiveArray<Int32Type>,
+    remap: &'a [StringId],
+}
+
+impl<'a> Ids<'a> {
+    pub(crate) fn new(column: &'a ArrayRef, remap: &'a [StringId]) -> Self {
+        Self {
+            keys: column.as_dictionary::<Int32Type>().keys(),
+            remap,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> StringId {
+        if self.keys.is_valid(i) {
+            self.remap[self.keys.value(i) as usize]
+        } else {
+            StringId::NULL
+        }
+    }
+}
+
 #[inline]
 pub(crate) fn day_of(ts: i64) -> i32 {
     ts.div_euclid(86_400) as i32
@@ -235,6 +281,10 @@ impl Aggregator {
             state: PodPartial::default(),
             storage: StoragePartial::default(),
             stats: AggregateStats::default(),
+            unallocated: Vec::new(),
+            role_pairs: HashMap::new(),
+            string_remaps: DictionaryCache::default(),
+            label_remaps: DictionaryCache::default(),
         }
     }
 
@@ -255,7 +305,7 @@ impl Aggregator {
         self.node_labels = self.add_label_table(batch, "node", "node_labels", map)?;
         let ts = times(batch)?;
         let (nodes, node_remap) = self.strings.intern_dictionary(column(batch, "node")?);
-        let (labels, _) = Strings::default().intern_dictionary(column(batch, "node_labels")?);
+        let labels = text_dictionary(column(batch, "node_labels")?);
         let labels = labels.as_dictionary::<Int32Type>();
         let values = arrow::compute::cast(labels.values(), &arrow::datatypes::DataType::Utf8)
             .expect("text dictionary values");
@@ -318,22 +368,50 @@ impl Aggregator {
         column: &ArrayRef,
         name: &'static str,
     ) -> Result<(ArrayRef, Vec<LabelSetId>)> {
-        let (dict, _) = Strings::default().intern_dictionary(column); // re-key only; cheap
-        let values = dict.as_dictionary::<Int32Type>().values();
-        let values = arrow::compute::cast(values, &arrow::datatypes::DataType::Utf8)
-            .expect("text dictionary values");
-        let mut remap = Vec::with_capacity(values.len());
-        for v in values.as_string::<i32>().iter() {
-            remap.push(
-                self.labels
-                    .intern_str(v)
-                    .map_err(|source| AggregateError::Labels {
-                        column: name,
-                        source,
-                    })?,
-            );
-        }
+        let dict = text_dictionary(column);
+        let labels = &mut self.labels;
+        let remap = self.label_remaps.get_or(
+            (0, name),
+            dict.as_dictionary::<Int32Type>().values(),
+            |values| {
+                let values = arrow::compute::cast(values, &arrow::datatypes::DataType::Utf8)
+                    .expect("text dictionary values");
+                values
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|v| {
+                        labels
+                            .intern_str(v)
+                            .map_err(|source| AggregateError::Labels {
+                                column: name,
+                                source,
+                            })
+                    })
+                    .collect()
+            },
+        )?;
         Ok((dict, remap))
+    }
+
+    /// Interns the dictionary values of a text column of `table` (0: pod_usage, 1:
+    /// storage_usage), reusing the ids of the previous batch when it shares the dictionary.
+    pub(crate) fn intern_column(
+        &mut self,
+        table: u8,
+        name: &'static str,
+        column: &ArrayRef,
+    ) -> (ArrayRef, Vec<StringId>) {
+        let dict = text_dictionary(column);
+        let strings = &mut self.strings;
+        let remap = self
+            .string_remaps
+            .get_or(
+                (table, name),
+                dict.as_dictionary::<Int32Type>().values(),
+                |values| Ok::<_, std::convert::Infallible>(strings.intern_values(values)),
+            )
+            .unwrap_or_else(|never| match never {});
+        (dict, remap)
     }
 
     /// Interns a pod_usage batch's dictionary values (sequential, cheap).
@@ -344,7 +422,7 @@ impl Aggregator {
             let i = schema
                 .index_of(name)
                 .map_err(|_| AggregateError::MissingColumn { column: name })?;
-            let (col, remap) = this.strings.intern_dictionary(&columns[i]);
+            let (col, remap) = this.intern_column(0, name, &columns[i]);
             columns[i] = col;
             Ok(remap)
         };
@@ -385,22 +463,30 @@ impl Aggregator {
     /// Folds one prepared batch into a partial aggregate. Pure: safe to run for many batches
     /// at once on a thread pool.
     pub fn partial(&self, prepared: &PreparedBatch) -> Result<PodPartial> {
+        self.partial_rows(prepared, 0..prepared.num_rows())
+    }
+
+    /// Folds rows `rows` of one prepared batch into a partial aggregate, so that one large
+    /// batch can be folded by several workers. Pure, like [`Aggregator::partial`].
+    pub fn partial_rows(&self, prepared: &PreparedBatch, rows: Range<usize>) -> Result<PodPartial> {
         let mut out = PodPartial::default();
-        self.fold(prepared, &mut out)?;
+        self.fold(prepared, rows, &mut out)?;
         Ok(out)
     }
 
-    fn fold(&self, p: &PreparedBatch, out: &mut PodPartial) -> Result<()> {
+    fn fold(&self, p: &PreparedBatch, rows: Range<usize>, out: &mut PodPartial) -> Result<()> {
         let b = &p.batch;
         let ts = times(b)?;
-        let nodes: Vec<StringId> = row_ids(column(b, "node")?, &p.node).collect();
+        let nodes = Ids::new(column(b, "node")?, &p.node);
         let roles = column(b, "node_role")?;
         if roles.null_count() < roles.len() {
-            for (i, role) in row_ids(roles, &p.role).enumerate() {
+            let roles = Ids::new(roles, &p.role);
+            for i in rows.clone() {
+                let role = roles.get(i);
                 if role.is_null() {
                     continue;
                 }
-                let slot = out.roles.entry(nodes[i]).or_insert(role);
+                let slot = out.roles.entry(nodes.get(i)).or_insert(role);
                 if self.greater(role, *slot) {
                     *slot = role;
                 }
@@ -409,22 +495,32 @@ impl Aggregator {
         if p.pass.capacity() {
             let cpu = f64s(b, "node_capacity_cpu_core_seconds")?;
             let mem = f64s(b, "node_capacity_memory_byte_seconds")?;
-            for (i, &node) in nodes.iter().enumerate() {
+            // Line items come in runs of one interval and node: fold a run locally and touch
+            // the map once per run.
+            let mut run: Option<((i64, StringId), CapacityAcc)> = None;
+            for i in rows.clone() {
                 if ts.is_null(i) {
                     continue;
                 }
-                let acc = out.capacity.entry((ts.value(i), node)).or_default();
+                let key = (ts.value(i), nodes.get(i));
+                if let Some((k, acc)) = run.take_if(|(k, _)| *k != key) {
+                    out.capacity.entry(k).or_default().merge(&acc);
+                }
+                let (_, acc) = run.get_or_insert_with(|| (key, CapacityAcc::default()));
                 acc.cpu_core_seconds.add(opt(cpu, i));
                 acc.memory_byte_seconds.add(opt(mem, i));
                 out.capacity_items += 1;
+            }
+            if let Some((k, acc)) = run {
+                out.capacity.entry(k).or_default().merge(&acc);
             }
         }
         if !p.pass.usage() {
             return Ok(());
         }
-        let namespaces: Vec<StringId> = row_ids(column(b, "namespace")?, &p.namespace).collect();
-        let pods: Vec<StringId> = row_ids(column(b, "pod")?, &p.pod).collect();
-        let resources: Vec<StringId> = row_ids(column(b, "resource_id")?, &p.resource).collect();
+        let namespaces = Ids::new(column(b, "namespace")?, &p.namespace);
+        let pods = Ids::new(column(b, "pod")?, &p.pod);
+        let resources = Ids::new(column(b, "resource_id")?, &p.resource);
         let label_keys = column(b, "pod_labels")?.as_dictionary::<Int32Type>().keys();
         let usage_cpu = f64s(b, "pod_usage_cpu_core_seconds")?;
         let request_cpu = f64s(b, "pod_request_cpu_core_seconds")?;
@@ -439,13 +535,14 @@ impl Aggregator {
         // koku: coalesce(effective, greatest(usage, request)); greatest is null if either is.
         let effective =
             |e: Option<f64>, u: Option<f64>, r: Option<f64>| e.or_else(|| Some(u?.max(r?)));
-        for (i, &node) in nodes.iter().enumerate() {
+        for i in rows {
             if ts.is_null(i) {
                 continue;
             }
             let day = day_of(ts.value(i));
+            let (namespace, node, resource) = (namespaces.get(i), nodes.get(i), resources.get(i));
             out.placements
-                .insert((day, namespaces[i], pods[i], node, resources[i]));
+                .insert((day, namespace, pods.get(i), node, resource));
             if node.is_null() || node == self.empty {
                 out.without_node += 1;
                 continue;
@@ -455,7 +552,7 @@ impl Aggregator {
             } else {
                 LabelSetId::EMPTY
             };
-            let key = (day, namespaces[i], node, labels);
+            let key = (day, namespace, node, labels);
             let acc = out.groups.entry(key).or_default();
             let (u, r) = (opt(usage_cpu, i), opt(request_cpu, i));
             acc.usage_cpu.add(u);
@@ -471,7 +568,6 @@ impl Aggregator {
             acc.limit_mem.add(opt(limit_mem, i));
             acc.cpu_cores.add(opt(cores, i));
             acc.memory_bytes.add(opt(bytes, i));
-            let resource = resources[i];
             if !resource.is_null() {
                 match acc.resource {
                     Some(current) if current == resource || !self.greater(resource, current) => {}
@@ -501,9 +597,7 @@ impl Aggregator {
             }
         }
         for (key, acc) in partial.capacity {
-            let slot = state.capacity.entry(key).or_default();
-            slot.cpu_core_seconds.merge(&acc.cpu_core_seconds);
-            slot.memory_byte_seconds.merge(&acc.memory_byte_seconds);
+            state.capacity.entry(key).or_default().merge(&acc);
         }
         for (node, role) in partial.roles {
             let slot = state.roles.entry(node).or_insert(role);
@@ -539,14 +633,24 @@ impl Aggregator {
         prepared: &[PreparedBatch],
     ) -> Result<()> {
         let this = &*self;
+        // Work items of at most FOLD_ROWS rows, so a window of few large batches still keeps
+        // every worker busy.
+        let items: Vec<(&PreparedBatch, Range<usize>)> = prepared
+            .iter()
+            .flat_map(|p| {
+                (0..p.num_rows())
+                    .step_by(FOLD_ROWS)
+                    .map(move |start| (p, start..(start + FOLD_ROWS).min(p.num_rows())))
+            })
+            .collect();
         let partial = pool.install(|| {
-            prepared.par_iter().map(|p| this.partial(p)).try_reduce(
-                PodPartial::default,
-                |mut a, b| {
+            items
+                .into_par_iter()
+                .map(|(p, rows)| this.partial_rows(p, rows))
+                .try_reduce(PodPartial::default, |mut a, b| {
                     this.merge_into(&mut a, b);
                     Ok(a)
-                },
-            )
+                })
         })?;
         self.merge(partial);
         Ok(())
@@ -571,9 +675,7 @@ impl Aggregator {
             }
         }
         for (key, acc) in from.capacity {
-            let slot = into.capacity.entry(key).or_default();
-            slot.cpu_core_seconds.merge(&acc.cpu_core_seconds);
-            slot.memory_byte_seconds.merge(&acc.memory_byte_seconds);
+            into.capacity.entry(key).or_default().merge(&acc);
         }
         for (node, role) in from.roles {
             let slot = into.roles.entry(node).or_insert(role);
@@ -616,12 +718,41 @@ impl Aggregator {
         roles
     }
 
-    /// Builds the summary rows (Pod, Storage and unallocated), sorted by [`row_order`].
+    /// Builds the Pod and Storage rows of every day up to `last_day` (days since 1970-01-01),
+    /// sorted by [`row_order`], and frees those days' state.
+    ///
+    /// Call it once every line item of those days has been merged (all files that may hold
+    /// them are read): a run then holds only the days still being read, whatever the length
+    /// of the month. Unallocated rows need node roles, which depend on the whole range, so
+    /// they come from [`Aggregator::finish`]; what they need of a finished day is kept (a few
+    /// numbers per node and day).
+    pub fn finish_days(&mut self, last_day: i32) -> Vec<SummaryRow> {
+        let mut rows = self.rows_through(last_day);
+        sort_rows(&mut rows);
+        rows
+    }
+
+    /// Builds the remaining rows: Pod and Storage rows of the days not yet finished by
+    /// [`Aggregator::finish_days`] and every unallocated row, sorted by [`row_order`].
     pub fn finish(mut self) -> Summary {
         let stats = self.stats();
-        let capacity = self.capacity_by_day();
-        let groups = self.final_pod_groups();
-        let mut rows: Vec<SummaryRow> = Vec::with_capacity(groups.len() + self.storage.len());
+        let mut rows = self.rows_through(i32::MAX);
+        self.unallocated_rows(&mut rows);
+        sort_rows(&mut rows);
+        Summary { rows, stats }
+    }
+
+    fn rows_through(&mut self, last_day: i32) -> Vec<SummaryRow> {
+        // The merged label maps of these days are needed only here (rows keep their JSON).
+        let mark = self.labels.mark();
+        let capacity = self.take_capacity(last_day);
+        let groups = self.take_pod_groups(last_day);
+        let placements: HashSet<Placement> = self
+            .state
+            .placements
+            .extract_if(|p| p.0 <= last_day)
+            .collect();
+        let mut rows: Vec<SummaryRow> = Vec::with_capacity(groups.len());
         let mut categories: HashMap<StringId, Option<i32>> = HashMap::new();
         for (&(day, namespace, node, labels), acc) in &groups {
             let (node_cpu, node_mem) = capacity.node(day, node);
@@ -663,17 +794,25 @@ impl Aggregator {
                 infrastructure_cost: true,
             });
         }
-        self.unallocated_rows(&groups, &capacity, &mut rows);
-        self.storage_rows(&mut rows);
-        rows.sort_by(row_order);
-        Summary { rows, stats }
+        self.note_unallocated(&groups, &capacity);
+        self.note_role_pairs(&placements);
+        self.storage_rows(last_day, &placements, &mut rows);
+        self.node_labels.retain(|&(day, _), _| day > last_day);
+        self.namespace_labels.retain(|&(day, _), _| day > last_day);
+        self.labels.forget_since(mark);
+        rows
     }
 
-    /// Node capacity per (day, node): the hourly maxima summed over the day's intervals;
-    /// cluster capacity per day: the sum over all nodes, '' and null included.
-    fn capacity_by_day(&self) -> DayCapacity {
+    /// Node capacity per (day, node) of the days up to `last_day` (the hourly maxima summed
+    /// over the day's intervals), and cluster capacity per day: the sum over all nodes, ''
+    /// and null included. Those days' hourly entries are removed.
+    fn take_capacity(&mut self, last_day: i32) -> DayCapacity {
         let mut out = DayCapacity::default();
-        for (&(ts, node), acc) in &self.state.capacity {
+        for ((ts, node), acc) in self
+            .state
+            .capacity
+            .extract_if(|&(ts, _), _| day_of(ts) <= last_day)
+        {
             let day = day_of(ts);
             for slot in [
                 out.nodes.entry((day, node)).or_default(),
@@ -686,11 +825,16 @@ impl Aggregator {
         out
     }
 
-    /// The Pod groups with pod labels merged with the node's and namespace's labels of the
-    /// day. Different pod label sets can merge into the same map, so groups are re-keyed.
-    fn final_pod_groups(&mut self) -> HashMap<GroupKey, PodAcc> {
-        let mut groups: HashMap<GroupKey, PodAcc> = HashMap::with_capacity(self.state.groups.len());
-        let pod_groups = std::mem::take(&mut self.state.groups);
+    /// The Pod groups of the days up to `last_day`, with pod labels merged with the node's
+    /// and namespace's labels of the day. Different pod label sets can merge into the same
+    /// map, so groups are re-keyed.
+    fn take_pod_groups(&mut self, last_day: i32) -> HashMap<GroupKey, PodAcc> {
+        let pod_groups: Vec<(GroupKey, PodAcc)> = self
+            .state
+            .groups
+            .extract_if(|key, _| key.0 <= last_day)
+            .collect();
+        let mut groups: HashMap<GroupKey, PodAcc> = HashMap::with_capacity(pod_groups.len());
         for ((day, namespace, node, pod_labels), acc) in pod_groups {
             let node_labels = self
                 .node_labels
@@ -798,6 +942,83 @@ pub fn row_order(a: &SummaryRow, b: &SummaryRow) -> Ordering {
         .then_with(|| a.pod_labels.cmp(&b.pod_labels))
         .then_with(|| a.volume_labels.cmp(&b.volume_labels))
         .then_with(|| claim(a).cmp(&claim(b)))
+}
+
+/// Sorts rows by [`row_order`] without comparing text in the sort itself.
+///
+/// Rows are wide (about 500 bytes) and their keys are text, so a plain `sort_by` spends most of
+/// its time moving rows and comparing strings. Instead, each distinct string (told apart by
+/// its allocation: rows share the aggregate's interned `Arc<str>`s) is ranked once by content,
+/// each row gets a fixed-size integer key, and only `u32` indices are sorted.
+pub fn sort_rows(rows: &mut Vec<SummaryRow>) {
+    const FIELDS: usize = 9;
+    fn texts(r: &SummaryRow) -> [&Option<Arc<str>>; FIELDS] {
+        let s = &r.storage;
+        [
+            &r.namespace,
+            &r.node,
+            &r.resource_id,
+            &r.pod_labels,
+            &r.volume_labels,
+            &s.persistentvolumeclaim,
+            &s.persistentvolume,
+            &s.storageclass,
+            &s.csi_volume_handle,
+        ]
+    }
+    let order: Vec<u32> = {
+        // Provisional id per distinct allocation, then a rank per distinct content.
+        let mut ids: HashMap<(usize, usize), u32> = HashMap::new();
+        let mut distinct: Vec<&str> = Vec::new();
+        let mut keys: Vec<(i32, DataSource, [u32; FIELDS])> = Vec::with_capacity(rows.len());
+        for r in rows.iter() {
+            let mut key = [0u32; FIELDS];
+            for (slot, text) in key.iter_mut().zip(texts(r)) {
+                if let Some(t) = text {
+                    let id = *ids
+                        .entry((t.as_ptr() as usize, t.len()))
+                        .or_insert_with(|| {
+                            distinct.push(t);
+                            (distinct.len() - 1) as u32
+                        });
+                    *slot = id;
+                } else {
+                    *slot = u32::MAX;
+                }
+            }
+            keys.push((r.day, r.data_source, key));
+        }
+        let mut by_text: Vec<u32> = (0..distinct.len() as u32).collect();
+        by_text.sort_unstable_by_key(|&i| distinct[i as usize]);
+        // Null sorts first (rank 0); equal texts in different allocations share a rank.
+        let mut rank = vec![0u32; distinct.len()];
+        let mut next = 0u32;
+        for (n, &i) in by_text.iter().enumerate() {
+            if n == 0 || distinct[by_text[n - 1] as usize] != distinct[i as usize] {
+                next += 1;
+            }
+            rank[i as usize] = next;
+        }
+        for (_, _, key) in &mut keys {
+            for slot in key.iter_mut() {
+                *slot = if *slot == u32::MAX {
+                    0
+                } else {
+                    rank[*slot as usize]
+                };
+            }
+        }
+        let mut order: Vec<u32> = (0..rows.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| keys[i as usize]);
+        order
+    };
+    let mut slots: Vec<Option<SummaryRow>> = std::mem::take(rows).into_iter().map(Some).collect();
+    rows.extend(
+        order
+            .iter()
+            .map(|&i| slots[i as usize].take().expect("a permutation")),
+    );
+    debug_assert!(rows.windows(2).all(|w| row_order(&w[0], &w[1]).is_le()));
 }
 
 /// The rows of a finished aggregate.

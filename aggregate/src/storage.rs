@@ -27,7 +27,7 @@ use rayon::prelude::*;
 use crate::error::{AggregateError, Result};
 use crate::exact::{ByteSecondsSum, Max};
 use crate::output::{DataSource, StorageMeasures, SummaryRow};
-use crate::pods::{column, day_of, f64s, opt, times, Aggregator, GIB};
+use crate::pods::{column, day_of, f64s, opt, times, Aggregator, Placement, GIB};
 use crate::strings::{row_ids, StringId};
 
 /// Columns of `storage_usage` read (hourly or daily files).
@@ -119,11 +119,6 @@ pub struct StoragePartial {
 }
 
 impl StoragePartial {
-    /// Claim groups so far: a capacity hint for the Storage rows.
-    pub(crate) fn len(&self) -> usize {
-        self.groups.len()
-    }
-
     fn absorb(&mut self, mut other: StoragePartial) {
         if self.groups.len() < other.groups.len() {
             std::mem::swap(self, &mut other);
@@ -159,7 +154,7 @@ impl Aggregator {
         let mut text: [Vec<StringId>; 6] = Default::default();
         for (slot, name) in text.iter_mut().zip(TEXT_COLUMNS) {
             let i = index(name)?;
-            let (col, remap) = self.strings.intern_dictionary(&columns[i]);
+            let (col, remap) = self.intern_column(1, name, &columns[i]);
             columns[i] = col;
             *slot = remap;
         }
@@ -249,9 +244,19 @@ impl Aggregator {
         Ok(())
     }
 
-    /// Places the claims on their pods' nodes and appends the Storage rows.
-    pub(crate) fn storage_rows(&mut self, rows: &mut Vec<SummaryRow>) {
-        let claims = std::mem::take(&mut self.storage.groups);
+    /// Places the claims of the days up to `last_day` on their pods' nodes (`placements`: those
+    /// days' pod placements) and appends their Storage rows.
+    pub(crate) fn storage_rows(
+        &mut self,
+        last_day: i32,
+        placements_of_days: &HashSet<Placement>,
+        rows: &mut Vec<SummaryRow>,
+    ) {
+        let claims: HashMap<ClaimKey, ClaimAcc> = self
+            .storage
+            .groups
+            .extract_if(|key, _| key.day <= last_day)
+            .collect();
         // The (node, resource_id) pairs of every (day, namespace, pod) a claim names.
         let mut placements: HashMap<(i32, StringId, StringId), Vec<(StringId, StringId)>> =
             HashMap::new();
@@ -261,7 +266,7 @@ impl Aggregator {
                 placements.entry((key.day, namespace, pod)).or_default();
             }
         }
-        for &(day, namespace, pod, node, resource) in &self.state.placements {
+        for &(day, namespace, pod, node, resource) in placements_of_days {
             if let Some(pairs) = placements.get_mut(&(day, namespace, pod)) {
                 pairs.push((node, resource));
             }
@@ -540,6 +545,64 @@ mod tests {
         let whole = run(false, vec![claims(&["a", "b", "gone"])]);
         let split = run(true, vec![claims(&["gone"]), claims(&["b", "a"])]);
         assert_eq!(whole, split);
+    }
+
+    /// A batch with every column of `batch` but `interval_start` moved by `seconds`.
+    fn shifted(batch: &RecordBatch, seconds: i64) -> RecordBatch {
+        let ts = batch
+            .column_by_name("interval_start")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::TimestampSecondType>();
+        let moved: Vec<i64> = ts.values().iter().map(|t| t + seconds).collect();
+        let i = batch.schema().index_of("interval_start").unwrap();
+        let mut columns = batch.columns().to_vec();
+        columns[i] = times(&moved);
+        RecordBatch::try_new(batch.schema(), columns).unwrap()
+    }
+
+    /// Finishing the first day early and the rest at the end gives the rows that one
+    /// `finish` gives: every Pod, Storage and unallocated row, the same numbers.
+    #[test]
+    fn finishing_day_by_day_gives_the_same_rows() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let feed = |agg: &mut Aggregator| {
+            let pods = vec![pods(), shifted(&pods(), 86_400)];
+            agg.add_batches(&pool, pods, PodPass::Both).unwrap();
+            let claims = [claims(&["a", "gone"]), shifted(&claims(&["b"]), 86_400)];
+            let prepared: Vec<PreparedStorage> = claims
+                .iter()
+                .map(|b| agg.prepare_storage(b.clone()).unwrap())
+                .collect();
+            agg.add_prepared_storage(&pool, &prepared).unwrap();
+        };
+        let mut whole = aggregator();
+        feed(&mut whole);
+        let mut whole = whole.finish().rows;
+
+        let mut split = aggregator();
+        feed(&mut split);
+        let first = split.finish_days(0);
+        assert!(first.iter().all(|r| r.day == 0), "only day 0: {first:#?}");
+        assert!(first.iter().any(|r| r.data_source == DataSource::Storage));
+        // Unallocated rows (Pod rows without pod labels) wait for the end.
+        assert!(first
+            .iter()
+            .all(|r| r.pod_labels.is_some() || r.data_source == DataSource::Storage));
+        let mut rows = first;
+        rows.extend(split.finish().rows);
+        crate::pods::sort_rows(&mut whole);
+        crate::pods::sort_rows(&mut rows);
+        assert_eq!(rows, whole);
+        assert_eq!(
+            whole
+                .iter()
+                .filter(|r| r.pod_labels.is_none() && r.data_source == DataSource::Pod)
+                .count(),
+            4
+        );
     }
 
     #[test]

@@ -57,22 +57,72 @@ impl Strings {
     /// # Panics
     /// If the column is not text; the reader guarantees it is.
     pub fn intern_dictionary(&mut self, column: &ArrayRef) -> (ArrayRef, Vec<StringId>) {
-        let column = match column.data_type() {
-            DataType::Dictionary(k, _) if **k == DataType::Int32 => Arc::clone(column),
-            _ => arrow::compute::cast(
-                column,
-                &DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-            )
-            .expect("a text column"),
-        };
-        let dict = column.as_dictionary::<Int32Type>();
-        let values = arrow::compute::cast(dict.values(), &DataType::Utf8).expect("text values");
+        let column = text_dictionary(column);
+        let remap = self.intern_values(column.as_dictionary::<Int32Type>().values());
+        (column, remap)
+    }
+
+    /// The id of each value of a dictionary's values array (any text type).
+    pub(crate) fn intern_values(&mut self, values: &ArrayRef) -> Vec<StringId> {
+        let values = arrow::compute::cast(values, &DataType::Utf8).expect("text values");
         let values: &StringArray = values.as_string();
-        let remap = values
+        values
             .iter()
             .map(|v| v.map_or(StringId::NULL, |s| self.intern(s)))
-            .collect();
-        (column, remap)
+            .collect()
+    }
+}
+
+/// A text column as the canonical `Dictionary(Int32, _)` (unchanged when it is one; plain
+/// text is dictionary-encoded).
+///
+/// # Panics
+/// If the column is not text; the reader guarantees it is.
+pub(crate) fn text_dictionary(column: &ArrayRef) -> ArrayRef {
+    match column.data_type() {
+        DataType::Dictionary(k, _) if **k == DataType::Int32 => Arc::clone(column),
+        _ => arrow::compute::cast(
+            column,
+            &DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+        )
+        .expect("a text column"),
+    }
+}
+
+/// The last dictionary seen per column, with what its values were interned to.
+///
+/// The Parquet reader hands every batch of a column chunk the same dictionary values, so
+/// consecutive batches of a file are interned once: a hit is a pointer comparison. The
+/// cached values are kept alive, so their buffers cannot be reused by a different array.
+#[derive(Debug)]
+pub(crate) struct DictionaryCache<T> {
+    last: HashMap<(u8, &'static str), (ArrayRef, Vec<T>)>,
+}
+
+impl<T> Default for DictionaryCache<T> {
+    fn default() -> Self {
+        Self {
+            last: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Clone> DictionaryCache<T> {
+    /// The cached ids of `values` under `key`, or `intern(values)` (then cached).
+    pub(crate) fn get_or<E>(
+        &mut self,
+        key: (u8, &'static str),
+        values: &ArrayRef,
+        intern: impl FnOnce(&ArrayRef) -> Result<Vec<T>, E>,
+    ) -> Result<Vec<T>, E> {
+        if let Some((seen, ids)) = self.last.get(&key) {
+            if seen.to_data().ptr_eq(&values.to_data()) {
+                return Ok(ids.clone());
+            }
+        }
+        let ids = intern(values)?;
+        self.last.insert(key, (Arc::clone(values), ids.clone()));
+        Ok(ids)
     }
 }
 

@@ -7,11 +7,13 @@
 
 use std::sync::Arc;
 
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 
-use crate::exact::ExactSum;
+use crate::exact::{ByteSecondsSum, ExactSum, SecondsSum};
 use crate::output::{Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow};
-use crate::pods::{gib_hours, hours, merge_acc, Aggregator, DayCapacity, GroupKey, PodAcc, GIB};
+use crate::pods::{
+    gib_hours, hours, merge_acc, Aggregator, DayCapacity, GroupKey, Placement, PodAcc, GIB,
+};
 use crate::strings::StringId;
 
 /// Namespace of the unallocated row of a `master` or `infra` node.
@@ -34,23 +36,76 @@ fn remaining<const F: i32>(capacity: ExactSum<F>, used: ExactSum<F>) -> Option<E
     (capacity.value().is_some() && used.value().is_some()).then(|| capacity.minus(&used))
 }
 
+/// What an unallocated row needs of a finished day: the node's use by its Pod rows and the
+/// node's and the cluster's capacity that day.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NodeDay {
+    day: i32,
+    node: StringId,
+    used: PodAcc,
+    node_cpu: SecondsSum,
+    node_mem: ByteSecondsSum,
+    cluster_cpu: SecondsSum,
+    cluster_mem: ByteSecondsSum,
+}
+
 impl Aggregator {
+    /// Keeps, per (day, node) with Pod rows in `groups`, what its unallocated row needs.
+    pub(crate) fn note_unallocated(
+        &mut self,
+        groups: &HashMap<GroupKey, PodAcc>,
+        capacity: &DayCapacity,
+    ) {
+        let excluded: Vec<StringId> = NOT_ALLOCATED
+            .iter()
+            .filter_map(|n| self.strings.lookup(n))
+            .collect();
+        let strings = &self.strings;
+        let greater = |a: StringId, b: StringId| {
+            strings.get(a).map(|s| s.as_ref()) > strings.get(b).map(|s| s.as_ref())
+        };
+        let mut nodes: HashMap<(i32, StringId), PodAcc> = HashMap::new();
+        for (&(day, namespace, node, _), acc) in groups {
+            if !excluded.contains(&namespace) {
+                merge_acc(nodes.entry((day, node)).or_default(), acc, &greater);
+            }
+        }
+        self.unallocated.reserve(nodes.len());
+        for ((day, node), used) in nodes {
+            let (node_cpu, node_mem) = capacity.node(day, node);
+            let (cluster_cpu, cluster_mem) = capacity.cluster(day);
+            self.unallocated.push(NodeDay {
+                day,
+                node,
+                used,
+                node_cpu,
+                node_mem,
+                cluster_cpu,
+                cluster_mem,
+            });
+        }
+    }
+
+    /// Notes, per (node, resource_id) of `placements`, whether it ran a pod in
+    /// `openshift-kube-apiserver`.
+    pub(crate) fn note_role_pairs(&mut self, placements: &HashSet<Placement>) {
+        let apiserver = self.strings.lookup(APISERVER_NAMESPACE);
+        for &(_, namespace, _, node, resource) in placements {
+            if node.is_null() {
+                continue;
+            }
+            *self.role_pairs.entry((node, resource)).or_default() |= Some(namespace) == apiserver;
+        }
+    }
+
     /// Roles derived from the data as koku does when it fills `reporting_ocp_nodes`: per
     /// (node, resource_id) over the run's range `master` if it ran a pod in
     /// `openshift-kube-apiserver`, else `infra` if one of the node's raw label strings names
     /// it infra, else `worker`; per node the greatest. Nodes without node_labels rows in the
     /// range get none (koku joins the label table).
     fn derived_roles(&self) -> HashMap<StringId, &'static str> {
-        let apiserver = self.strings.lookup(APISERVER_NAMESPACE);
-        let mut pairs: HashMap<(StringId, StringId), bool> = HashMap::new();
-        for &(_, namespace, _, node, resource) in &self.state.placements {
-            if node.is_null() {
-                continue;
-            }
-            *pairs.entry((node, resource)).or_default() |= Some(namespace) == apiserver;
-        }
         let mut roles: HashMap<StringId, &'static str> = HashMap::new();
-        for ((node, _), master) in pairs {
+        for (&(node, _), &master) in &self.role_pairs {
             let Some(&infra) = self.node_label_flags.get(&node) else {
                 continue;
             };
@@ -86,28 +141,11 @@ impl Aggregator {
             .or_else(|| derived.get(&node).copied())
     }
 
-    /// Appends one unallocated row per (day, node) that has Pod rows.
-    pub(crate) fn unallocated_rows(
-        &self,
-        groups: &HashMap<GroupKey, PodAcc>,
-        capacity: &DayCapacity,
-        rows: &mut Vec<SummaryRow>,
-    ) {
-        let excluded: Vec<StringId> = NOT_ALLOCATED
-            .iter()
-            .filter_map(|n| self.strings.lookup(n))
-            .collect();
-        let strings = &self.strings;
-        let greater = |a: StringId, b: StringId| {
-            strings.get(a).map(|s| s.as_ref()) > strings.get(b).map(|s| s.as_ref())
-        };
-        let mut nodes: HashMap<(i32, StringId), PodAcc> = HashMap::new();
-        for (&(day, namespace, node, _), acc) in groups {
-            if !excluded.contains(&namespace) {
-                merge_acc(nodes.entry((day, node)).or_default(), acc, &greater);
-            }
-        }
-        if nodes.is_empty() {
+    /// Appends one unallocated row per (day, node) that had Pod rows, once every day is
+    /// finished (roles depend on the whole range).
+    pub(crate) fn unallocated_rows(&mut self, rows: &mut Vec<SummaryRow>) {
+        let pending = std::mem::take(&mut self.unallocated);
+        if pending.is_empty() {
             return;
         }
         let derived = self.derived_roles();
@@ -118,22 +156,21 @@ impl Aggregator {
             self.side.cost_category(Some(WORKER_UNALLOCATED)),
         ];
         let empty_labels: Arc<str> = "{}".into();
-        rows.reserve(nodes.len());
-        for ((day, node), used) in nodes {
-            let (namespace, cost_category_id) = match self.node_role(node, &derived) {
+        rows.reserve(pending.len());
+        for p in pending {
+            let (namespace, cost_category_id) = match self.node_role(p.node, &derived) {
                 Some("master" | "infra") => (Some(Arc::clone(&platform)), categories[0]),
                 Some("worker") => (Some(Arc::clone(&worker)), categories[1]),
                 _ => (None, None),
             };
-            let (node_cpu, node_mem) = capacity.node(day, node);
-            let (cluster_cpu, cluster_mem) = capacity.cluster(day);
-            let cpu = |used| remaining(node_cpu, used).and_then(hours);
-            let mem = |used| remaining(node_mem, used).and_then(gib_hours);
+            let used = p.used;
+            let cpu = |used| remaining(p.node_cpu, used).and_then(hours);
+            let mem = |used| remaining(p.node_mem, used).and_then(gib_hours);
             rows.push(SummaryRow {
                 data_source: DataSource::Pod,
-                day,
+                day: p.day,
                 namespace,
-                node: self.strings.get(node).cloned(),
+                node: self.strings.get(p.node).cloned(),
                 resource_id: used.resource.and_then(|r| self.strings.get(r).cloned()),
                 pod_labels: None,
                 volume_labels: None,
@@ -150,11 +187,11 @@ impl Aggregator {
                 },
                 capacity: Capacity {
                     node_cpu_cores: used.cpu_cores.value(),
-                    node_cpu_core_hours: hours(node_cpu),
+                    node_cpu_core_hours: hours(p.node_cpu),
                     node_memory_gigabytes: used.memory_bytes.value().map(|b| b * GIB),
-                    node_memory_gigabyte_hours: gib_hours(node_mem),
-                    cluster_cpu_core_hours: hours(cluster_cpu),
-                    cluster_memory_gigabyte_hours: gib_hours(cluster_mem),
+                    node_memory_gigabyte_hours: gib_hours(p.node_mem),
+                    cluster_cpu_core_hours: hours(p.cluster_cpu),
+                    cluster_memory_gigabyte_hours: gib_hours(p.cluster_mem),
                 },
                 storage: StorageMeasures::default(),
                 cost_category_id,

@@ -30,4 +30,4 @@ mod map;
 mod sets;
 
 pub use map::{EnabledKeys, LabelError, LabelMap, KUBEVIRT_VM_KEY};
-pub use sets::{LabelSetId, LabelSets};
+pub use sets::{LabelSetId, LabelSets, Mark};

@@ -17,8 +17,12 @@ impl LabelSetId {
     pub const EMPTY: LabelSetId = LabelSetId(0);
 }
 
+/// A point in a [`LabelSets`]' history (see [`LabelSets::forget_since`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark(usize);
+
 /// Interns filtered label maps. One instance per run (or per table) keeps every id stable.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct LabelSets {
     enabled: EnabledKeys,
     maps: Vec<LabelMap>,
@@ -160,6 +164,33 @@ impl LabelSets {
         id
     }
 
+    /// The current end of the interner's history, for [`LabelSets::forget_since`].
+    pub fn mark(&self) -> Mark {
+        Mark(self.maps.len())
+    }
+
+    /// Forgets every map interned after `mark`, with the cached merges, unions and raw
+    /// strings that involve one, and frees their memory. Ids issued before the mark stay
+    /// valid; the caller must not use an id issued after it again.
+    ///
+    /// A long run merges node, namespace and pod labels into many maps that matter only
+    /// while one day's rows are built; forgetting them after each day keeps memory flat.
+    pub fn forget_since(&mut self, mark: Mark) {
+        let keep = mark.0;
+        if self.maps.len() <= keep {
+            return;
+        }
+        for map in self.maps.drain(keep..) {
+            self.ids.remove(&map);
+        }
+        self.json.truncate(keep);
+        let live = |id: &LabelSetId| (id.0 as usize) < keep;
+        self.merges.retain(|k, v| live(v) && k.iter().all(live));
+        self.unions
+            .retain(|(a, b), v| live(v) && live(a) && live(b));
+        self.raw.retain(|_, v| live(v));
+    }
+
     /// Unites two interned maps (all keys; greatest value on conflict); commutative, cached.
     pub fn unite(&mut self, a: LabelSetId, b: LabelSetId) -> LabelSetId {
         if a == b || b == LabelSetId::EMPTY {
@@ -183,6 +214,28 @@ impl LabelSets {
 mod tests {
     use super::*;
     use arrow::array::DictionaryArray;
+
+    #[test]
+    fn forgetting_since_a_mark_keeps_earlier_ids() {
+        let mut sets = LabelSets::new(EnabledKeys::All);
+        let a = sets.intern_str(Some(r#"{"a": "1"}"#)).unwrap();
+        let b = sets.intern_str(Some(r#"{"b": "2"}"#)).unwrap();
+        let mark = sets.mark();
+        let ab = sets.merge(&[a, b]);
+        assert_eq!(sets.json(ab).as_ref(), r#"{"a": "1", "b": "2"}"#);
+        let c = sets.intern_str(Some(r#"{"c": "3"}"#)).unwrap();
+        sets.forget_since(mark);
+        assert_eq!(sets.len(), 3, "the empty map, a and b");
+        assert_eq!(sets.json(a).as_ref(), r#"{"a": "1"}"#);
+        assert_eq!(sets.json(b).as_ref(), r#"{"b": "2"}"#);
+        // Forgotten maps are interned afresh, never confused with a stale id.
+        let again = sets.merge(&[a, b]);
+        assert_eq!(sets.json(again).as_ref(), r#"{"a": "1", "b": "2"}"#);
+        let c2 = sets.intern_str(Some(r#"{"c": "3"}"#)).unwrap();
+        assert_eq!(sets.json(c2).as_ref(), r#"{"c": "3"}"#);
+        assert_ne!(c2, again);
+        let _ = c;
+    }
 
     #[test]
     fn each_distinct_string_parsed_once() {

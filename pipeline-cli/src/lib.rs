@@ -9,6 +9,7 @@ pub mod pipeline;
 pub mod preflight;
 pub mod progress;
 pub mod summary;
+pub mod validate;
 
 pub use config::{Job, RunConfig, UsageError};
 pub use pipeline::{run, RunReport};

@@ -32,6 +32,8 @@ enum Command {
     Demo(DemoArgs),
     /// Create koku's tables in a PostgreSQL schema (if missing; running it twice is harmless).
     InitDb(InitDbArgs),
+    /// Compare a run's output with the summary a nise scenario predicts (exit 1 on any FAIL).
+    Validate(ocpagg_cli::validate::ValidateArgs),
     /// Check, with the settings of `run`, that a run can start: warehouse, files' schemas,
     /// database, disk space. Exits 0 only when no check fails.
     Preflight(PreflightArgs),
@@ -222,6 +224,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => cmd_generate(&args),
         Command::Demo(args) => cmd_demo(&args),
         Command::InitDb(args) => cmd_init_db(&args),
+        Command::Validate(args) => ocpagg_cli::validate::run(&args),
         Command::Preflight(args) => cmd_preflight(&args),
     };
     match result {

@@ -23,6 +23,7 @@ use ocpagg_labels::EnabledKeys;
 use ocpagg_reader::{DataFile, DateRange, FileFooter, Projection, ReportType, ScanPlan, Warehouse};
 use ocpagg_writer::pg::{read_side_inputs, Slice, SummaryTable};
 use ocpagg_writer::{open_file_sink, PostgresSink, SummarySink, WriteReport};
+use rayon::prelude::*;
 
 use crate::config::{Job, Output};
 use crate::progress::{Counters, Progress};
@@ -80,9 +81,23 @@ pub(crate) struct ReadJob {
     /// The file.
     pub(crate) file: DataFile,
     kind: Kind,
+    /// Position in read order (set by `order_jobs`).
+    index: usize,
+    /// The first day the file may hold (from its footer); `i32::MIN` when unknown (set by
+    /// `order_jobs`).
+    first_day: i32,
 }
 
 impl ReadJob {
+    fn new(file: &DataFile, kind: Kind) -> Self {
+        ReadJob {
+            file: file.clone(),
+            kind,
+            index: 0,
+            first_day: i32::MIN,
+        }
+    }
+
     /// The columns the run reads from this file.
     pub(crate) fn projection(&self) -> Projection {
         let columns = match self.kind {
@@ -98,7 +113,7 @@ impl ReadJob {
 
 /// Which files a run reads, and from which granularity its sums come.
 pub(crate) struct FileSelection {
-    /// Every file to read, label tables first (they are small, and the order costs nothing).
+    /// Every file to read, label tables first (not yet in read order: see `order_jobs`).
     pub(crate) jobs: Vec<ReadJob>,
     /// Pod sums come from koku's daily roll-up.
     pub(crate) pods_from_daily: bool,
@@ -151,34 +166,28 @@ pub(crate) fn select_files(
         (ReportType::NamespaceLabels, Kind::NamespaceLabels),
     ] {
         let daily = plan.has(table, true);
-        jobs.extend(plan.files(table, daily).map(|f| ReadJob {
-            file: f.clone(),
-            kind,
-        }));
+        jobs.extend(plan.files(table, daily).map(|f| ReadJob::new(f, kind)));
     }
     // Storage sums and maxima are the same from the daily roll-up, which is smaller.
     let storage_from_daily = plan.has(ReportType::StorageUsage, true);
     jobs.extend(
         plan.files(ReportType::StorageUsage, storage_from_daily)
-            .map(|f| ReadJob {
-                file: f.clone(),
-                kind: Kind::Storage,
-            }),
+            .map(|f| ReadJob::new(f, Kind::Storage)),
     );
     if pods_from_daily {
-        jobs.extend(plan.files(ReportType::PodUsage, true).map(|f| ReadJob {
-            file: f.clone(),
-            kind: Kind::Pods(PodPass::Usage),
-        }));
-        jobs.extend(plan.files(ReportType::PodUsage, false).map(|f| ReadJob {
-            file: f.clone(),
-            kind: Kind::Pods(PodPass::Capacity),
-        }));
+        jobs.extend(
+            plan.files(ReportType::PodUsage, true)
+                .map(|f| ReadJob::new(f, Kind::Pods(PodPass::Usage))),
+        );
+        jobs.extend(
+            plan.files(ReportType::PodUsage, false)
+                .map(|f| ReadJob::new(f, Kind::Pods(PodPass::Capacity))),
+        );
     } else {
-        jobs.extend(plan.files(ReportType::PodUsage, false).map(|f| ReadJob {
-            file: f.clone(),
-            kind: Kind::Pods(PodPass::Both),
-        }));
+        jobs.extend(
+            plan.files(ReportType::PodUsage, false)
+                .map(|f| ReadJob::new(f, Kind::Pods(PodPass::Both))),
+        );
     }
     Ok(FileSelection {
         jobs,
@@ -193,6 +202,8 @@ enum Msg {
         file: Arc<str>,
         batch: RecordBatch,
     },
+    /// Every batch of the job with this index has been sent.
+    FileDone(usize),
     Failed(anyhow::Error),
 }
 
@@ -224,7 +235,7 @@ pub fn run(job: &Job) -> Result<RunReport> {
         }
         Ok(complete)
     })?;
-    // Label tables first: they are small, and the order costs nothing.
+    let jobs = order_jobs(&warehouse, jobs)?;
     let counters = Arc::new(Counters::default());
     counters
         .files_total
@@ -244,6 +255,7 @@ pub fn run(job: &Job) -> Result<RunReport> {
     let rows_read: Mutex<BTreeMap<String, u64>> = Mutex::default();
     let read_time: Mutex<Duration> = Mutex::default();
     let cancelled = AtomicBool::new(false);
+    let first_days: Vec<i32> = jobs.iter().map(|j| j.first_day).collect();
     let (job_tx, job_rx) = unbounded::<ReadJob>();
     for j in jobs {
         job_tx.send(j).expect("receiver alive");
@@ -278,7 +290,15 @@ pub fn run(job: &Job) -> Result<RunReport> {
             .name("ocpagg-write".into())
             .spawn_scoped(s, move || write_all(sink, out_rx))
             .context("cannot start the writer thread")?;
-        let aggregated = aggregate(job, side, &pool, &batch_rx, &out_tx, &mut report);
+        let aggregated = aggregate(
+            job,
+            side,
+            &pool,
+            &first_days,
+            &batch_rx,
+            &out_tx,
+            &mut report,
+        );
         if aggregated.is_err() {
             cancelled.store(true, Ordering::Relaxed);
         }
@@ -361,7 +381,9 @@ fn read_files(
             break;
         }
         let projection = read_job.projection();
-        let ReadJob { file, kind } = read_job;
+        let ReadJob {
+            file, kind, index, ..
+        } = read_job;
         let name: Arc<str> = warehouse.describe(&file.location).into();
         let table = if file.daily {
             format!("{} (daily)", file.report_type)
@@ -404,6 +426,9 @@ fn read_files(
             }
         }
         counters.files_done.fetch_add(1, Ordering::Relaxed);
+        if out.send(Msg::FileDone(index)).is_err() {
+            break;
+        }
     }
     *read_time.lock().expect("no poisoned lock") += busy;
     let mut all = rows_read.lock().expect("no poisoned lock");
@@ -412,25 +437,96 @@ fn read_files(
     }
 }
 
-/// Receives batches, aggregates them window by window on the pool, then sends the rows on.
+/// Reads every job's footer (on a few threads: remote footers are latency-bound) and puts the
+/// jobs in the order of the first day each file may hold, so that days complete one after
+/// the other while reading. A file whose footer gives no time range is read first: until it
+/// is done, no day can be called complete.
+fn order_jobs(warehouse: &Warehouse, jobs: Vec<ReadJob>) -> Result<Vec<ReadJob>> {
+    const FOOTER_THREADS: usize = 8;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut first_days: Vec<Option<Result<i32>>> = (0..jobs.len()).map(|_| None).collect();
+    let slots: Vec<Mutex<&mut Option<Result<i32>>>> =
+        first_days.iter_mut().map(Mutex::new).collect();
+    std::thread::scope(|s| {
+        for _ in 0..FOOTER_THREADS.min(jobs.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(ReadJob { file, .. }) = jobs.get(i) else {
+                    break;
+                };
+                let first = warehouse
+                    .footer(file)
+                    .map_err(anyhow::Error::from)
+                    .map(|f| {
+                        f.interval_start.map_or(i32::MIN, |(min, _)| {
+                            i32::try_from(min.div_euclid(86_400)).unwrap_or(i32::MIN)
+                        })
+                    });
+                **slots[i].lock().expect("no poisoned lock") = Some(first);
+            });
+        }
+    });
+    drop(slots);
+    let mut ordered = Vec::with_capacity(jobs.len());
+    for (mut job, first) in jobs.into_iter().zip(first_days) {
+        job.first_day = first.expect("every footer was read")?;
+        ordered.push(job);
+    }
+    // Stable: label tables (listed first) stay ahead of the usage of the same day.
+    ordered.sort_by_key(|j| j.first_day);
+    for (i, j) in ordered.iter_mut().enumerate() {
+        j.index = i;
+    }
+    Ok(ordered)
+}
+
+/// Receives batches and folds them window by window on the pool. Whenever every file that
+/// may hold a day has been folded, the rows of the days before it are built and sent on, so
+/// only the days being read are held in memory. Unallocated rows come last.
+#[allow(clippy::too_many_arguments)]
 fn aggregate(
     job: &Job,
     side: SideInputs,
     pool: &rayon::ThreadPool,
+    first_days: &[i32],
     batches: &Receiver<Msg>,
     out: &Sender<Out>,
     report: &mut RunReport,
 ) -> Result<()> {
     let mut agg = Aggregator::new(job.run.clone(), side);
     // A window of prepared batches per pass is folded in parallel once it is full; its size
-    // bounds memory (batches × batch size) and gives every worker a batch.
+    // bounds memory (batches × batch size) and gives every worker work.
     let window = 2 * job.threads;
     let mut pending: BTreeMap<u8, Vec<PreparedBatch>> = BTreeMap::new();
     let mut pending_storage: Vec<PreparedStorage> = Vec::new();
     let (mut labels_time, mut fold_time) = (Duration::ZERO, Duration::ZERO);
+    // Files done, and the first file (in read order) not done yet.
+    let mut done = vec![false; first_days.len()];
+    let mut first_open = 0;
+    let mut finished_through = i32::MIN;
     for msg in batches.iter() {
         let (kind, file, batch) = match msg {
             Msg::Failed(e) => return Err(e),
+            Msg::FileDone(index) => {
+                done[index] = true;
+                while first_open < done.len() && done[first_open] {
+                    first_open += 1;
+                }
+                // Days before the first day an unfinished file may hold are complete.
+                let complete_before = first_days.get(first_open).copied().unwrap_or(i32::MAX);
+                if first_open < done.len() && complete_before.saturating_sub(1) > finished_through {
+                    let t = Instant::now();
+                    flush(&mut agg, pool, &mut pending, &mut pending_storage)?;
+                    let last_day = complete_before - 1;
+                    let rows = agg.finish_days(last_day);
+                    finished_through = last_day;
+                    fold_time += t.elapsed();
+                    if !send_rows(job, pool, &rows, out, &mut fold_time) {
+                        break;
+                    }
+                }
+                continue;
+            }
             Msg::Batch { kind, file, batch } => (kind, file, batch),
         };
         let t = Instant::now();
@@ -467,10 +563,7 @@ fn aggregate(
         labels_time += t.elapsed();
     }
     let t = Instant::now();
-    for (_, slot) in pending {
-        agg.add_prepared(pool, &slot)?;
-    }
-    agg.add_prepared_storage(pool, &pending_storage)?;
+    flush(&mut agg, pool, &mut pending, &mut pending_storage)?;
     let stats = agg.stats();
     if stats.pod_items + stats.pod_items_without_node == 0 && stats.capacity_items == 0 {
         bail!(
@@ -483,18 +576,56 @@ fn aggregate(
     let summary = agg.finish();
     fold_time += t.elapsed();
     report.aggregate = summary.stats;
-    for chunk in summary.rows.chunks(OUTPUT_BATCH_ROWS) {
-        let t = Instant::now();
-        let batch = to_record_batch(&job.run, chunk);
-        fold_time += t.elapsed();
-        if out.send(Out::Batch(batch)).is_err() {
-            break; // the writer failed; its error is reported by the caller
-        }
+    if send_rows(job, pool, &summary.rows, out, &mut fold_time) {
+        let _ = out.send(Out::Done);
     }
-    let _ = out.send(Out::Done);
     report.labels_time = labels_time;
     report.aggregate_time = fold_time;
     Ok(())
+}
+
+/// Folds every pending window.
+fn flush(
+    agg: &mut Aggregator,
+    pool: &rayon::ThreadPool,
+    pending: &mut BTreeMap<u8, Vec<PreparedBatch>>,
+    pending_storage: &mut Vec<PreparedStorage>,
+) -> Result<()> {
+    for slot in pending.values_mut() {
+        agg.add_prepared(pool, slot)?;
+        slot.clear();
+    }
+    agg.add_prepared_storage(pool, pending_storage)?;
+    pending_storage.clear();
+    Ok(())
+}
+
+/// Converts rows to record batches, a window at a time with one batch per worker (the
+/// conversion runs in parallel while the writer drains the previous window), and sends them
+/// to the writer. False when the writer has stopped (its error is reported by the caller).
+fn send_rows(
+    job: &Job,
+    pool: &rayon::ThreadPool,
+    rows: &[ocpagg_aggregate::SummaryRow],
+    out: &Sender<Out>,
+    busy: &mut Duration,
+) -> bool {
+    for window in rows.chunks(OUTPUT_BATCH_ROWS * job.threads.max(1)) {
+        let t = Instant::now();
+        let batches: Vec<RecordBatch> = pool.install(|| {
+            window
+                .par_chunks(OUTPUT_BATCH_ROWS)
+                .map(|chunk| to_record_batch(&job.run, chunk))
+                .collect()
+        });
+        *busy += t.elapsed();
+        for batch in batches {
+            if out.send(Out::Batch(batch)).is_err() {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Writes batches until `Done`; a closed channel without `Done` aborts (drops the sink).

@@ -84,7 +84,8 @@ impl Report {
     }
 
     /// The checks with this name.
-    pub fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Check> + 'a {
+    pub fn named<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a Check> + 'a {
+        let name = name.to_owned();
         self.checks.iter().filter(move |c| c.name == name)
     }
 
@@ -515,13 +516,23 @@ fn check_database(job: &Job, target: &PgTarget, schema: &str, report: &mut Repor
             Some(t)
         }
         Err(e) => {
-            report.fail("summary table", e.to_string(), init_db_remedy(target, schema));
+            report.fail(
+                "summary table",
+                e.to_string(),
+                init_db_remedy(target, schema),
+            );
             None
         }
     };
     match read_side_inputs(&mut client, target, schema) {
         Ok(db) => {
-            let overridden = |set: bool| if set { " (overridden by the settings)" } else { "" };
+            let overridden = |set: bool| {
+                if set {
+                    " (overridden by the settings)"
+                } else {
+                    ""
+                }
+            };
             report.pass(
                 "side inputs",
                 format!(

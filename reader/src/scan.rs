@@ -235,6 +235,10 @@ pub struct FileFooter {
     /// Nulls per top-level column, summed over row groups; `None` where a row group lacks
     /// the statistic.
     pub null_counts: std::collections::BTreeMap<String, Option<u64>>,
+    /// The least and greatest `interval_start` (epoch seconds) over the file's row groups,
+    /// from their statistics; `None` when a row group lacks them or the column is not a
+    /// timestamp or date (e.g. timestamps written as text).
+    pub interval_start: Option<(i64, i64)>,
 }
 
 impl FileFooter {
@@ -256,8 +260,33 @@ impl FileFooter {
             schema: Arc::clone(meta.schema()),
             rows: md.file_metadata().num_rows().max(0) as u64,
             null_counts,
+            interval_start: time_range(meta),
         }
     }
+}
+
+/// The `interval_start` range of a file from its row-group statistics, if every row group
+/// has them.
+fn time_range(meta: &ArrowReaderMetadata) -> Option<(i64, i64)> {
+    let field = meta.schema().field_with_name(INTERVAL_START).ok()?;
+    if !matches!(
+        field.data_type(),
+        DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+    ) {
+        return None;
+    }
+    let converter =
+        StatisticsConverter::try_new(INTERVAL_START, meta.schema(), meta.parquet_schema()).ok()?;
+    let groups = meta.metadata().row_groups();
+    let mins = to_seconds(&converter.row_group_mins(groups.iter()).ok()?);
+    let maxs = to_seconds(&converter.row_group_maxes(groups.iter()).ok()?);
+    if mins.null_count() > 0 || maxs.null_count() > 0 {
+        return None;
+    }
+    Some((
+        mins.values().iter().copied().min()?,
+        maxs.values().iter().copied().max()?,
+    ))
 }
 
 /// The footer of a local file.

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use tempfile::NamedTempFile;
 
 use crate::{Result, SummarySink, WriteError, WriteReport};
@@ -85,9 +86,7 @@ impl FileSink {
         let encoder =
             match format {
                 FileFormat::Parquet => {
-                    let props = WriterProperties::builder()
-                        .set_compression(Compression::SNAPPY)
-                        .build();
+                    let props = parquet_properties();
                     Encoder::Parquet(ArrowWriter::try_new(file, schema, Some(props)).map_err(
                         |e| WriteError::Io {
                             path: shown.clone(),
@@ -159,4 +158,64 @@ impl SummarySink for FileSink {
         })?;
         Ok(this.report)
     }
+}
+
+/// Columns whose values repeat across rows, and so are worth a dictionary: ids, names and
+/// label maps. Numbers and `uuid` are (nearly) all distinct, and a dictionary attempt on them
+/// only costs time before the writer falls back to plain encoding.
+const DICTIONARY_COLUMNS: &[&str] = &[
+    "cluster_id",
+    "cluster_alias",
+    "data_source",
+    "namespace",
+    "node",
+    "resource_id",
+    "pod_labels",
+    "persistentvolumeclaim",
+    "persistentvolume",
+    "storageclass",
+    "volume_labels",
+    "all_labels",
+    "source_uuid",
+    "infrastructure_usage_cost",
+    "report_period_id",
+    "usage_start",
+    "usage_end",
+    "cost_category_id",
+];
+
+/// Columns whose min/max statistics no reader can use (JSON texts, random ids), while
+/// computing them compares every long value.
+const NO_STATISTICS_COLUMNS: &[&str] = &[
+    "uuid",
+    "pod_labels",
+    "volume_labels",
+    "all_labels",
+    "infrastructure_usage_cost",
+];
+
+/// Snappy on all but the measures, dictionaries only where values repeat, statistics per column chunk (page-level
+/// min/max of long label texts is measurable and no reader of this file needs it) and none
+/// on JSON and uuid columns.
+fn parquet_properties() -> WriterProperties {
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::Chunk);
+    for column in DICTIONARY_COLUMNS {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), true);
+    }
+    // Measures are nearly random float64s: Snappy gains almost nothing on them and costs
+    // a pass over every page.
+    for column in ocpagg_aggregate::schema::SUMMARY_COLUMNS {
+        if column.data_type == arrow::datatypes::DataType::Float64 {
+            builder = builder
+                .set_column_compression(ColumnPath::from(column.name), Compression::UNCOMPRESSED);
+        }
+    }
+    for column in NO_STATISTICS_COLUMNS {
+        builder = builder
+            .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::None);
+    }
+    builder.build()
 }

@@ -165,7 +165,11 @@ pub fn read_output(path: &Path) -> Vec<Row> {
 }
 
 pub fn comparable(rows: &[Row]) -> Vec<BTreeMap<String, Value>> {
-    rows.iter().map(Row::without_uuid).collect()
+    // In a canonical order: a run writes each day's rows as soon as the day is complete, so
+    // the file order depends on how the input is split into files.
+    let mut rows: Vec<BTreeMap<String, Value>> = rows.iter().map(Row::without_uuid).collect();
+    rows.sort_by_cached_key(|r| serde_json::to_string(r).expect("rows serialise"));
+    rows
 }
 
 /// `a` and `b` agree to a relative 1e-12 (sums of exactly representable inputs are exact; this

@@ -254,7 +254,11 @@ fn month_without_files_fails_naming_the_prefix() {
     let line = o.line("FAIL", "pod_usage");
     let prefix = format!("data/parquet/{ORG}/OCP/pod_usage/source={SOURCE}/year=2025/month=11");
     assert!(line.contains(&prefix), "{line}");
-    assert!(o.stdout.contains("remedy: check --org, --source"), "{}", o.stdout);
+    assert!(
+        o.stdout.contains("remedy: check --org, --source"),
+        "{}",
+        o.stdout
+    );
     assert!(o.verdict().starts_with("NOT READY"), "{}", o.stdout);
     assert!(o.stderr.contains("NOT READY"), "{}", o.stderr);
 }
@@ -317,9 +321,7 @@ fn hourly_only_passes_with_daily_absent_and_optional_tables_warned() {
     assert!(o
         .line("PASS", "pod_usage")
         .contains("2 hourly files, 0 daily"));
-    assert!(o
-        .line("WARN", "storage_usage")
-        .contains("no Storage rows"));
+    assert!(o.line("WARN", "storage_usage").contains("no Storage rows"));
     o.line("WARN", "node_labels");
     o.line("WARN", "namespace_labels");
     assert!(o.verdict().starts_with("ready"), "{}", o.stdout);
@@ -335,7 +337,11 @@ fn unwritable_output_and_bad_settings_fail() {
     // A setting that does not resolve: a usage error, reported as a check.
     let o = preflight_lake(&lake, "13", Path::new("s.parquet"));
     assert_eq!(o.code, 2, "{}", o.stdout);
-    assert!(o.line("FAIL", "settings").contains("2025-13"), "{}", o.stdout);
+    assert!(
+        o.line("FAIL", "settings").contains("2025-13"),
+        "{}",
+        o.stdout
+    );
 }
 
 // ---- PostgreSQL ----
@@ -404,7 +410,10 @@ fn database_ready_schema_passes_and_partition_is_not_created() {
     }
     let p = &check(&report, "partition").detail;
     assert!(p.contains("will be created"), "{p}");
-    assert!(p.contains("reporting_ocpusagelineitem_daily_summary_2025_10"), "{p}");
+    assert!(
+        p.contains("reporting_ocpusagelineitem_daily_summary_2025_10"),
+        "{p}"
+    );
     assert!(
         !exists(&mut c, &partition),
         "preflight must not create the partition"
@@ -443,13 +452,12 @@ fn database_missing_schema_or_table_fails_with_init_db_remedy() {
         );
         if create {
             assert!(t.detail.contains("does not exist"), "{}", t.detail);
-            assert!(t.detail.contains("reporting_ocpusagelineitem_daily_summary"));
+            assert!(t
+                .detail
+                .contains("reporting_ocpusagelineitem_daily_summary"));
         }
         let remedy = t.remedy.as_deref().unwrap();
-        assert!(
-            remedy.contains("ocpagg init-db --database-url"),
-            "{remedy}"
-        );
+        assert!(remedy.contains("ocpagg init-db --database-url"), "{remedy}");
         assert!(remedy.contains(&format!("--schema {schema}")), "{remedy}");
         assert_eq!(check(&report, "side inputs").status, Status::Fail);
         // Table-level checks depend on the table: not run.
@@ -496,7 +504,11 @@ fn database_role_that_cannot_create_the_partition_fails() {
     );
     let p = check(&report, "partition");
     assert_eq!(p.status, Status::Fail, "{}", report.render_text());
-    assert!(p.detail.contains(&format!("CREATE on schema {schema}")), "{}", p.detail);
+    assert!(
+        p.detail.contains(&format!("CREATE on schema {schema}")),
+        "{}",
+        p.detail
+    );
     assert!(p.detail.contains(role), "{}", p.detail);
 
     // Without DELETE, the privileges check fails and names it.
@@ -508,8 +520,9 @@ fn database_role_that_cannot_create_the_partition_fails() {
     let p = check(&report, "privileges");
     assert_eq!(p.status, Status::Fail, "{}", report.render_text());
     assert!(
-        p.detail
-            .contains(&format!("DELETE on {schema}.reporting_ocpusagelineitem_daily_summary")),
+        p.detail.contains(&format!(
+            "DELETE on {schema}.reporting_ocpusagelineitem_daily_summary"
+        )),
         "{}",
         p.detail
     );

@@ -368,7 +368,11 @@ impl SummaryTable {
     /// SELECT on the side-input tables) that the connected role lacks, as `PRIVILEGE on
     /// table`. Empty when a run may write. Tables that do not exist are skipped (their
     /// absence is reported by [`SummaryTable::check`] and [`read_side_inputs`]).
-    pub fn missing_privileges(&self, client: &mut Client, target: &PgTarget) -> Result<Vec<String>> {
+    pub fn missing_privileges(
+        &self,
+        client: &mut Client,
+        target: &PgTarget,
+    ) -> Result<Vec<String>> {
         let shown = target.to_string();
         let mut needed = vec![
             (SUMMARY_TABLE, "SELECT"),

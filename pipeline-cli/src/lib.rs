@@ -1,11 +1,12 @@
 //! The `ocpagg` command as a library: configuration ([`config`]), the threaded run
-//! ([`pipeline`]), progress display ([`progress`]) and the end-of-run summary ([`summary`]).
+//! ([`pipeline`]), the pre-run checks ([`preflight`]), progress display ([`progress`]) and the end-of-run summary ([`summary`]).
 //! `main.rs` only parses flags and maps errors to exit codes.
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod demo;
 pub mod pipeline;
+pub mod preflight;
 pub mod progress;
 pub mod summary;
 pub mod validate;

@@ -34,6 +34,18 @@ enum Command {
     InitDb(InitDbArgs),
     /// Compare a run's output with the summary a nise scenario predicts (exit 1 on any FAIL).
     Validate(ocpagg_cli::validate::ValidateArgs),
+    /// Check, with the settings of `run`, that a run can start: warehouse, files' schemas,
+    /// database, disk space. Exits 0 only when no check fails.
+    Preflight(PreflightArgs),
+}
+
+#[derive(Args)]
+struct PreflightArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Report format: text (one line per check) or json.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
 }
 
 #[derive(Args)]
@@ -213,6 +225,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd_demo(&args),
         Command::InitDb(args) => cmd_init_db(&args),
         Command::Validate(args) => ocpagg_cli::validate::run(&args),
+        Command::Preflight(args) => cmd_preflight(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -236,6 +249,26 @@ fn cmd_run(args: &RunArgs) -> Result<()> {
         eprint!("{}", ocpagg_cli::summary::render(&report));
     }
     Ok(())
+}
+
+fn cmd_preflight(args: &PreflightArgs) -> Result<()> {
+    init_logging(true);
+    let job = RunConfig::load(args.run.config.as_deref(), &args.run.flags())
+        .and_then(|config| config.resolve());
+    let (report, usage) = match &job {
+        Ok(job) => (ocpagg_cli::preflight::preflight(job), None),
+        Err(e) => (ocpagg_cli::preflight::settings_failed(e), Some(e)),
+    };
+    if args.format == "json" {
+        println!("{}", report.render_json());
+    } else {
+        print!("{}", report.render_text());
+    }
+    match usage {
+        Some(e) => Err(UsageError(e.0.clone()).into()),
+        None if report.ready() => Ok(()),
+        None => Err(anyhow::anyhow!("{}", report.verdict())),
+    }
 }
 
 fn cmd_init_db(args: &InitDbArgs) -> Result<()> {

@@ -20,7 +20,7 @@ use ocpagg_aggregate::{
 };
 use ocpagg_aggregate::{CostCategory, LikePattern, SideInputs};
 use ocpagg_labels::EnabledKeys;
-use ocpagg_reader::{DataFile, DateRange, Projection, ReportType, Warehouse};
+use ocpagg_reader::{DataFile, DateRange, FileFooter, Projection, ReportType, ScanPlan, Warehouse};
 use ocpagg_writer::pg::{read_side_inputs, Slice, SummaryTable};
 use ocpagg_writer::{open_file_sink, PostgresSink, SummarySink, WriteReport};
 use rayon::prelude::*;
@@ -76,13 +76,124 @@ enum Kind {
     Storage,
 }
 
-struct ReadJob {
-    file: DataFile,
+/// One file to read, and which pass of the run reads it.
+pub(crate) struct ReadJob {
+    /// The file.
+    pub(crate) file: DataFile,
     kind: Kind,
-    /// Position in read order.
+    /// Position in read order (set by `order_jobs`).
     index: usize,
-    /// The first day the file may hold (from its footer); `i32::MIN` when unknown.
+    /// The first day the file may hold (from its footer); `i32::MIN` when unknown (set by
+    /// `order_jobs`).
     first_day: i32,
+}
+
+impl ReadJob {
+    fn new(file: &DataFile, kind: Kind) -> Self {
+        ReadJob {
+            file: file.clone(),
+            kind,
+            index: 0,
+            first_day: i32::MIN,
+        }
+    }
+
+    /// The columns the run reads from this file.
+    pub(crate) fn projection(&self) -> Projection {
+        let columns = match self.kind {
+            Kind::NodeLabels => NODE_LABEL_COLUMNS,
+            Kind::NamespaceLabels => NAMESPACE_LABEL_COLUMNS,
+            Kind::Pods(PodPass::Capacity) => POD_CAPACITY_COLUMNS,
+            Kind::Pods(_) => POD_USAGE_COLUMNS,
+            Kind::Storage => STORAGE_USAGE_COLUMNS,
+        };
+        Projection::new(self.file.report_type, columns)
+    }
+}
+
+/// Which files a run reads, and from which granularity its sums come.
+pub(crate) struct FileSelection {
+    /// Every file to read, label tables first (not yet in read order: see `order_jobs`).
+    pub(crate) jobs: Vec<ReadJob>,
+    /// Pod sums come from koku's daily roll-up.
+    pub(crate) pods_from_daily: bool,
+    /// Storage sums come from koku's daily roll-up.
+    pub(crate) storage_from_daily: bool,
+}
+
+/// The error text of a month without hourly pod_usage files: it names the prefix looked at.
+pub(crate) fn no_pod_files(warehouse: &Warehouse, job: &Job) -> String {
+    let prefix = Warehouse::table_prefix(&job.request, ReportType::PodUsage, false);
+    format!(
+        "no pod_usage files for org {} source {} in {}-{:02}: nothing under {}",
+        job.request.org,
+        job.request.source,
+        job.request.year,
+        job.request.month,
+        warehouse.describe(&prefix)
+    )
+}
+
+/// Whether a daily pod file's footer shows effective usage with no nulls: only then can
+/// the roll-up give the Pod sums (effective usage is summed per hourly line item).
+pub(crate) fn daily_pods_complete(footer: &FileFooter) -> bool {
+    let complete = |c: &str| footer.null_counts.get(c) == Some(&Some(0));
+    complete("pod_effective_usage_cpu_core_seconds")
+        && complete("pod_effective_usage_memory_byte_seconds")
+}
+
+/// Decides which files a run reads. `daily_complete` tells whether a daily pod file has
+/// complete effective usage ([`daily_pods_complete`] on its footer); it is asked about daily
+/// pod files only, in order, until one answers false. The run and `preflight` both use this,
+/// so the preflight checks exactly the files a run reads.
+pub(crate) fn select_files(
+    plan: &ScanPlan,
+    mut daily_complete: impl FnMut(&DataFile) -> Result<bool>,
+) -> Result<FileSelection> {
+    // Daily pod files are used for the sums only when every one of them carries effective
+    // usage with no nulls (the footer says so): it must be summed per hourly line item, which
+    // the roll-up cannot redo. Node capacity always needs the hourly files.
+    let mut pods_from_daily = plan.has(ReportType::PodUsage, true);
+    for file in plan.files(ReportType::PodUsage, true) {
+        if !daily_complete(file)? {
+            pods_from_daily = false;
+            break;
+        }
+    }
+    let mut jobs = Vec::new();
+    for (table, kind) in [
+        (ReportType::NodeLabels, Kind::NodeLabels),
+        (ReportType::NamespaceLabels, Kind::NamespaceLabels),
+    ] {
+        let daily = plan.has(table, true);
+        jobs.extend(plan.files(table, daily).map(|f| ReadJob::new(f, kind)));
+    }
+    // Storage sums and maxima are the same from the daily roll-up, which is smaller.
+    let storage_from_daily = plan.has(ReportType::StorageUsage, true);
+    jobs.extend(
+        plan.files(ReportType::StorageUsage, storage_from_daily)
+            .map(|f| ReadJob::new(f, Kind::Storage)),
+    );
+    if pods_from_daily {
+        jobs.extend(
+            plan.files(ReportType::PodUsage, true)
+                .map(|f| ReadJob::new(f, Kind::Pods(PodPass::Usage))),
+        );
+        jobs.extend(
+            plan.files(ReportType::PodUsage, false)
+                .map(|f| ReadJob::new(f, Kind::Pods(PodPass::Capacity))),
+        );
+    } else {
+        jobs.extend(
+            plan.files(ReportType::PodUsage, false)
+                .map(|f| ReadJob::new(f, Kind::Pods(PodPass::Both))),
+        );
+    }
+    Ok(FileSelection {
+        jobs,
+        pods_from_daily,
+        storage_from_daily,
+    })
 }
 
 enum Msg {
@@ -110,60 +221,20 @@ pub fn run(job: &Job) -> Result<RunReport> {
     let warehouse = Warehouse::open(&job.warehouse)?;
     let plan = warehouse.plan(&job.request)?;
     if !plan.has(ReportType::PodUsage, false) {
-        let prefix = Warehouse::table_prefix(&job.request, ReportType::PodUsage, false);
-        bail!(
-            "no pod_usage files for org {} source {} in {}-{:02}: nothing under {}",
-            job.request.org,
-            job.request.source,
-            job.request.year,
-            job.request.month,
-            warehouse.describe(&prefix)
-        );
+        bail!("{}", no_pod_files(&warehouse, job));
     }
-    // Daily pod files are used for the sums only when every one of them carries effective
-    // usage with no nulls (the footer says so): it must be summed per hourly line item, which
-    // the roll-up cannot redo. Node capacity always needs the hourly files.
-    let mut pods_from_daily = plan.has(ReportType::PodUsage, true);
-    for file in plan.files(ReportType::PodUsage, true) {
+    let FileSelection {
+        jobs,
+        pods_from_daily,
+        storage_from_daily,
+    } = select_files(&plan, |file| {
         let footer = warehouse.footer(file)?;
-        let complete = |c: &str| footer.null_counts.get(c) == Some(&Some(0));
-        if !complete("pod_effective_usage_cpu_core_seconds")
-            || !complete("pod_effective_usage_memory_byte_seconds")
-        {
+        let complete = daily_pods_complete(&footer);
+        if !complete {
             tracing::info!(file = %warehouse.describe(&file.location), "Daily pod file lacks complete effective usage; using hourly line items.");
-            pods_from_daily = false;
-            break;
         }
-    }
-    let mut jobs = Vec::new();
-    for (table, kind) in [
-        (ReportType::NodeLabels, Kind::NodeLabels),
-        (ReportType::NamespaceLabels, Kind::NamespaceLabels),
-    ] {
-        let daily = plan.has(table, true);
-        jobs.extend(plan.files(table, daily).map(|f| (f.clone(), kind)));
-    }
-    // Storage sums and maxima are the same from the daily roll-up, which is smaller.
-    let storage_from_daily = plan.has(ReportType::StorageUsage, true);
-    jobs.extend(
-        plan.files(ReportType::StorageUsage, storage_from_daily)
-            .map(|f| (f.clone(), Kind::Storage)),
-    );
-    if pods_from_daily {
-        jobs.extend(
-            plan.files(ReportType::PodUsage, true)
-                .map(|f| (f.clone(), Kind::Pods(PodPass::Usage))),
-        );
-        jobs.extend(
-            plan.files(ReportType::PodUsage, false)
-                .map(|f| (f.clone(), Kind::Pods(PodPass::Capacity))),
-        );
-    } else {
-        jobs.extend(
-            plan.files(ReportType::PodUsage, false)
-                .map(|f| (f.clone(), Kind::Pods(PodPass::Both))),
-        );
-    }
+        Ok(complete)
+    })?;
     let jobs = order_jobs(&warehouse, jobs)?;
     let counters = Arc::new(Counters::default());
     counters
@@ -305,21 +376,14 @@ fn read_files(
 ) {
     let mut busy = Duration::ZERO;
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    'files: for ReadJob {
-        file, kind, index, ..
-    } in jobs.iter()
-    {
+    'files: for read_job in jobs.iter() {
         if cancelled.load(Ordering::Relaxed) {
             break;
         }
-        let columns = match kind {
-            Kind::NodeLabels => NODE_LABEL_COLUMNS,
-            Kind::NamespaceLabels => NAMESPACE_LABEL_COLUMNS,
-            Kind::Pods(PodPass::Capacity) => POD_CAPACITY_COLUMNS,
-            Kind::Pods(_) => POD_USAGE_COLUMNS,
-            Kind::Storage => STORAGE_USAGE_COLUMNS,
-        };
-        let projection = Projection::new(file.report_type, columns);
+        let projection = read_job.projection();
+        let ReadJob {
+            file, kind, index, ..
+        } = read_job;
         let name: Arc<str> = warehouse.describe(&file.location).into();
         let table = if file.daily {
             format!("{} (daily)", file.report_type)
@@ -377,7 +441,7 @@ fn read_files(
 /// jobs in the order of the first day each file may hold, so that days complete one after
 /// the other while reading. A file whose footer gives no time range is read first: until it
 /// is done, no day can be called complete.
-fn order_jobs(warehouse: &Warehouse, jobs: Vec<(DataFile, Kind)>) -> Result<Vec<ReadJob>> {
+fn order_jobs(warehouse: &Warehouse, jobs: Vec<ReadJob>) -> Result<Vec<ReadJob>> {
     const FOOTER_THREADS: usize = 8;
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut first_days: Vec<Option<Result<i32>>> = (0..jobs.len()).map(|_| None).collect();
@@ -387,7 +451,9 @@ fn order_jobs(warehouse: &Warehouse, jobs: Vec<(DataFile, Kind)>) -> Result<Vec<
         for _ in 0..FOOTER_THREADS.min(jobs.len()) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((file, _)) = jobs.get(i) else { break };
+                let Some(ReadJob { file, .. }) = jobs.get(i) else {
+                    break;
+                };
                 let first = warehouse
                     .footer(file)
                     .map_err(anyhow::Error::from)
@@ -402,14 +468,9 @@ fn order_jobs(warehouse: &Warehouse, jobs: Vec<(DataFile, Kind)>) -> Result<Vec<
     });
     drop(slots);
     let mut ordered = Vec::with_capacity(jobs.len());
-    for ((file, kind), first) in jobs.into_iter().zip(first_days) {
-        let first_day = first.expect("every footer was read")?;
-        ordered.push(ReadJob {
-            file,
-            kind,
-            index: 0,
-            first_day,
-        });
+    for (mut job, first) in jobs.into_iter().zip(first_days) {
+        job.first_day = first.expect("every footer was read")?;
+        ordered.push(job);
     }
     // Stable: label tables (listed first) stay ahead of the usage of the same day.
     ordered.sort_by_key(|j| j.first_day);

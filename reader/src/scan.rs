@@ -86,6 +86,17 @@ impl Projection {
         &self.schema
     }
 
+    /// Checks a file's schema (as written, e.g. [`FileFooter::schema`]) against this
+    /// projection without reading data: every problem a read of the file would stop at, in
+    /// column order (missing required columns, columns of a type that cannot be read).
+    /// `path` names the file in the errors. Empty when a read would accept the schema.
+    pub fn check_schema(&self, file_schema: &Schema, path: &str) -> Vec<ReadError> {
+        self.columns
+            .iter()
+            .filter_map(|spec| resolve_column(file_schema, self.table, spec, path).err())
+            .collect()
+    }
+
     /// Index of a column in the output batches.
     pub fn index_of(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
@@ -396,25 +407,12 @@ impl Setup {
         let mut roots = Vec::new();
         let mut plans = Vec::with_capacity(projection.columns.len());
         for spec in &projection.columns {
-            let Some(index) = file_schema.index_of(spec.name).ok() else {
-                if spec.required {
-                    return Err(ReadError::MissingColumn {
-                        path,
-                        table: projection.table.dir_name(),
-                        column: spec.name,
-                    });
-                }
+            let Some((index, conversion)) =
+                resolve_column(file_schema, projection.table, spec, &path)?
+            else {
                 plans.push(ColumnPlan::Missing);
                 continue;
             };
-            let found = file_schema.field(index).data_type();
-            let conversion =
-                Conversion::for_type(spec.kind, found).ok_or_else(|| ReadError::ColumnType {
-                    path: path.clone(),
-                    column: spec.name,
-                    found: found.clone(),
-                    expected: spec.kind.expected(),
-                })?;
             if matches!(conversion, Conversion::Text | Conversion::TimestampText) {
                 hint_fields[index] = Field::new(spec.name, ColumnKind::Text.data_type(), true);
             }
@@ -444,6 +442,37 @@ impl Setup {
             normalizer,
         })
     }
+}
+
+/// How one projected column is found in a file: its index and conversion, `None` for a
+/// missing optional column, or the error a read would fail with. Both [`Setup::new`] (a read)
+/// and [`Projection::check_schema`] (a footer-only check) decide through this function, so
+/// the check accepts exactly what a read accepts.
+fn resolve_column(
+    file_schema: &Schema,
+    table: ReportType,
+    spec: &ColumnSpec,
+    path: &str,
+) -> Result<Option<(usize, Conversion)>> {
+    let Ok(index) = file_schema.index_of(spec.name) else {
+        if spec.required {
+            return Err(ReadError::MissingColumn {
+                path: path.to_string(),
+                table: table.dir_name(),
+                column: spec.name,
+            });
+        }
+        return Ok(None);
+    };
+    let found = file_schema.field(index).data_type();
+    let conversion =
+        Conversion::for_type(spec.kind, found).ok_or_else(|| ReadError::ColumnType {
+            path: path.to_string(),
+            column: spec.name,
+            found: found.clone(),
+            expected: spec.kind.expected(),
+        })?;
+    Ok(Some((index, conversion)))
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -8,12 +8,14 @@
 //!   capacity-balance property on generated months;
 //! - `bad_input`: errors, exit codes, and nothing half-written (runs the real binary);
 //! - `database`: PostgreSQL output and side inputs against a real server;
+//! - `preflight`: `ocpagg preflight`, the pre-run checks, against local, S3 and PostgreSQL;
 //! - `validate`: the scenario suite through generate → run → `ocpagg validate`.
 
 mod bad_input;
 mod common;
 mod database;
 mod oracle;
+mod preflight;
 mod scenarios;
 mod sources;
 mod storage;

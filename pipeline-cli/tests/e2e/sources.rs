@@ -76,13 +76,13 @@ fn every_type_variant_reads_the_same() {
 
 /// The S3 server is started by scripts/test.sh (moto, on loopback), which exports the standard
 /// AWS_* variables and the bucket name.
-fn s3_bucket() -> String {
+pub(crate) fn s3_bucket() -> String {
     std::env::var("OCPAGG_TEST_S3_BUCKET").expect(
         "OCPAGG_TEST_S3_BUCKET is not set: run the tests with scripts/test.sh, which starts a local S3 server",
     )
 }
 
-fn upload(dir: &std::path::Path, bucket: &str, prefix: &str) {
+pub(crate) fn upload(dir: &std::path::Path, bucket: &str, prefix: &str) {
     let store: Arc<dyn ObjectStore> = Arc::new(
         AmazonS3Builder::from_env()
             .with_bucket_name(bucket)

@@ -117,11 +117,7 @@ pub fn read_side_inputs(
     let shown = target.to_string();
     let s = quote_ident(schema);
     let mut out = DatabaseSideInputs::default();
-    for table in [
-        "reporting_enabledtagkeys",
-        "reporting_ocp_cost_category_namespace",
-        "reporting_ocp_nodes",
-    ] {
+    for table in SIDE_INPUT_TABLES {
         if !table_exists(client, &shown, schema, table)? {
             return Err(missing_table(&shown, schema, table));
         }
@@ -155,6 +151,52 @@ pub fn read_side_inputs(
         out.node_roles.insert(row.get(0), row.get(1));
     }
     Ok(out)
+}
+
+/// The side-input tables a run reads (SPEC.md "Side inputs").
+const SIDE_INPUT_TABLES: [&str; 3] = [
+    "reporting_enabledtagkeys",
+    "reporting_ocp_cost_category_namespace",
+    "reporting_ocp_nodes",
+];
+
+/// The partition of `day`'s month: its name, and the range [first of month, first of next).
+fn month_partition(day: NaiveDate) -> (String, NaiveDate, NaiveDate) {
+    let from = day.with_day(1).expect("day 1 exists");
+    let to = if from.month() == 12 {
+        NaiveDate::from_ymd_opt(from.year() + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(from.year(), from.month() + 1, 1)
+    }
+    .expect("valid month");
+    let name = format!("{SUMMARY_TABLE}_{:04}_{:02}", from.year(), from.month());
+    (name, from, to)
+}
+
+/// What [`SummaryTable::partition_status`] found for a month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartitionStatus {
+    /// The table is not partitioned: rows go straight into it.
+    NotPartitioned,
+    /// The month's partition exists.
+    Exists {
+        /// Its table name.
+        name: String,
+    },
+    /// The partition is missing, and the run will create it.
+    WillBeCreated {
+        /// The table name it will get.
+        name: String,
+        /// Through `partitioned_tables` (koku's way) rather than directly.
+        via_registry: bool,
+    },
+    /// The partition is missing, and the connected role cannot create it.
+    CannotCreate {
+        /// The table name it would get.
+        name: String,
+        /// The privileges lacking, e.g. `CREATE on schema org1`.
+        missing: Vec<String>,
+    },
 }
 
 /// koku's summary table in one schema.
@@ -262,6 +304,105 @@ impl SummaryTable {
         )
     }
 
+    /// Whether the month of `day` has its partition, or could get one, without creating
+    /// anything: what [`SummaryTable::ensure_partition`] would find or do, and whether the
+    /// connected role has the privileges it needs for that (read-only; for `ocpagg preflight`).
+    pub fn partition_status(
+        &self,
+        client: &mut Client,
+        target: &PgTarget,
+        day: NaiveDate,
+    ) -> Result<PartitionStatus> {
+        if !self.partitioned {
+            return Ok(PartitionStatus::NotPartitioned);
+        }
+        let shown = target.to_string();
+        let (name, _, _) = month_partition(day);
+        if table_exists(client, &shown, &self.schema, &name)? {
+            return Ok(PartitionStatus::Exists { name });
+        }
+        // ensure_partition inserts into partitioned_tables (whose trigger runs CREATE TABLE
+        // as the same role) and then runs CREATE TABLE ... PARTITION OF itself: either way
+        // the role needs CREATE on the schema and must own (be a member of the owner of) the
+        // parent table, plus INSERT on the registry when there is one.
+        let row = client
+            .query_one(
+                "SELECT has_schema_privilege($1::text, 'CREATE'),
+                        pg_has_role(c.relowner, 'USAGE'),
+                        CASE WHEN $3 THEN has_table_privilege(
+                            format('%I.%I', $1::text, 'partitioned_tables'), 'INSERT')
+                        ELSE true END
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = $1 AND c.relname = $2",
+                &[&self.schema, &SUMMARY_TABLE, &self.partition_registry],
+            )
+            .map_err(db_error(
+                &shown,
+                format!("cannot check the privileges on schema {}", self.schema),
+            ))?;
+        let (create, owner, insert): (bool, bool, bool) = (row.get(0), row.get(1), row.get(2));
+        let mut missing = Vec::new();
+        if !create {
+            missing.push(format!("CREATE on schema {}", self.schema));
+        }
+        if !owner {
+            missing.push(format!(
+                "ownership of {}.{SUMMARY_TABLE} (a partition is created by the table's owner)",
+                self.schema
+            ));
+        }
+        if !insert {
+            missing.push(format!("INSERT on {}.partitioned_tables", self.schema));
+        }
+        Ok(if missing.is_empty() {
+            PartitionStatus::WillBeCreated {
+                name,
+                via_registry: self.partition_registry,
+            }
+        } else {
+            PartitionStatus::CannotCreate { name, missing }
+        })
+    }
+
+    /// The table privileges a run needs (SELECT, INSERT and DELETE on the summary table,
+    /// SELECT on the side-input tables) that the connected role lacks, as `PRIVILEGE on
+    /// table`. Empty when a run may write. Tables that do not exist are skipped (their
+    /// absence is reported by [`SummaryTable::check`] and [`read_side_inputs`]).
+    pub fn missing_privileges(
+        &self,
+        client: &mut Client,
+        target: &PgTarget,
+    ) -> Result<Vec<String>> {
+        let shown = target.to_string();
+        let mut needed = vec![
+            (SUMMARY_TABLE, "SELECT"),
+            (SUMMARY_TABLE, "INSERT"),
+            (SUMMARY_TABLE, "DELETE"),
+        ];
+        for table in SIDE_INPUT_TABLES {
+            needed.push((table, "SELECT"));
+        }
+        let mut missing = Vec::new();
+        for (table, privilege) in needed {
+            let granted: Option<bool> = client
+                .query_one(
+                    "SELECT CASE WHEN to_regclass(format('%I.%I', $1::text, $2::text)) IS NULL
+                                 THEN NULL
+                                 ELSE has_table_privilege(format('%I.%I', $1::text, $2::text), $3) END",
+                    &[&self.schema, &table, &privilege],
+                )
+                .map_err(db_error(
+                    &shown,
+                    format!("cannot check the privileges on {}.{table}", self.schema),
+                ))?
+                .get(0);
+            if granted == Some(false) {
+                missing.push(format!("{privilege} on {}.{table}", self.schema));
+            }
+        }
+        Ok(missing)
+    }
+
     /// Makes sure the month of `day` has its partition, `{table}_YYYY_MM` covering
     /// [first of month, first of next month), creating it as koku does when it is missing:
     /// through `partitioned_tables` where that table exists, directly otherwise. Runs in its
@@ -276,14 +417,7 @@ impl SummaryTable {
             return Ok(None);
         }
         let shown = target.to_string();
-        let from = day.with_day(1).expect("day 1 exists");
-        let to = if from.month() == 12 {
-            NaiveDate::from_ymd_opt(from.year() + 1, 1, 1)
-        } else {
-            NaiveDate::from_ymd_opt(from.year(), from.month() + 1, 1)
-        }
-        .expect("valid month");
-        let name = format!("{SUMMARY_TABLE}_{:04}_{:02}", from.year(), from.month());
+        let (name, from, to) = month_partition(day);
         if table_exists(client, &shown, &self.schema, &name)? {
             return Ok(None);
         }

@@ -160,6 +160,9 @@ impl SummarySink for FileSink {
     }
 }
 
+/// Rows per row group of a Parquet output.
+const OUTPUT_ROW_GROUP_ROWS: usize = 65_536;
+
 /// Columns whose values repeat across rows, and so are worth a dictionary: ids, names and
 /// label maps. Numbers and `uuid` are (nearly) all distinct, and a dictionary attempt on them
 /// only costs time before the writer falls back to plain encoding.
@@ -201,7 +204,10 @@ fn parquet_properties() -> WriterProperties {
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_dictionary_enabled(false)
-        .set_statistics_enabled(EnabledStatistics::Chunk);
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        // The writer buffers a whole row group before writing it out: bound it, or a month
+        // with a million output rows holds them all (encoded) in memory.
+        .set_max_row_group_row_count(Some(OUTPUT_ROW_GROUP_ROWS));
     for column in DICTIONARY_COLUMNS {
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), true);
     }

@@ -14,22 +14,6 @@ use parquet::arrow::ArrowWriter;
 
 use crate::common::*;
 
-struct Outcome {
-    code: i32,
-    stderr: String,
-}
-
-fn ocpagg(args: &[&str]) -> Outcome {
-    let out = Command::new(env!("CARGO_BIN_EXE_ocpagg"))
-        .args(args)
-        .output()
-        .unwrap();
-    Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 fn small_lake() -> Lake {
     let mut data = Dataset::default();
     for d in 1..=2 {

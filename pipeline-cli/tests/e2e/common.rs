@@ -222,3 +222,26 @@ pub fn storage_rows(rows: &[Row]) -> Vec<Row> {
 pub fn run_pod_rows(config: &RunConfig) -> Vec<Row> {
     pod_rows(&run_rows(config))
 }
+
+/// What a run of the `ocpagg` binary printed and returned.
+pub struct Outcome {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Runs the `ocpagg` binary with `args`.
+pub fn ocpagg<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Outcome {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ocpagg"))
+        .args(args)
+        .output()
+        .unwrap();
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

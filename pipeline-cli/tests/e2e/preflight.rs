@@ -2,7 +2,6 @@
 //! PostgreSQL server and a real S3 server (started by scripts/test.sh).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use ocpagg_cli::config::RunConfig;
 use ocpagg_cli::preflight::{Report, Status};
@@ -12,12 +11,6 @@ use parquet::arrow::ArrowWriter;
 use postgres::{Client, NoTls};
 
 use crate::common::*;
-
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 impl Outcome {
     /// The check lines (everything but the verdict).
@@ -44,18 +37,6 @@ impl Outcome {
                     && l[4..].trim_start()[name.len()..].starts_with("  ")
             })
             .unwrap_or_else(|| panic!("no {status} {name} line in:\n{}", self.stdout))
-    }
-}
-
-fn ocpagg(args: &[&str]) -> Outcome {
-    let out = Command::new(env!("CARGO_BIN_EXE_ocpagg"))
-        .args(args)
-        .output()
-        .unwrap();
-    Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 

@@ -3,7 +3,6 @@
 //! validate fails (exit 1) when the rows are wrong.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch};
@@ -14,25 +13,7 @@ use ocpagg_validator::{expected_rows, DateRange, EnabledKeys, Settings};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 
-use crate::common::{CLUSTER, ORG, SOURCE};
-
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn ocpagg<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Outcome {
-    let out = Command::new(env!("CARGO_BIN_EXE_ocpagg"))
-        .args(args)
-        .output()
-        .unwrap();
-    Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use crate::common::{ocpagg, Outcome, CLUSTER, ORG, SOURCE};
 
 #[track_caller]
 fn ok<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Outcome {

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, TimestampSecondArray};
 use arrow::datatypes::{Float64Type, Int32Type, TimestampSecondType};
 use hashbrown::{HashMap, HashSet};
-use ocpagg_labels::{LabelSetId, LabelSets};
+use ocpagg_labels::{LabelSetId, LabelSets, MergedSets};
 use rayon::prelude::*;
 
 use crate::config::{RunInfo, SideInputs};
@@ -38,6 +38,9 @@ const SECONDS_PER_HOUR: f64 = 3600.0;
 const FOLD_ROWS: usize = 16_384;
 /// The text koku looks for in a node's raw label string to call it an infra node.
 const INFRA_LABEL_TEXT: &str = r#""node_role_kubernetes_io": "infra""#;
+/// Merged label maps kept from one day to the next (the same pods carry the same labels every
+/// day); beyond this many, the cache is cleared after a day's rows are built.
+const MERGED_LABELS_KEPT: usize = 1 << 15;
 /// 2^-30: bytes to gigabytes (GiB), as koku's `power(2, -30)`.
 pub const GIB: f64 = 1.0 / (1u64 << 30) as f64;
 
@@ -192,6 +195,8 @@ pub struct Aggregator {
     pub(crate) side: SideInputs,
     pub(crate) strings: Strings,
     pub(crate) labels: LabelSets,
+    /// Row label maps (node ⊕ namespace ⊕ pod or volume labels), in their own id space.
+    pub(crate) merged: MergedSets,
     pub(crate) empty: StringId,
     pub(crate) node_labels: HashMap<(i32, StringId), LabelSetId>,
     pub(crate) namespace_labels: HashMap<(i32, StringId), LabelSetId>,
@@ -274,6 +279,7 @@ impl Aggregator {
             side,
             strings,
             labels,
+            merged: MergedSets::new(),
             empty,
             node_labels: HashMap::new(),
             namespace_labels: HashMap::new(),
@@ -743,8 +749,6 @@ impl Aggregator {
     }
 
     fn rows_through(&mut self, last_day: i32) -> Vec<SummaryRow> {
-        // The merged label maps of these days are needed only here (rows keep their JSON).
-        let mark = self.labels.mark();
         let capacity = self.take_capacity(last_day);
         let groups = self.take_pod_groups(last_day);
         let placements: HashSet<Placement> = self
@@ -761,7 +765,7 @@ impl Aggregator {
             let cost_category_id = *categories
                 .entry(namespace)
                 .or_insert_with(|| self.side.cost_category(namespace_text.as_deref()));
-            let labels = Arc::clone(self.labels.json(labels));
+            let labels = Arc::clone(self.merged.json(labels));
             rows.push(SummaryRow {
                 data_source: DataSource::Pod,
                 day,
@@ -799,7 +803,8 @@ impl Aggregator {
         self.storage_rows(last_day, &placements, &mut rows);
         self.node_labels.retain(|&(day, _), _| day > last_day);
         self.namespace_labels.retain(|&(day, _), _| day > last_day);
-        self.labels.forget_since(mark);
+        // Rows keep their JSON; the merged ids are not used past this point.
+        self.merged.clear_if_over(MERGED_LABELS_KEPT);
         rows
     }
 
@@ -846,7 +851,9 @@ impl Aggregator {
                 .get(&(day, namespace))
                 .copied()
                 .unwrap_or_default();
-            let merged = self.labels.merge(&[node_labels, ns_labels, pod_labels]);
+            let merged = self
+                .merged
+                .merge(&self.labels, &[node_labels, ns_labels, pod_labels]);
             let strings = &self.strings;
             let greater = |a: StringId, b: StringId| {
                 strings.get(a).map(|s| s.as_ref()) > strings.get(b).map(|s| s.as_ref())

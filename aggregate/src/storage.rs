@@ -312,9 +312,10 @@ impl Aggregator {
                     .get(&(key.day, node))
                     .copied()
                     .unwrap_or_default();
-                let labels =
-                    self.labels
-                        .merge(&[node_labels, ns_labels, key.pv_labels, key.pvc_labels]);
+                let labels = self.merged.merge(
+                    &self.labels,
+                    &[node_labels, ns_labels, key.pv_labels, key.pvc_labels],
+                );
                 let row_key = (
                     key.day,
                     [
@@ -345,7 +346,7 @@ impl Aggregator {
             let months = |s: ByteSecondsSum, divisor: f64| {
                 s.value().map(|v| v / divisor / month_seconds * GIB)
             };
-            let labels = Arc::clone(self.labels.json(labels));
+            let labels = Arc::clone(self.merged.json(labels));
             rows.push(SummaryRow {
                 data_source: DataSource::Storage,
                 day,

@@ -12,6 +12,8 @@
 //!   distinct raw string, so each string is parsed and filtered once however many rows carry it,
 //!   and caches merges and unions of ids, so grouping code works on `u32`s, never on strings.
 //!   [`LabelSets::intern_column`] does this for a whole Arrow column, dictionary-first.
+//! - [`MergedSets`] merges maps of a base [`LabelSets`] into an id space of its own, cached per
+//!   id sequence, which can be cleared to bound memory without touching the base.
 //!
 //! # Example
 //!
@@ -27,7 +29,9 @@
 #![warn(missing_docs)]
 
 mod map;
+mod merged;
 mod sets;
 
 pub use map::{EnabledKeys, LabelError, LabelMap, KUBEVIRT_VM_KEY};
+pub use merged::{MergedSets, MAX_MERGED};
 pub use sets::{LabelSetId, LabelSets, Mark};

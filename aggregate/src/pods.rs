@@ -756,48 +756,55 @@ impl Aggregator {
             .placements
             .extract_if(|p| p.0 <= last_day)
             .collect();
-        let mut rows: Vec<SummaryRow> = Vec::with_capacity(groups.len());
         let mut categories: HashMap<StringId, Option<i32>> = HashMap::new();
-        for (&(day, namespace, node, labels), acc) in &groups {
-            let (node_cpu, node_mem) = capacity.node(day, node);
-            let (cluster_cpu, cluster_mem) = capacity.cluster(day);
-            let namespace_text = self.strings.get(namespace).cloned();
-            let cost_category_id = *categories
-                .entry(namespace)
-                .or_insert_with(|| self.side.cost_category(namespace_text.as_deref()));
-            let labels = Arc::clone(self.merged.json(labels));
-            rows.push(SummaryRow {
-                data_source: DataSource::Pod,
-                day,
-                namespace: namespace_text,
-                node: self.strings.get(node).cloned(),
-                resource_id: acc.resource.and_then(|r| self.strings.get(r).cloned()),
-                pod_labels: Some(Arc::clone(&labels)),
-                volume_labels: None,
-                all_labels: Some(labels),
-                pod: PodMeasures {
-                    usage_cpu_core_hours: hours(acc.usage_cpu),
-                    request_cpu_core_hours: hours(acc.request_cpu),
-                    effective_usage_cpu_core_hours: hours(acc.effective_cpu),
-                    limit_cpu_core_hours: hours(acc.limit_cpu),
-                    usage_memory_gigabyte_hours: gib_hours(acc.usage_mem),
-                    request_memory_gigabyte_hours: gib_hours(acc.request_mem),
-                    effective_usage_memory_gigabyte_hours: gib_hours(acc.effective_mem),
-                    limit_memory_gigabyte_hours: gib_hours(acc.limit_mem),
-                },
-                capacity: Capacity {
-                    node_cpu_cores: acc.cpu_cores.value(),
-                    node_cpu_core_hours: hours(node_cpu),
-                    node_memory_gigabytes: acc.memory_bytes.value().map(|b| b * GIB),
-                    node_memory_gigabyte_hours: gib_hours(node_mem),
-                    cluster_cpu_core_hours: hours(cluster_cpu),
-                    cluster_memory_gigabyte_hours: gib_hours(cluster_mem),
-                },
-                storage: StorageMeasures::default(),
-                cost_category_id,
-                infrastructure_cost: true,
+        for &(_, namespace, _, _) in groups.keys() {
+            categories.entry(namespace).or_insert_with(|| {
+                self.side
+                    .cost_category(self.strings.get(namespace).map(|s| s.as_ref()))
             });
         }
+        // Building a row only reads the aggregate, so a day's rows are built in parallel (on
+        // the pool the caller installed, or rayon's global one).
+        let this = &*self;
+        let mut rows: Vec<SummaryRow> = groups
+            .par_iter()
+            .map(|(&(day, namespace, node, labels), acc)| {
+                let (node_cpu, node_mem) = capacity.node(day, node);
+                let (cluster_cpu, cluster_mem) = capacity.cluster(day);
+                let labels = Arc::clone(this.merged.json(labels));
+                SummaryRow {
+                    data_source: DataSource::Pod,
+                    day,
+                    namespace: this.strings.get(namespace).cloned(),
+                    node: this.strings.get(node).cloned(),
+                    resource_id: acc.resource.and_then(|r| this.strings.get(r).cloned()),
+                    pod_labels: Some(Arc::clone(&labels)),
+                    volume_labels: None,
+                    all_labels: Some(labels),
+                    pod: PodMeasures {
+                        usage_cpu_core_hours: hours(acc.usage_cpu),
+                        request_cpu_core_hours: hours(acc.request_cpu),
+                        effective_usage_cpu_core_hours: hours(acc.effective_cpu),
+                        limit_cpu_core_hours: hours(acc.limit_cpu),
+                        usage_memory_gigabyte_hours: gib_hours(acc.usage_mem),
+                        request_memory_gigabyte_hours: gib_hours(acc.request_mem),
+                        effective_usage_memory_gigabyte_hours: gib_hours(acc.effective_mem),
+                        limit_memory_gigabyte_hours: gib_hours(acc.limit_mem),
+                    },
+                    capacity: Capacity {
+                        node_cpu_cores: acc.cpu_cores.value(),
+                        node_cpu_core_hours: hours(node_cpu),
+                        node_memory_gigabytes: acc.memory_bytes.value().map(|b| b * GIB),
+                        node_memory_gigabyte_hours: gib_hours(node_mem),
+                        cluster_cpu_core_hours: hours(cluster_cpu),
+                        cluster_memory_gigabyte_hours: gib_hours(cluster_mem),
+                    },
+                    storage: StorageMeasures::default(),
+                    cost_category_id: categories[&namespace],
+                    infrastructure_cost: true,
+                }
+            })
+            .collect();
         self.note_unallocated(&groups, &capacity);
         self.note_role_pairs(&placements);
         self.storage_rows(last_day, &placements, &mut rows);

@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use arrow::array::RecordBatch;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use ocpagg_aggregate::{
-    to_record_batch, AggregateStats, Aggregator, PodPass, PreparedBatch, PreparedStorage,
+    to_record_batch, AggregateStats, Aggregator, PodPass, PreparedBatch, PreparedStorage, SummaryRow,
     NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS, POD_USAGE_COLUMNS,
     STORAGE_USAGE_COLUMNS,
 };
@@ -207,6 +207,13 @@ enum Msg {
     Failed(anyhow::Error),
 }
 
+/// Finished rows, from the aggregate to the conversion thread.
+enum Rows {
+    Some(Vec<SummaryRow>),
+    Done,
+}
+
+/// Record batches, from the conversion thread to the writer.
 enum Out {
     Batch(RecordBatch),
     Done,
@@ -262,6 +269,7 @@ pub fn run(job: &Job) -> Result<RunReport> {
     }
     drop(job_tx);
     let (batch_tx, batch_rx) = bounded::<Msg>(2 * job.threads.max(2));
+    let (rows_tx, rows_rx) = bounded::<Rows>(1);
     let (out_tx, out_rx) = bounded::<Out>(4);
 
     let mut report = RunReport {
@@ -290,20 +298,25 @@ pub fn run(job: &Job) -> Result<RunReport> {
             .name("ocpagg-write".into())
             .spawn_scoped(s, move || write_all(sink, out_rx))
             .context("cannot start the writer thread")?;
+        let pool = &pool;
+        std::thread::Builder::new()
+            .name("ocpagg-convert".into())
+            .spawn_scoped(s, move || convert_rows(job, pool, rows_rx, out_tx))
+            .context("cannot start the conversion thread")?;
         let aggregated = aggregate(
             job,
             side,
             &pool,
             &first_days,
             &batch_rx,
-            &out_tx,
+            &rows_tx,
             &mut report,
         );
         if aggregated.is_err() {
             cancelled.store(true, Ordering::Relaxed);
         }
         drop(batch_rx); // readers blocked on send see a closed channel and stop
-        drop(out_tx); // the writer sees no Done and aborts unless we sent it
+        drop(rows_tx); // the writer sees no Done and aborts unless we sent it
         let written = writer
             .join()
             .map_err(|_| anyhow!("the writer thread panicked"))?;
@@ -490,7 +503,7 @@ fn aggregate(
     pool: &rayon::ThreadPool,
     first_days: &[i32],
     batches: &Receiver<Msg>,
-    out: &Sender<Out>,
+    out: &Sender<Rows>,
     report: &mut RunReport,
 ) -> Result<()> {
     let mut agg = Aggregator::new(job.run.clone(), side);
@@ -518,11 +531,11 @@ fn aggregate(
                     let t = Instant::now();
                     flush(&mut agg, pool, &mut pending, &mut pending_storage)?;
                     let last_day = complete_before - 1;
-                    let rows = agg.finish_days(last_day);
+                    let rows = pool.install(|| agg.finish_days(last_day));
                     finished_through = last_day;
                     fold_time += t.elapsed();
-                    if !send_rows(job, pool, &rows, out, &mut fold_time) {
-                        break;
+                    if out.send(Rows::Some(rows)).is_err() {
+                        break; // the writer stopped; the caller reports its error
                     }
                 }
                 continue;
@@ -573,11 +586,11 @@ fn aggregate(
             job.run.source_uuid
         );
     }
-    let summary = agg.finish();
+    let summary = pool.install(|| agg.finish());
     fold_time += t.elapsed();
     report.aggregate = summary.stats;
-    if send_rows(job, pool, &summary.rows, out, &mut fold_time) {
-        let _ = out.send(Out::Done);
+    if out.send(Rows::Some(summary.rows)).is_ok() {
+        let _ = out.send(Rows::Done);
     }
     report.labels_time = labels_time;
     report.aggregate_time = fold_time;
@@ -600,32 +613,32 @@ fn flush(
     Ok(())
 }
 
-/// Converts rows to record batches, a window at a time with one batch per worker (the
-/// conversion runs in parallel while the writer drains the previous window), and sends them
-/// to the writer. False when the writer has stopped (its error is reported by the caller).
-fn send_rows(
-    job: &Job,
-    pool: &rayon::ThreadPool,
-    rows: &[ocpagg_aggregate::SummaryRow],
-    out: &Sender<Out>,
-    busy: &mut Duration,
-) -> bool {
-    for window in rows.chunks(OUTPUT_BATCH_ROWS * job.threads.max(1)) {
-        let t = Instant::now();
-        let batches: Vec<RecordBatch> = pool.install(|| {
-            window
-                .par_chunks(OUTPUT_BATCH_ROWS)
-                .map(|chunk| to_record_batch(&job.run, chunk))
-                .collect()
-        });
-        *busy += t.elapsed();
-        for batch in batches {
-            if out.send(Out::Batch(batch)).is_err() {
-                return false;
+/// Converts rows to record batches, a window at a time with one batch per worker, and sends
+/// them to the writer, while the aggregate goes on folding. `Done` is passed on only if it
+/// arrives; a closed channel without it makes the writer abort.
+fn convert_rows(job: &Job, pool: &rayon::ThreadPool, input: Receiver<Rows>, out: Sender<Out>) {
+    for msg in input.iter() {
+        let rows = match msg {
+            Rows::Some(rows) => rows,
+            Rows::Done => {
+                let _ = out.send(Out::Done);
+                return;
+            }
+        };
+        for window in rows.chunks(OUTPUT_BATCH_ROWS * job.threads.max(1)) {
+            let batches: Vec<RecordBatch> = pool.install(|| {
+                window
+                    .par_chunks(OUTPUT_BATCH_ROWS)
+                    .map(|chunk| to_record_batch(&job.run, chunk))
+                    .collect()
+            });
+            for batch in batches {
+                if out.send(Out::Batch(batch)).is_err() {
+                    return; // the writer stopped; its error is reported
+                }
             }
         }
     }
-    true
 }
 
 /// Writes batches until `Done`; a closed channel without `Done` aborts (drops the sink).

@@ -6,17 +6,19 @@
 //! the total is the same for any order, and converting it back rounds once. Inputs that are
 //! multiples of 2^-FRAC (every whole number of seconds or bytes) are summed with no error at all.
 
-/// An exact sum with `FRAC` fractional bits, plus whether any value was seen (SQL's `sum` of
+/// An exact sum with `FRAC` fractional bits, or null when no value was added (SQL's `sum` of
 /// only nulls is null).
 ///
 /// Range: |sum| < 2^(126 - FRAC). With `FRAC = 56` (seconds) that is 1.2e21, with `FRAC = 16`
 /// (byte-seconds) 1.3e33; values beyond saturate rather than wrap. Resolution: 2^-FRAC, i.e.
 /// 1.4e-17 core-seconds or 1.5e-5 byte-seconds, far below the 1e-15 hours that
 /// `numeric(33,15)` can hold.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+///
+/// Null is `i128::MIN`, which a sum never reaches (it saturates one above), so the type is 16
+/// bytes: group states hold many of them and are moved through hash tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExactSum<const FRAC: i32> {
     fixed: i128,
-    seen: bool,
 }
 
 /// Sum of core-seconds (and other small quantities).
@@ -24,8 +26,37 @@ pub type SecondsSum = ExactSum<56>;
 /// Sum of byte-seconds.
 pub type ByteSecondsSum = ExactSum<16>;
 
+const NULL_SUM: i128 = i128::MIN;
+
+impl<const FRAC: i32> Default for ExactSum<FRAC> {
+    fn default() -> Self {
+        Self { fixed: NULL_SUM }
+    }
+}
+
 impl<const FRAC: i32> ExactSum<FRAC> {
     const SCALE: f64 = (1u128 << FRAC) as f64;
+
+    /// `a + b` saturated to the range, which keeps clear of the null value.
+    #[inline]
+    fn add_fixed(a: i128, b: i128) -> i128 {
+        a.saturating_add(b).max(NULL_SUM + 1)
+    }
+
+    #[inline]
+    fn is_seen(&self) -> bool {
+        self.fixed != NULL_SUM
+    }
+
+    /// The sum so far, 0 if null.
+    #[inline]
+    fn or_zero(&self) -> i128 {
+        if self.is_seen() {
+            self.fixed
+        } else {
+            0
+        }
+    }
 
     /// Adds one value; `None` and NaN are skipped like SQL nulls.
     #[inline]
@@ -33,8 +64,7 @@ impl<const FRAC: i32> ExactSum<FRAC> {
         if let Some(v) = value {
             if !v.is_nan() {
                 // Multiplying by a power of two is exact; `as` saturates on overflow.
-                self.fixed = self.fixed.saturating_add((v * Self::SCALE).round() as i128);
-                self.seen = true;
+                self.fixed = Self::add_fixed(self.or_zero(), (v * Self::SCALE).round() as i128);
             }
         }
     }
@@ -42,47 +72,67 @@ impl<const FRAC: i32> ExactSum<FRAC> {
     /// Adds another partial sum.
     #[inline]
     pub fn merge(&mut self, other: &Self) {
-        self.fixed = self.fixed.saturating_add(other.fixed);
-        self.seen |= other.seen;
+        if other.is_seen() {
+            self.fixed = Self::add_fixed(self.or_zero(), other.fixed);
+        }
     }
 
-    /// Subtracts another sum (for "capacity minus usage").
+    /// Subtracts another sum (for "capacity minus usage"); null only if both are.
     pub fn minus(&self, other: &Self) -> Self {
+        if !self.is_seen() && !other.is_seen() {
+            return Self::default();
+        }
         Self {
-            fixed: self.fixed.saturating_sub(other.fixed),
-            seen: self.seen || other.seen,
+            fixed: self
+                .or_zero()
+                .saturating_sub(other.or_zero())
+                .max(NULL_SUM + 1),
         }
     }
 
     /// The total, rounded once to the nearest `f64`; `None` when no value was added.
     pub fn value(&self) -> Option<f64> {
         // i128 → f64 rounds to nearest; dividing by a power of two is exact.
-        self.seen.then(|| self.fixed as f64 / Self::SCALE)
+        self.is_seen().then(|| self.fixed as f64 / Self::SCALE)
     }
 }
 
-/// SQL `max` over `f64` values: nulls and NaN ignored.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Max(Option<f64>);
+/// SQL `max` over `f64` values: nulls and NaN ignored. Null is stored as NaN (a NaN input is
+/// never kept), so the type is 8 bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Max(f64);
+
+impl Default for Max {
+    fn default() -> Self {
+        Max(f64::NAN)
+    }
+}
+
+impl PartialEq for Max {
+    fn eq(&self, other: &Self) -> bool {
+        self.value() == other.value()
+    }
+}
 
 impl Max {
     /// Takes one value into account.
     #[inline]
     pub fn add(&mut self, value: Option<f64>) {
-        if let Some(v) = value.filter(|v| !v.is_nan()) {
-            self.0 = Some(self.0.map_or(v, |m| m.max(v)));
+        if let Some(v) = value {
+            // f64::max returns the other operand when one is NaN: null and NaN inputs vanish.
+            self.0 = self.0.max(v);
         }
     }
 
     /// Combines with another partial max.
     #[inline]
     pub fn merge(&mut self, other: &Self) {
-        self.add(other.0);
+        self.0 = self.0.max(other.0);
     }
 
     /// The maximum, `None` if no value.
     pub fn value(&self) -> Option<f64> {
-        self.0
+        (!self.0.is_nan()).then_some(self.0)
     }
 }
 
@@ -132,5 +182,26 @@ mod tests {
         m.add(Some(f64::NAN));
         m.add(Some(1.0));
         assert_eq!(m.value(), Some(2.0));
+        let mut n = Max::default();
+        n.merge(&m);
+        assert_eq!(n.value(), Some(2.0));
+        m.merge(&Max::default());
+        assert_eq!(m.value(), Some(2.0));
+    }
+
+    #[test]
+    fn saturation_never_reads_as_null() {
+        let mut s = SecondsSum::default();
+        s.add(Some(-1e300));
+        s.add(Some(-1e300));
+        assert!(s.value().unwrap() < -1e21);
+        let null = SecondsSum::default();
+        assert_eq!(null.minus(&null).value(), None);
+        assert_eq!(null.minus(&s).value().map(|v| v > 0.0), Some(true));
+        let mut zero = SecondsSum::default();
+        zero.add(Some(0.0));
+        assert_eq!(zero.value(), Some(0.0), "a sum of zeros is zero, not null");
+        assert_eq!(std::mem::size_of::<SecondsSum>(), 16);
+        assert_eq!(std::mem::size_of::<Max>(), 8);
     }
 }

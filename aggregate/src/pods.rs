@@ -194,6 +194,8 @@ pub struct Aggregator {
     pub(crate) run: RunInfo,
     pub(crate) side: SideInputs,
     pub(crate) strings: Strings,
+    /// Pod names (placements and claims refer to them); see [`Aggregator::forget_pods`].
+    pub(crate) pods: Strings,
     pub(crate) labels: LabelSets,
     /// Row label maps (node ⊕ namespace ⊕ pod or volume labels), in their own id space.
     pub(crate) merged: MergedSets,
@@ -278,6 +280,7 @@ impl Aggregator {
             run,
             side,
             strings,
+            pods: Strings::default(),
             labels,
             merged: MergedSets::new(),
             empty,
@@ -408,7 +411,13 @@ impl Aggregator {
         column: &ArrayRef,
     ) -> (ArrayRef, Vec<StringId>) {
         let dict = text_dictionary(column);
-        let strings = &mut self.strings;
+        // Pod names only join claims to placements within a day, and a month holds many:
+        // they get an interner of their own, trimmed as days finish (see `forget_pods`).
+        let strings = if name == "pod" {
+            &mut self.pods
+        } else {
+            &mut self.strings
+        };
         let remap = self
             .string_remaps
             .get_or(
@@ -650,9 +659,13 @@ impl Aggregator {
             })
             .collect();
         let partial = pool.install(|| {
+            // Each worker folds its items straight into one partial; partials are merged
+            // only where rayon split the work.
             items
                 .into_par_iter()
-                .map(|(p, rows)| this.partial_rows(p, rows))
+                .try_fold(PodPartial::default, |mut acc, (p, rows)| {
+                    this.fold(p, rows, &mut acc).map(|()| acc)
+                })
                 .try_reduce(PodPartial::default, |mut a, b| {
                     this.merge_into(&mut a, b);
                     Ok(a)
@@ -812,7 +825,20 @@ impl Aggregator {
         self.namespace_labels.retain(|&(day, _), _| day > last_day);
         // Rows keep their JSON; the merged ids are not used past this point.
         self.merged.clear_if_over(MERGED_LABELS_KEPT);
+        self.forget_pods();
         rows
+    }
+
+    /// Forgets the pod names no unfinished day refers to (placements, claims, and the
+    /// dictionaries the next batches may share), so the interner holds the pods of the days
+    /// being read rather than every pod of the month.
+    fn forget_pods(&mut self) {
+        let mut live: HashSet<StringId> = self.state.placements.iter().map(|p| p.2).collect();
+        live.extend(self.storage.pods());
+        for table in [0, 1] {
+            live.extend(self.string_remaps.cached((table, "pod")).iter().copied());
+        }
+        self.pods.retain(|id| live.contains(&id));
     }
 
     /// Node capacity per (day, node) of the days up to `last_day` (the hourly maxima summed
@@ -964,7 +990,7 @@ pub fn row_order(a: &SummaryRow, b: &SummaryRow) -> Ordering {
 /// its time moving rows and comparing strings. Instead, each distinct string (told apart by
 /// its allocation: rows share the aggregate's interned `Arc<str>`s) is ranked once by content,
 /// each row gets a fixed-size integer key, and only `u32` indices are sorted.
-pub fn sort_rows(rows: &mut Vec<SummaryRow>) {
+pub fn sort_rows(rows: &mut [SummaryRow]) {
     const FIELDS: usize = 9;
     fn texts(r: &SummaryRow) -> [&Option<Arc<str>>; FIELDS] {
         let s = &r.storage;
@@ -1026,12 +1052,20 @@ pub fn sort_rows(rows: &mut Vec<SummaryRow>) {
         order.sort_unstable_by_key(|&i| keys[i as usize]);
         order
     };
-    let mut slots: Vec<Option<SummaryRow>> = std::mem::take(rows).into_iter().map(Some).collect();
-    rows.extend(
-        order
-            .iter()
-            .map(|&i| slots[i as usize].take().expect("a permutation")),
-    );
+    // Apply the permutation in place, cycle by cycle: no second copy of the rows.
+    let mut order = order;
+    for start in 0..order.len() {
+        let mut at = start;
+        loop {
+            let from = order[at] as usize;
+            order[at] = at as u32; // placed
+            if from == start || from == at {
+                break;
+            }
+            rows.swap(at, from);
+            at = from;
+        }
+    }
     debug_assert!(rows.windows(2).all(|w| row_order(&w[0], &w[1]).is_le()));
 }
 

@@ -119,6 +119,11 @@ pub struct StoragePartial {
 }
 
 impl StoragePartial {
+    /// The pod ids the claims refer to.
+    pub(crate) fn pods(&self) -> impl Iterator<Item = StringId> + '_ {
+        self.groups.keys().map(|k| k.text[POD])
+    }
+
     fn absorb(&mut self, mut other: StoragePartial) {
         if self.groups.len() < other.groups.len() {
             std::mem::swap(self, &mut other);

@@ -21,10 +21,15 @@ impl StringId {
 }
 
 /// A string interner shared by all columns of a run.
+///
+/// Strings can be forgotten ([`Strings::retain`]) once nothing refers to their ids any more;
+/// their ids are then reused, so an interner of short-lived values (pod names) stays as large
+/// as the values alive at once, not as all values of a month.
 #[derive(Debug, Default)]
 pub struct Strings {
-    values: Vec<Arc<str>>,
+    values: Vec<Option<Arc<str>>>,
     ids: HashMap<Arc<str>, StringId>,
+    free: Vec<StringId>,
 }
 
 impl Strings {
@@ -33,9 +38,19 @@ impl Strings {
         if let Some(&id) = self.ids.get(s) {
             return id;
         }
-        let id = StringId(u32::try_from(self.values.len()).expect("fewer than 2^32 strings"));
         let s: Arc<str> = s.into();
-        self.values.push(Arc::clone(&s));
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.values[id.0 as usize] = Some(Arc::clone(&s));
+                id
+            }
+            None => {
+                let id =
+                    StringId(u32::try_from(self.values.len()).expect("fewer than 2^32 strings"));
+                self.values.push(Some(Arc::clone(&s)));
+                id
+            }
+        };
         self.ids.insert(s, id);
         id
     }
@@ -46,8 +61,39 @@ impl Strings {
     }
 
     /// The string of an id; `None` for [`StringId::NULL`].
+    ///
+    /// # Panics
+    /// If the id was forgotten by [`Strings::retain`] (a caller bug).
     pub fn get(&self, id: StringId) -> Option<&Arc<str>> {
-        (!id.is_null()).then(|| &self.values[id.0 as usize])
+        (!id.is_null()).then(|| {
+            self.values[id.0 as usize]
+                .as_ref()
+                .expect("an id that was not forgotten")
+        })
+    }
+
+    /// Strings held.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether no string is held.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Forgets every string whose id `keep` rejects and frees it; a later [`Strings::intern`]
+    /// may reuse the id for another string. The caller must hold no forgotten id.
+    pub fn retain(&mut self, mut keep: impl FnMut(StringId) -> bool) {
+        let (values, free) = (&mut self.values, &mut self.free);
+        self.ids.retain(|_, &mut id| {
+            let kept = keep(id);
+            if !kept {
+                values[id.0 as usize] = None;
+                free.push(id);
+            }
+            kept
+        });
     }
 
     /// Interns the distinct values of a canonical text column (a dictionary) and returns the id
@@ -116,13 +162,18 @@ impl<T: Clone> DictionaryCache<T> {
         intern: impl FnOnce(&ArrayRef) -> Result<Vec<T>, E>,
     ) -> Result<Vec<T>, E> {
         if let Some((seen, ids)) = self.last.get(&key) {
-            if seen.to_data().ptr_eq(&values.to_data()) {
+            if Arc::ptr_eq(seen, values) || seen.to_data().ptr_eq(&values.to_data()) {
                 return Ok(ids.clone());
             }
         }
         let ids = intern(values)?;
         self.last.insert(key, (Arc::clone(values), ids.clone()));
         Ok(ids)
+    }
+
+    /// The ids cached under `key`, if any.
+    pub(crate) fn cached(&self, key: (u8, &'static str)) -> &[T] {
+        self.last.get(&key).map_or(&[], |(_, ids)| ids.as_slice())
     }
 }
 
@@ -136,4 +187,25 @@ pub(crate) fn row_ids<'a>(
         .keys()
         .iter()
         .map(move |k| k.map_or(StringId::NULL, |k| remap[k as usize]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forgotten_strings_free_their_ids_for_reuse() {
+        let mut s = Strings::default();
+        let a = s.intern("a");
+        let b = s.intern("b");
+        s.retain(|id| id == b);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.lookup("a"), None);
+        assert_eq!(s.get(b).map(|v| v.as_ref()), Some("b"));
+        let c = s.intern("c");
+        assert_eq!(c, a, "the forgotten id is reused");
+        assert_eq!(s.get(c).map(|v| v.as_ref()), Some("c"));
+        assert_eq!(s.intern("b"), b);
+        assert_eq!(s.intern("a"), StringId(2), "a new id once the free ones are used");
+    }
 }

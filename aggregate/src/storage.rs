@@ -338,7 +338,7 @@ impl Aggregator {
             }
         }
         let mut categories: HashMap<StringId, Option<i32>> = HashMap::new();
-        rows.reserve(groups.len());
+        rows.reserve_exact(groups.len());
         for ((day, ids, labels), acc) in groups {
             let [namespace, node, resource, pvc, pv, storageclass, csi] = ids;
             let text = |id: StringId| self.strings.get(id).cloned();

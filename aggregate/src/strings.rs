@@ -206,6 +206,10 @@ mod tests {
         assert_eq!(c, a, "the forgotten id is reused");
         assert_eq!(s.get(c).map(|v| v.as_ref()), Some("c"));
         assert_eq!(s.intern("b"), b);
-        assert_eq!(s.intern("a"), StringId(2), "a new id once the free ones are used");
+        assert_eq!(
+            s.intern("a"),
+            StringId(2),
+            "a new id once the free ones are used"
+        );
     }
 }

@@ -45,7 +45,10 @@ impl MergedSets {
     /// # Panics
     /// If `ids` has more than [`MAX_MERGED`] entries.
     pub fn merge(&mut self, base: &LabelSets, ids: &[LabelSetId]) -> LabelSetId {
-        assert!(ids.len() <= MAX_MERGED, "at most {MAX_MERGED} maps per merge");
+        assert!(
+            ids.len() <= MAX_MERGED,
+            "at most {MAX_MERGED} maps per merge"
+        );
         // Empty maps change nothing; dropping them makes the padding unambiguous.
         let mut key = [LabelSetId::EMPTY; MAX_MERGED];
         let mut n = 0;

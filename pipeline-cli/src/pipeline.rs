@@ -14,9 +14,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use arrow::array::RecordBatch;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use ocpagg_aggregate::{
-    to_record_batch, AggregateStats, Aggregator, PodPass, PreparedBatch, PreparedStorage, SummaryRow,
-    NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS, POD_USAGE_COLUMNS,
-    STORAGE_USAGE_COLUMNS,
+    to_record_batch, AggregateStats, Aggregator, PodPass, PreparedBatch, PreparedStorage,
+    SummaryRow, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS,
+    POD_USAGE_COLUMNS, STORAGE_USAGE_COLUMNS,
 };
 use ocpagg_aggregate::{CostCategory, LikePattern, SideInputs};
 use ocpagg_labels::EnabledKeys;
@@ -306,7 +306,7 @@ pub fn run(job: &Job) -> Result<RunReport> {
         let aggregated = aggregate(
             job,
             side,
-            &pool,
+            pool,
             &first_days,
             &batch_rx,
             &rows_tx,

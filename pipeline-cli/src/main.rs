@@ -240,16 +240,19 @@ fn main() -> ExitCode {
     }
 }
 
-/// Large buffers (a day's rows and group tables, output batches) come and go with every day.
-/// glibc raises its mmap threshold each time one is freed, after which such buffers are carved
-/// from the heap and their pages stay resident after use; a fixed 1 MiB threshold returns them
-/// to the system, which keeps peak RSS close to the live heap as the input grows.
+/// Large buffers (a day's rows and group tables at scale) come and go with every day. glibc
+/// raises its mmap threshold each time one is freed, after which such buffers are carved from
+/// the heap and their pages stay resident. A fixed 4 MiB mmap threshold returns them to the
+/// system after use; a 64 MiB trim threshold keeps the heap from shrinking and regrowing all
+/// the time (a lower one costs about a fifth more CPU at 2M rows, measured). At 20M rows this
+/// takes peak RSS from about 310 to 240 MB; at 2M nothing is that large and nothing changes.
 #[allow(unsafe_code)] // the one FFI call of the binary
 fn limit_retained_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; called before the run starts threads.
+    // SAFETY: mallopt only sets allocator parameters; called before the run starts threads.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
     }
 }
 

@@ -746,9 +746,16 @@ impl Aggregator {
     /// they come from [`Aggregator::finish`]; what they need of a finished day is kept (a few
     /// numbers per node and day).
     pub fn finish_days(&mut self, last_day: i32) -> Vec<SummaryRow> {
-        let mut rows = self.rows_through(last_day);
+        let mut rows = self.take_days(last_day);
         sort_rows(&mut rows);
         rows
+    }
+
+    /// [`Aggregator::finish_days`] without the sort: the rows in no particular order, for a
+    /// caller that sorts them elsewhere ([`sort_rows`]), e.g. on another thread while this
+    /// aggregate goes on folding.
+    pub fn take_days(&mut self, last_day: i32) -> Vec<SummaryRow> {
+        self.rows_through(last_day)
     }
 
     /// Builds the remaining rows: Pod and Storage rows of the days not yet finished by

@@ -18,7 +18,7 @@ use ocpagg_aggregate::{
     SummaryRow, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS,
     POD_USAGE_COLUMNS, STORAGE_USAGE_COLUMNS,
 };
-use ocpagg_aggregate::{CostCategory, LikePattern, SideInputs};
+use ocpagg_aggregate::{sort_rows, CostCategory, LikePattern, SideInputs};
 use ocpagg_labels::EnabledKeys;
 use ocpagg_reader::{DataFile, DateRange, FileFooter, Projection, ReportType, ScanPlan, Warehouse};
 use ocpagg_writer::pg::{read_side_inputs, Slice, SummaryTable};
@@ -209,7 +209,10 @@ enum Msg {
 
 /// Finished rows, from the aggregate to the conversion thread.
 enum Rows {
-    Some(Vec<SummaryRow>),
+    /// Rows in no particular order (the conversion thread sorts them).
+    Unsorted(Vec<SummaryRow>),
+    /// Rows in output order.
+    Sorted(Vec<SummaryRow>),
     Done,
 }
 
@@ -531,10 +534,10 @@ fn aggregate(
                     let t = Instant::now();
                     flush(&mut agg, pool, &mut pending, &mut pending_storage)?;
                     let last_day = complete_before - 1;
-                    let rows = pool.install(|| agg.finish_days(last_day));
+                    let rows = pool.install(|| agg.take_days(last_day));
                     finished_through = last_day;
                     fold_time += t.elapsed();
-                    if out.send(Rows::Some(rows)).is_err() {
+                    if out.send(Rows::Unsorted(rows)).is_err() {
                         break; // the writer stopped; the caller reports its error
                     }
                 }
@@ -589,7 +592,7 @@ fn aggregate(
     let summary = pool.install(|| agg.finish());
     fold_time += t.elapsed();
     report.aggregate = summary.stats;
-    if out.send(Rows::Some(summary.rows)).is_ok() {
+    if out.send(Rows::Sorted(summary.rows)).is_ok() {
         let _ = out.send(Rows::Done);
     }
     report.labels_time = labels_time;
@@ -613,13 +616,17 @@ fn flush(
     Ok(())
 }
 
-/// Converts rows to record batches, a window at a time with one batch per worker, and sends
-/// them to the writer, while the aggregate goes on folding. `Done` is passed on only if it
+/// Sorts rows and converts them to record batches, a window at a time with one batch per
+/// worker, and sends them to the writer, while the aggregate goes on folding. `Done` is passed on only if it
 /// arrives; a closed channel without it makes the writer abort.
 fn convert_rows(job: &Job, pool: &rayon::ThreadPool, input: Receiver<Rows>, out: Sender<Out>) {
     for msg in input.iter() {
         let rows = match msg {
-            Rows::Some(rows) => rows,
+            Rows::Unsorted(mut rows) => {
+                sort_rows(&mut rows);
+                rows
+            }
+            Rows::Sorted(rows) => rows,
             Rows::Done => {
                 let _ = out.send(Out::Done);
                 return;

@@ -173,8 +173,9 @@ impl LabelSets {
     /// strings that involve one, and frees their memory. Ids issued before the mark stay
     /// valid; the caller must not use an id issued after it again.
     ///
-    /// A long run merges node, namespace and pod labels into many maps that matter only
-    /// while one day's rows are built; forgetting them after each day keeps memory flat.
+    /// For merges that matter only for a while (a day's rows), [`crate::MergedSets`] is
+    /// usually the better tool: its own id space can be cleared without a mark, and keeps
+    /// its cache as long as it is useful.
     pub fn forget_since(&mut self, mark: Mark) {
         let keep = mark.0;
         if self.maps.len() <= keep {

@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use arrow::array::RecordBatch;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use ocpagg_aggregate::{sort_rows, CostCategory, LikePattern, SideInputs};
 use ocpagg_aggregate::{
     to_record_batch, AggregateStats, Aggregator, PodPass, PreparedBatch, PreparedStorage,
     SummaryRow, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS,
     POD_USAGE_COLUMNS, STORAGE_USAGE_COLUMNS,
 };
-use ocpagg_aggregate::{sort_rows, CostCategory, LikePattern, SideInputs};
 use ocpagg_labels::EnabledKeys;
 use ocpagg_reader::{DataFile, DateRange, FileFooter, Projection, ReportType, ScanPlan, Warehouse};
 use ocpagg_writer::pg::{read_side_inputs, Slice, SummaryTable};

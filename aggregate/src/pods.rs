@@ -755,20 +755,6 @@ impl Aggregator {
     /// caller that sorts them elsewhere ([`sort_rows`]), e.g. on another thread while this
     /// aggregate goes on folding.
     pub fn take_days(&mut self, last_day: i32) -> Vec<SummaryRow> {
-        self.rows_through(last_day)
-    }
-
-    /// Builds the remaining rows: Pod and Storage rows of the days not yet finished by
-    /// [`Aggregator::finish_days`] and every unallocated row, sorted by [`row_order`].
-    pub fn finish(mut self) -> Summary {
-        let stats = self.stats();
-        let mut rows = self.rows_through(i32::MAX);
-        self.unallocated_rows(&mut rows);
-        sort_rows(&mut rows);
-        Summary { rows, stats }
-    }
-
-    fn rows_through(&mut self, last_day: i32) -> Vec<SummaryRow> {
         let capacity = self.take_capacity(last_day);
         let groups = self.take_pod_groups(last_day);
         let placements: HashSet<Placement> = self
@@ -834,6 +820,16 @@ impl Aggregator {
         self.merged.clear_if_over(MERGED_LABELS_KEPT);
         self.forget_pods();
         rows
+    }
+
+    /// Builds the remaining rows: Pod and Storage rows of the days not yet finished by
+    /// [`Aggregator::finish_days`] and every unallocated row, sorted by [`row_order`].
+    pub fn finish(mut self) -> Summary {
+        let stats = self.stats();
+        let mut rows = self.take_days(i32::MAX);
+        self.unallocated_rows(&mut rows);
+        sort_rows(&mut rows);
+        Summary { rows, stats }
     }
 
     /// Forgets the pod names no unfinished day refers to (placements, claims, and the

@@ -128,7 +128,9 @@ pub struct SummaryRow {
 pub fn to_record_batch(run: &RunInfo, rows: &[SummaryRow]) -> RecordBatch {
     let n = rows.len();
     let texts = |f: &dyn Fn(&SummaryRow) -> Option<&str>| -> ArrayRef {
-        let mut b = StringBuilder::with_capacity(n, n * 16);
+        // Sized exactly: label texts are long, and doubling would leave up to half unused.
+        let bytes = rows.iter().map(|r| f(r).map_or(0, str::len)).sum();
+        let mut b = StringBuilder::with_capacity(n, bytes);
         rows.iter().for_each(|r| b.append_option(f(r)));
         Arc::new(b.finish())
     };

@@ -28,7 +28,10 @@ use rayon::prelude::*;
 use crate::config::{Job, Output};
 use crate::progress::{Counters, Progress};
 
-/// Rows per output batch handed to the writer.
+/// Rows per output batch handed to the writer. Summary rows are wide (two label JSON texts
+/// and a uuid: about 800 bytes in Arrow), so a batch is about 3 MB; the batches in flight
+/// (the conversion window, the channel and the writer's) are bounded in bytes, not only in
+/// count, whatever the number of rows a day has.
 const OUTPUT_BATCH_ROWS: usize = 8192;
 
 /// What a run did, for the end-of-run summary.
@@ -57,6 +60,8 @@ pub struct RunReport {
     pub labels_time: Duration,
     /// Time spent folding and merging batches, and building rows.
     pub aggregate_time: Duration,
+    /// Time the conversion thread spent sorting rows and building record batches.
+    pub convert_time: Duration,
     /// Time the writer spent encoding and writing.
     pub write_time: Duration,
 }
@@ -273,7 +278,7 @@ pub fn run(job: &Job) -> Result<RunReport> {
     drop(job_tx);
     let (batch_tx, batch_rx) = bounded::<Msg>(2 * job.threads.max(2));
     let (rows_tx, rows_rx) = bounded::<Rows>(1);
-    let (out_tx, out_rx) = bounded::<Out>(4);
+    let (out_tx, out_rx) = bounded::<Out>(2);
 
     let mut report = RunReport {
         pods_from_daily,
@@ -302,7 +307,7 @@ pub fn run(job: &Job) -> Result<RunReport> {
             .spawn_scoped(s, move || write_all(sink, out_rx))
             .context("cannot start the writer thread")?;
         let pool = &pool;
-        std::thread::Builder::new()
+        let converter = std::thread::Builder::new()
             .name("ocpagg-convert".into())
             .spawn_scoped(s, move || convert_rows(job, pool, rows_rx, out_tx))
             .context("cannot start the conversion thread")?;
@@ -323,6 +328,9 @@ pub fn run(job: &Job) -> Result<RunReport> {
         let written = writer
             .join()
             .map_err(|_| anyhow!("the writer thread panicked"))?;
+        report.convert_time = converter
+            .join()
+            .map_err(|_| anyhow!("the conversion thread panicked"))?;
         aggregated?;
         let (write, write_time) = written?;
         report.write = write;
@@ -617,10 +625,18 @@ fn flush(
 }
 
 /// Sorts rows and converts them to record batches, a window at a time with one batch per
-/// worker, and sends them to the writer, while the aggregate goes on folding. `Done` is passed on only if it
-/// arrives; a closed channel without it makes the writer abort.
-fn convert_rows(job: &Job, pool: &rayon::ThreadPool, input: Receiver<Rows>, out: Sender<Out>) {
+/// worker, and sends them to the writer, while the aggregate goes on folding. `Done` is passed
+/// on only if it arrives; a closed channel without it makes the writer abort. Returns the time
+/// spent sorting and converting (waits on either channel excluded).
+fn convert_rows(
+    job: &Job,
+    pool: &rayon::ThreadPool,
+    input: Receiver<Rows>,
+    out: Sender<Out>,
+) -> Duration {
+    let mut busy = Duration::ZERO;
     for msg in input.iter() {
+        let t = Instant::now();
         let rows = match msg {
             Rows::Unsorted(mut rows) => {
                 sort_rows(&mut rows);
@@ -629,23 +645,27 @@ fn convert_rows(job: &Job, pool: &rayon::ThreadPool, input: Receiver<Rows>, out:
             Rows::Sorted(rows) => rows,
             Rows::Done => {
                 let _ = out.send(Out::Done);
-                return;
+                return busy;
             }
         };
+        busy += t.elapsed();
         for window in rows.chunks(OUTPUT_BATCH_ROWS * job.threads.max(1)) {
+            let t = Instant::now();
             let batches: Vec<RecordBatch> = pool.install(|| {
                 window
                     .par_chunks(OUTPUT_BATCH_ROWS)
                     .map(|chunk| to_record_batch(&job.run, chunk))
                     .collect()
             });
+            busy += t.elapsed();
             for batch in batches {
                 if out.send(Out::Batch(batch)).is_err() {
-                    return; // the writer stopped; its error is reported
+                    return busy; // the writer stopped; its error is reported
                 }
             }
         }
     }
+    busy
 }
 
 /// Writes batches until `Done`; a closed channel without `Done` aborts (drops the sink).

@@ -74,12 +74,13 @@ pub fn render(report: &RunReport) -> String {
     }
     let _ = writeln!(
         s,
-        "time     {} wall, {:.0} rows/s; stages: read {} (all reader threads), labels {}, aggregate {}, write {}",
+        "time     {} wall, {:.0} rows/s; stages: read {} (all reader threads), labels {}, aggregate {}, convert {}, write {}",
         secs(report.wall),
         report.rows_per_second(),
         secs(report.read_time),
         secs(report.labels_time),
         secs(report.aggregate_time),
+        secs(report.convert_time),
         secs(report.write_time)
     );
     s

@@ -471,10 +471,6 @@ impl Aggregator {
         })
     }
 
-    fn greater(&self, a: StringId, b: StringId) -> bool {
-        self.strings.get(a).map(|s| s.as_ref()) > self.strings.get(b).map(|s| s.as_ref())
-    }
-
     /// Folds one prepared batch into a partial aggregate. Pure: safe to run for many batches
     /// at once on a thread pool.
     pub fn partial(&self, prepared: &PreparedBatch) -> Result<PodPartial> {
@@ -502,7 +498,7 @@ impl Aggregator {
                     continue;
                 }
                 let slot = out.roles.entry(nodes.get(i)).or_insert(role);
-                if self.greater(role, *slot) {
+                if self.strings.greater(role, *slot) {
                     *slot = role;
                 }
             }
@@ -585,7 +581,8 @@ impl Aggregator {
             acc.memory_bytes.add(opt(bytes, i));
             if !resource.is_null() {
                 match acc.resource {
-                    Some(current) if current == resource || !self.greater(resource, current) => {}
+                    Some(current)
+                        if current == resource || !self.strings.greater(resource, current) => {}
                     _ => acc.resource = Some(resource),
                 }
             }
@@ -596,10 +593,6 @@ impl Aggregator {
 
     /// Adds a partial aggregate into the running state.
     pub fn merge(&mut self, partial: PodPartial) {
-        let strings = &self.strings;
-        let greater = |a: StringId, b: StringId| {
-            strings.get(a).map(|s| s.as_ref()) > strings.get(b).map(|s| s.as_ref())
-        };
         let state = &mut self.state;
         for (key, acc) in partial.groups {
             match state.groups.entry(key) {
@@ -607,7 +600,7 @@ impl Aggregator {
                     v.insert(acc);
                 }
                 hashbrown::hash_map::Entry::Occupied(mut o) => {
-                    merge_acc(o.get_mut(), &acc, &greater);
+                    merge_acc(o.get_mut(), &acc, &self.strings);
                 }
             }
         }
@@ -616,7 +609,7 @@ impl Aggregator {
         }
         for (node, role) in partial.roles {
             let slot = state.roles.entry(node).or_insert(role);
-            if greater(role, *slot) {
+            if self.strings.greater(role, *slot) {
                 *slot = role;
             }
         }
@@ -676,7 +669,6 @@ impl Aggregator {
     }
 
     fn merge_into(&self, into: &mut PodPartial, from: PodPartial) {
-        let greater = |a: StringId, b: StringId| self.greater(a, b);
         if into.groups.len() < from.groups.len() {
             // Merge the smaller map into the larger one.
             let mut from = from;
@@ -689,7 +681,7 @@ impl Aggregator {
                     v.insert(acc);
                 }
                 hashbrown::hash_map::Entry::Occupied(mut o) => {
-                    merge_acc(o.get_mut(), &acc, &greater)
+                    merge_acc(o.get_mut(), &acc, &self.strings)
                 }
             }
         }
@@ -698,7 +690,7 @@ impl Aggregator {
         }
         for (node, role) in from.roles {
             let slot = into.roles.entry(node).or_insert(role);
-            if greater(role, *slot) {
+            if self.strings.greater(role, *slot) {
                 *slot = role;
             }
         }
@@ -890,16 +882,12 @@ impl Aggregator {
             let merged = self
                 .merged
                 .merge(&self.labels, &[node_labels, ns_labels, pod_labels]);
-            let strings = &self.strings;
-            let greater = |a: StringId, b: StringId| {
-                strings.get(a).map(|s| s.as_ref()) > strings.get(b).map(|s| s.as_ref())
-            };
             match groups.entry((day, namespace, node, merged)) {
                 hashbrown::hash_map::Entry::Vacant(v) => {
                     v.insert(acc);
                 }
                 hashbrown::hash_map::Entry::Occupied(mut o) => {
-                    merge_acc(o.get_mut(), &acc, &greater)
+                    merge_acc(o.get_mut(), &acc, &self.strings)
                 }
             }
         }
@@ -936,11 +924,7 @@ pub(crate) fn gib_hours(s: ByteSecondsSum) -> Option<f64> {
     s.value().map(|v| v / SECONDS_PER_HOUR * GIB)
 }
 
-pub(crate) fn merge_acc(
-    into: &mut PodAcc,
-    from: &PodAcc,
-    greater: &dyn Fn(StringId, StringId) -> bool,
-) {
+pub(crate) fn merge_acc(into: &mut PodAcc, from: &PodAcc, strings: &Strings) {
     into.usage_cpu.merge(&from.usage_cpu);
     into.request_cpu.merge(&from.request_cpu);
     into.effective_cpu.merge(&from.effective_cpu);
@@ -952,7 +936,7 @@ pub(crate) fn merge_acc(
     into.cpu_cores.merge(&from.cpu_cores);
     into.memory_bytes.merge(&from.memory_bytes);
     into.resource = match (into.resource, from.resource) {
-        (Some(a), Some(b)) if greater(b, a) => Some(b),
+        (Some(a), Some(b)) if strings.greater(b, a) => Some(b),
         (None, b) => b,
         (a, _) => a,
     };

@@ -72,6 +72,12 @@ impl Strings {
         })
     }
 
+    /// Whether the text of `a` sorts after the text of `b` (null sorts first): the
+    /// "greatest value wins" rule of koku's `max()` over text columns.
+    pub fn greater(&self, a: StringId, b: StringId) -> bool {
+        self.get(a).map(|s| s.as_ref()) > self.get(b).map(|s| s.as_ref())
+    }
+
     /// Strings held.
     pub fn len(&self) -> usize {
         self.ids.len()
@@ -211,5 +217,17 @@ mod tests {
             StringId(2),
             "a new id once the free ones are used"
         );
+    }
+
+    #[test]
+    fn greater_compares_text_not_ids_and_null_sorts_first() {
+        let mut s = Strings::default();
+        let b = s.intern("b");
+        let a = s.intern("a");
+        assert!(s.greater(b, a), "\"b\" > \"a\" although its id is smaller");
+        assert!(!s.greater(a, b));
+        assert!(!s.greater(a, a));
+        assert!(s.greater(a, StringId::NULL));
+        assert!(!s.greater(StringId::NULL, a));
     }
 }

@@ -60,14 +60,10 @@ impl Aggregator {
             .iter()
             .filter_map(|n| self.strings.lookup(n))
             .collect();
-        let strings = &self.strings;
-        let greater = |a: StringId, b: StringId| {
-            strings.get(a).map(|s| s.as_ref()) > strings.get(b).map(|s| s.as_ref())
-        };
         let mut nodes: HashMap<(i32, StringId), PodAcc> = HashMap::new();
         for (&(day, namespace, node, _), acc) in groups {
             if !excluded.contains(&namespace) {
-                merge_acc(nodes.entry((day, node)).or_default(), acc, &greater);
+                merge_acc(nodes.entry((day, node)).or_default(), acc, &self.strings);
             }
         }
         self.unallocated.reserve(nodes.len());

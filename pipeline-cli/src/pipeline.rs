@@ -29,9 +29,9 @@ use crate::config::{Job, Output};
 use crate::progress::{Counters, Progress};
 
 /// Rows per output batch handed to the writer. Summary rows are wide (two label JSON texts
-/// and a uuid: about 800 bytes in Arrow), so a batch is about 3 MB; the batches in flight
-/// (the conversion window, the channel and the writer's) are bounded in bytes, not only in
-/// count, whatever the number of rows a day has.
+/// and a uuid: about 800 bytes in Arrow), so a full batch is about 6 MB; the batches in flight
+/// are the conversion window (one per worker), two in the channel and the writer's.
+/// 4,096 rows used less memory at 20M rows but were 7-10% slower.
 const OUTPUT_BATCH_ROWS: usize = 8192;
 
 /// What a run did, for the end-of-run summary.

@@ -46,6 +46,7 @@
 mod config;
 mod error;
 pub mod exact;
+mod groups;
 mod like;
 mod output;
 mod pods;

@@ -29,6 +29,7 @@ use rayon::prelude::*;
 use crate::config::{RunInfo, SideInputs};
 use crate::error::{AggregateError, Result};
 use crate::exact::{ByteSecondsSum, Max, SecondsSum};
+use crate::groups::DenseGroups;
 use crate::output::{Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow};
 use crate::storage::StoragePartial;
 use crate::strings::{row_ids, text_dictionary, DictionaryCache, StringId, Strings};
@@ -179,7 +180,7 @@ impl PreparedBatch {
 /// The partial aggregate of some pod_usage batches.
 #[derive(Debug, Default)]
 pub struct PodPartial {
-    groups: HashMap<GroupKey, PodAcc>,
+    groups: DenseGroups<GroupKey, PodAcc>,
     capacity: HashMap<(i64, StringId), CapacityAcc>,
     pub(crate) roles: HashMap<StringId, StringId>,
     pub(crate) placements: HashSet<Placement>,
@@ -564,7 +565,7 @@ impl Aggregator {
                 LabelSetId::EMPTY
             };
             let key = (day, namespace, node, labels);
-            let acc = out.groups.entry(key).or_default();
+            let acc = out.groups.slot(key);
             let (u, r) = (opt(usage_cpu, i), opt(request_cpu, i));
             acc.usage_cpu.add(u);
             acc.request_cpu.add(r);
@@ -594,16 +595,10 @@ impl Aggregator {
     /// Adds a partial aggregate into the running state.
     pub fn merge(&mut self, partial: PodPartial) {
         let state = &mut self.state;
-        for (key, acc) in partial.groups {
-            match state.groups.entry(key) {
-                hashbrown::hash_map::Entry::Vacant(v) => {
-                    v.insert(acc);
-                }
-                hashbrown::hash_map::Entry::Occupied(mut o) => {
-                    merge_acc(o.get_mut(), &acc, &self.strings);
-                }
-            }
-        }
+        let strings = &self.strings;
+        state
+            .groups
+            .absorb(partial.groups, |into, from| merge_acc(into, from, strings));
         for (key, acc) in partial.capacity {
             state.capacity.entry(key).or_default().merge(&acc);
         }
@@ -675,16 +670,9 @@ impl Aggregator {
             std::mem::swap(into, &mut from);
             return self.merge_into(into, from);
         }
-        for (key, acc) in from.groups {
-            match into.groups.entry(key) {
-                hashbrown::hash_map::Entry::Vacant(v) => {
-                    v.insert(acc);
-                }
-                hashbrown::hash_map::Entry::Occupied(mut o) => {
-                    merge_acc(o.get_mut(), &acc, &self.strings)
-                }
-            }
-        }
+        let strings = &self.strings;
+        into.groups
+            .absorb(from.groups, |into, from| merge_acc(into, from, strings));
         for (key, acc) in from.capacity {
             into.capacity.entry(key).or_default().merge(&acc);
         }
@@ -755,7 +743,7 @@ impl Aggregator {
             .extract_if(|p| p.0 <= last_day)
             .collect();
         let mut categories: HashMap<StringId, Option<i32>> = HashMap::new();
-        for &(_, namespace, _, _) in groups.keys() {
+        for &((_, namespace, _, _), _) in &groups {
             categories.entry(namespace).or_insert_with(|| {
                 self.side
                     .cost_category(self.strings.get(namespace).map(|s| s.as_ref()))
@@ -766,7 +754,7 @@ impl Aggregator {
         let this = &*self;
         let mut rows: Vec<SummaryRow> = groups
             .par_iter()
-            .map(|(&(day, namespace, node, labels), acc)| {
+            .map(|&((day, namespace, node, labels), ref acc)| {
                 let (node_cpu, node_mem) = capacity.node(day, node);
                 let (cluster_cpu, cluster_mem) = capacity.cluster(day);
                 let labels = Arc::clone(this.merged.json(labels));
@@ -861,13 +849,10 @@ impl Aggregator {
     /// The Pod groups of the days up to `last_day`, with pod labels merged with the node's
     /// and namespace's labels of the day. Different pod label sets can merge into the same
     /// map, so groups are re-keyed.
-    fn take_pod_groups(&mut self, last_day: i32) -> HashMap<GroupKey, PodAcc> {
-        let pod_groups: Vec<(GroupKey, PodAcc)> = self
-            .state
-            .groups
-            .extract_if(|key, _| key.0 <= last_day)
-            .collect();
-        let mut groups: HashMap<GroupKey, PodAcc> = HashMap::with_capacity(pod_groups.len());
+    fn take_pod_groups(&mut self, last_day: i32) -> Vec<(GroupKey, PodAcc)> {
+        let pod_groups = self.state.groups.take_where(|key| key.0 <= last_day);
+        let mut groups: DenseGroups<GroupKey, PodAcc> = DenseGroups::default();
+        let strings = &self.strings;
         for ((day, namespace, node, pod_labels), acc) in pod_groups {
             let node_labels = self
                 .node_labels
@@ -882,16 +867,11 @@ impl Aggregator {
             let merged = self
                 .merged
                 .merge(&self.labels, &[node_labels, ns_labels, pod_labels]);
-            match groups.entry((day, namespace, node, merged)) {
-                hashbrown::hash_map::Entry::Vacant(v) => {
-                    v.insert(acc);
-                }
-                hashbrown::hash_map::Entry::Occupied(mut o) => {
-                    merge_acc(o.get_mut(), &acc, &self.strings)
-                }
-            }
+            groups.add((day, namespace, node, merged), acc, |into, from| {
+                merge_acc(into, from, strings)
+            });
         }
-        groups
+        groups.into_entries()
     }
 }
 

@@ -53,7 +53,7 @@ impl Aggregator {
     /// Keeps, per (day, node) with Pod rows in `groups`, what its unallocated row needs.
     pub(crate) fn note_unallocated(
         &mut self,
-        groups: &HashMap<GroupKey, PodAcc>,
+        groups: &[(GroupKey, PodAcc)],
         capacity: &DayCapacity,
     ) {
         let excluded: Vec<StringId> = NOT_ALLOCATED
@@ -61,7 +61,7 @@ impl Aggregator {
             .filter_map(|n| self.strings.lookup(n))
             .collect();
         let mut nodes: HashMap<(i32, StringId), PodAcc> = HashMap::new();
-        for (&(day, namespace, node, _), acc) in groups {
+        for &((day, namespace, node, _), ref acc) in groups {
             if !excluded.contains(&namespace) {
                 merge_acc(nodes.entry((day, node)).or_default(), acc, &self.strings);
             }

@@ -277,7 +277,10 @@ pub fn run(job: &Job) -> Result<RunReport> {
     }
     drop(job_tx);
     let (batch_tx, batch_rx) = bounded::<Msg>(2 * job.threads.max(2));
-    let (rows_tx, rows_rx) = bounded::<Rows>(1);
+    // A rendezvous: a finished day is handed over only when the converter is free, so at
+    // most two days of rows exist at once (one converting, one being built). A slot of one
+    // held a third at 20M rows (about 20 MB more peak heap) and gained no time.
+    let (rows_tx, rows_rx) = bounded::<Rows>(0);
     let (out_tx, out_rx) = bounded::<Out>(2);
 
     let mut report = RunReport {

@@ -1,0 +1,157 @@
+//! Dense group storage: each distinct key is given an index once, and the group states live
+//! in one flat `Vec` in insertion order.
+//!
+//! A hash map from key to state moves whole states (about 150 bytes for a Pod group) every
+//! time it grows, and keeps up to half of its buckets empty: at 47k groups a day that was
+//! 22-44 MB per map. Here the map holds only `key → u32` (20 bytes a bucket), the states are
+//! packed, and a finished day is handed out by moving the `Vec`, not by copying entries.
+
+use std::hash::Hash;
+
+use hashbrown::hash_map::Entry;
+use hashbrown::HashMap;
+
+/// Groups keyed by `K`, each with a state `A`, stored densely (see the module docs).
+#[derive(Debug)]
+pub(crate) struct DenseGroups<K, A> {
+    index: HashMap<K, u32>,
+    entries: Vec<(K, A)>,
+}
+
+impl<K, A> Default for DenseGroups<K, A> {
+    fn default() -> Self {
+        Self {
+            index: HashMap::new(),
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Copy, A: Default> DenseGroups<K, A> {
+    /// Number of groups.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The state of `key`, created empty on first sight.
+    #[inline]
+    pub(crate) fn slot(&mut self, key: K) -> &mut A {
+        let next = self.entries.len() as u32;
+        let i = *self.index.entry(key).or_insert(next);
+        if i == next {
+            self.entries.push((key, A::default()));
+        }
+        &mut self.entries[i as usize].1
+    }
+
+    /// Adds `key`'s state `acc`: moved in when the key is new, else combined with `merge`.
+    #[inline]
+    pub(crate) fn add(&mut self, key: K, acc: A, merge: impl Fn(&mut A, &A)) {
+        match self.index.entry(key) {
+            Entry::Vacant(v) => {
+                v.insert(self.entries.len() as u32);
+                self.entries.push((key, acc));
+            }
+            Entry::Occupied(o) => merge(&mut self.entries[*o.get() as usize].1, &acc),
+        }
+    }
+
+    /// Adds every group of `other` (the larger of the two is kept and the smaller moved in).
+    pub(crate) fn absorb(&mut self, mut other: Self, merge: impl Fn(&mut A, &A)) {
+        if self.len() < other.len() {
+            std::mem::swap(self, &mut other);
+        }
+        self.entries.reserve(other.len());
+        for (key, acc) in other.entries {
+            self.add(key, acc, &merge);
+        }
+    }
+
+    /// The groups, in insertion order.
+    #[cfg(test)]
+    pub(crate) fn entries(&self) -> &[(K, A)] {
+        &self.entries
+    }
+
+    /// Removes and returns the groups whose key satisfies `take`, in insertion order. When
+    /// all of them do (the usual case: one day open at a time), the storage itself is handed
+    /// out and nothing is copied.
+    pub(crate) fn take_where(&mut self, take: impl Fn(&K) -> bool) -> Vec<(K, A)> {
+        if self.entries.iter().all(|(k, _)| take(k)) {
+            self.index = HashMap::new();
+            return std::mem::take(&mut self.entries);
+        }
+        let (taken, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.entries)
+            .into_iter()
+            .partition(|(k, _)| take(k));
+        self.index = kept
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (*k, i as u32))
+            .collect();
+        self.entries = kept;
+        taken
+    }
+
+    /// All groups, in insertion order.
+    pub(crate) fn into_entries(self) -> Vec<(K, A)> {
+        self.entries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sum(into: &mut u64, from: &u64) {
+        *into += from;
+    }
+
+    #[test]
+    fn slot_gives_one_state_per_key_in_first_seen_order() {
+        let mut g: DenseGroups<(i32, u32), u64> = DenseGroups::default();
+        for (k, v) in [((1, 7), 2), ((0, 3), 5), ((1, 7), 4)] {
+            *g.slot(k) += v;
+        }
+        assert_eq!(g.entries(), &[((1, 7), 6), ((0, 3), 5)]);
+    }
+
+    #[test]
+    fn absorb_merges_equal_keys_and_keeps_the_others() {
+        let mut a: DenseGroups<u32, u64> = DenseGroups::default();
+        let mut b: DenseGroups<u32, u64> = DenseGroups::default();
+        *a.slot(1) += 10;
+        for (k, v) in [(1, 1), (2, 2), (3, 3)] {
+            *b.slot(k) += v;
+        }
+        a.absorb(b, sum);
+        let mut got = a.entries().to_vec();
+        got.sort_unstable();
+        assert_eq!(got, vec![(1, 11), (2, 2), (3, 3)]);
+        // The index still finds every key after the swap inside absorb.
+        *a.slot(1) += 1;
+        *a.slot(3) += 1;
+        assert_eq!(a.len(), 3);
+        let mut got = a.into_entries();
+        got.sort_unstable();
+        assert_eq!(got, vec![(1, 12), (2, 2), (3, 4)]);
+    }
+
+    #[test]
+    fn take_where_splits_and_the_rest_stays_findable() {
+        let mut g: DenseGroups<(i32, u32), u64> = DenseGroups::default();
+        for (k, v) in [((1, 1), 1), ((2, 1), 2), ((1, 2), 3), ((3, 1), 4)] {
+            *g.slot(k) += v;
+        }
+        let taken = g.take_where(|k| k.0 <= 1);
+        assert_eq!(taken, vec![((1, 1), 1), ((1, 2), 3)]);
+        *g.slot((3, 1)) += 10;
+        *g.slot((1, 1)) += 7; // a new group again
+        assert_eq!(g.entries(), &[((2, 1), 2), ((3, 1), 14), ((1, 1), 7)]);
+        let all = g.take_where(|_| true);
+        assert_eq!(all.len(), 3);
+        assert_eq!(g.len(), 0);
+        *g.slot((5, 5)) += 1;
+        assert_eq!(g.entries(), &[((5, 5), 1)]);
+    }
+}

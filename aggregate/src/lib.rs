@@ -46,6 +46,7 @@
 mod config;
 mod error;
 pub mod exact;
+mod finished;
 mod groups;
 mod like;
 mod output;
@@ -57,6 +58,7 @@ mod unallocated;
 
 pub use config::{CostCategory, RunInfo, SideInputs};
 pub use error::{AggregateError, Result};
+pub use finished::FinishedDays;
 pub use like::LikePattern;
 pub use output::{
     to_record_batch, Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow,

@@ -29,8 +29,9 @@ use rayon::prelude::*;
 use crate::config::{RunInfo, SideInputs};
 use crate::error::{AggregateError, Result};
 use crate::exact::{ByteSecondsSum, Max, SecondsSum};
+use crate::finished::{FinishedDays, PodGroup};
 use crate::groups::DenseGroups;
-use crate::output::{Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow};
+use crate::output::{DataSource, SummaryRow};
 use crate::storage::StoragePartial;
 use crate::strings::{row_ids, text_dictionary, DictionaryCache, StringId, Strings};
 
@@ -726,15 +727,15 @@ impl Aggregator {
     /// they come from [`Aggregator::finish`]; what they need of a finished day is kept (a few
     /// numbers per node and day).
     pub fn finish_days(&mut self, last_day: i32) -> Vec<SummaryRow> {
-        let mut rows = self.take_days(last_day);
-        sort_rows(&mut rows);
-        rows
+        let mut days = self.take_days(last_day);
+        days.sort();
+        days.into_rows()
     }
 
-    /// [`Aggregator::finish_days`] without the sort: the rows in no particular order, for a
-    /// caller that sorts them elsewhere ([`sort_rows`]), e.g. on another thread while this
-    /// aggregate goes on folding.
-    pub fn take_days(&mut self, last_day: i32) -> Vec<SummaryRow> {
+    /// [`Aggregator::finish_days`] without building or sorting the rows: the days come out
+    /// as [`FinishedDays`], compact, for a caller that sorts and converts them elsewhere
+    /// (e.g. on another thread while this aggregate goes on folding).
+    pub fn take_days(&mut self, last_day: i32) -> FinishedDays {
         let capacity = self.take_capacity(last_day);
         let groups = self.take_pod_groups(last_day);
         let placements: HashSet<Placement> = self
@@ -742,71 +743,53 @@ impl Aggregator {
             .placements
             .extract_if(|p| p.0 <= last_day)
             .collect();
+        // The texts and label JSON the groups name, and each namespace's cost category,
+        // looked up once per distinct id.
+        let mut texts: HashMap<StringId, Arc<str>> = HashMap::new();
+        let mut labels: HashMap<LabelSetId, Arc<str>> = HashMap::new();
         let mut categories: HashMap<StringId, Option<i32>> = HashMap::new();
-        for &((_, namespace, _, _), _) in &groups {
-            categories.entry(namespace).or_insert_with(|| {
+        for ((_, namespace, node, label_set), acc) in &groups {
+            for id in [Some(*namespace), Some(*node), acc.resource]
+                .into_iter()
+                .flatten()
+            {
+                if let Some(text) = self.strings.get(id) {
+                    texts.entry(id).or_insert_with(|| Arc::clone(text));
+                }
+            }
+            labels
+                .entry(*label_set)
+                .or_insert_with(|| Arc::clone(self.merged.json(*label_set)));
+            categories.entry(*namespace).or_insert_with(|| {
                 self.side
-                    .cost_category(self.strings.get(namespace).map(|s| s.as_ref()))
+                    .cost_category(self.strings.get(*namespace).map(|s| s.as_ref()))
             });
         }
-        // Building a row only reads the aggregate, so a day's rows are built in parallel (on
-        // the pool the caller installed, or rayon's global one).
-        let this = &*self;
-        let mut rows: Vec<SummaryRow> = groups
-            .par_iter()
-            .map(|&((day, namespace, node, labels), ref acc)| {
-                let (node_cpu, node_mem) = capacity.node(day, node);
-                let (cluster_cpu, cluster_mem) = capacity.cluster(day);
-                let labels = Arc::clone(this.merged.json(labels));
-                SummaryRow {
-                    data_source: DataSource::Pod,
-                    day,
-                    namespace: this.strings.get(namespace).cloned(),
-                    node: this.strings.get(node).cloned(),
-                    resource_id: acc.resource.and_then(|r| this.strings.get(r).cloned()),
-                    pod_labels: Some(Arc::clone(&labels)),
-                    volume_labels: None,
-                    all_labels: Some(labels),
-                    pod: PodMeasures {
-                        usage_cpu_core_hours: hours(acc.usage_cpu),
-                        request_cpu_core_hours: hours(acc.request_cpu),
-                        effective_usage_cpu_core_hours: hours(acc.effective_cpu),
-                        limit_cpu_core_hours: hours(acc.limit_cpu),
-                        usage_memory_gigabyte_hours: gib_hours(acc.usage_mem),
-                        request_memory_gigabyte_hours: gib_hours(acc.request_mem),
-                        effective_usage_memory_gigabyte_hours: gib_hours(acc.effective_mem),
-                        limit_memory_gigabyte_hours: gib_hours(acc.limit_mem),
-                    },
-                    capacity: Capacity {
-                        node_cpu_cores: acc.cpu_cores.value(),
-                        node_cpu_core_hours: hours(node_cpu),
-                        node_memory_gigabytes: acc.memory_bytes.value().map(|b| b * GIB),
-                        node_memory_gigabyte_hours: gib_hours(node_mem),
-                        cluster_cpu_core_hours: hours(cluster_cpu),
-                        cluster_memory_gigabyte_hours: gib_hours(cluster_mem),
-                    },
-                    storage: StorageMeasures::default(),
-                    cost_category_id: categories[&namespace],
-                    infrastructure_cost: true,
-                }
-            })
-            .collect();
         self.note_unallocated(&groups, &capacity);
         self.note_role_pairs(&placements);
-        self.storage_rows(last_day, &placements, &mut rows);
+        let mut storage = Vec::new();
+        self.storage_rows(last_day, &placements, &mut storage);
         self.node_labels.retain(|&(day, _), _| day > last_day);
         self.namespace_labels.retain(|&(day, _), _| day > last_day);
-        // Rows keep their JSON; the merged ids are not used past this point.
+        // The days keep their JSON; the merged ids are not used past this point.
         self.merged.clear_if_over(MERGED_LABELS_KEPT);
         self.forget_pods();
-        rows
+        let pods = groups
+            .into_iter()
+            .map(|(key, acc)| PodGroup {
+                key,
+                acc,
+                cost_category_id: categories[&key.1],
+            })
+            .collect();
+        FinishedDays::new(pods, storage, texts, labels, capacity)
     }
 
     /// Builds the remaining rows: Pod and Storage rows of the days not yet finished by
     /// [`Aggregator::finish_days`] and every unallocated row, sorted by [`row_order`].
     pub fn finish(mut self) -> Summary {
         let stats = self.stats();
-        let mut rows = self.take_days(i32::MAX);
+        let mut rows = self.take_days(i32::MAX).into_rows();
         self.unallocated_rows(&mut rows);
         sort_rows(&mut rows);
         Summary { rows, stats }

@@ -5,7 +5,9 @@
 //! error wins: it is reported, every channel is dropped so all threads drain and stop, and the
 //! sink is dropped unfinished, so nothing is written.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,12 +15,12 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use arrow::array::RecordBatch;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
-use ocpagg_aggregate::{sort_rows, CostCategory, LikePattern, SideInputs};
 use ocpagg_aggregate::{
-    to_record_batch, AggregateStats, Aggregator, PodPass, PreparedBatch, PreparedStorage,
-    SummaryRow, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS,
+    to_record_batch, AggregateStats, Aggregator, FinishedDays, PodPass, PreparedBatch,
+    PreparedStorage, SummaryRow, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS,
     POD_USAGE_COLUMNS, STORAGE_USAGE_COLUMNS,
 };
+use ocpagg_aggregate::{CostCategory, LikePattern, SideInputs};
 use ocpagg_labels::EnabledKeys;
 use ocpagg_reader::{DataFile, DateRange, FileFooter, Projection, ReportType, ScanPlan, Warehouse};
 use ocpagg_writer::pg::{read_side_inputs, Slice, SummaryTable};
@@ -216,8 +218,8 @@ enum Msg {
 
 /// Finished rows, from the aggregate to the conversion thread.
 enum Rows {
-    /// Rows in no particular order (the conversion thread sorts them).
-    Unsorted(Vec<SummaryRow>),
+    /// Finished days, compact and unsorted (the conversion thread sorts and builds them).
+    Days(Box<FinishedDays>),
     /// Rows in output order.
     Sorted(Vec<SummaryRow>),
     Done,
@@ -547,10 +549,10 @@ fn aggregate(
                     let t = Instant::now();
                     flush(&mut agg, pool, &mut pending, &mut pending_storage)?;
                     let last_day = complete_before - 1;
-                    let rows = pool.install(|| agg.take_days(last_day));
+                    let days = agg.take_days(last_day);
                     finished_through = last_day;
                     fold_time += t.elapsed();
-                    if out.send(Rows::Unsorted(rows)).is_err() {
+                    if out.send(Rows::Days(Box::new(days))).is_err() {
                         break; // the writer stopped; the caller reports its error
                     }
                 }
@@ -602,10 +604,14 @@ fn aggregate(
             job.run.source_uuid
         );
     }
-    let summary = pool.install(|| agg.finish());
+    // The days still open go out like the others; `finish` then adds only the unallocated
+    // rows, which need every day's node roles.
+    let days = agg.take_days(i32::MAX);
+    let sent = out.send(Rows::Days(Box::new(days))).is_ok();
+    let summary = agg.finish();
     fold_time += t.elapsed();
     report.aggregate = summary.stats;
-    if out.send(Rows::Sorted(summary.rows)).is_ok() {
+    if sent && out.send(Rows::Sorted(summary.rows)).is_ok() {
         let _ = out.send(Rows::Done);
     }
     report.labels_time = labels_time;
@@ -629,10 +635,33 @@ fn flush(
     Ok(())
 }
 
-/// Sorts rows and converts them to record batches, a window at a time with one batch per
-/// worker, and sends them to the writer, while the aggregate goes on folding. `Done` is passed
-/// on only if it arrives; a closed channel without it makes the writer abort. Returns the time
-/// spent sorting and converting (waits on either channel excluded).
+/// Rows ready to convert: finished days (built a window at a time) or rows already built.
+enum Ready {
+    Days(Box<FinishedDays>),
+    Built(Vec<SummaryRow>),
+}
+
+impl Ready {
+    fn len(&self) -> usize {
+        match self {
+            Ready::Days(days) => days.len(),
+            Ready::Built(rows) => rows.len(),
+        }
+    }
+
+    fn rows(&self, range: Range<usize>) -> Cow<'_, [SummaryRow]> {
+        match self {
+            Ready::Days(days) => Cow::Owned(days.rows(range)),
+            Ready::Built(rows) => Cow::Borrowed(&rows[range]),
+        }
+    }
+}
+
+/// Sorts finished days and converts them to record batches, a window at a time with one batch
+/// per worker (rows are built from the compact days only for the window), and sends them to
+/// the writer, while the aggregate goes on folding. `Done` is passed on only if it arrives; a
+/// closed channel without it makes the writer abort. Returns the time spent sorting and
+/// converting (waits on either channel excluded).
 fn convert_rows(
     job: &Job,
     pool: &rayon::ThreadPool,
@@ -640,26 +669,33 @@ fn convert_rows(
     out: Sender<Out>,
 ) -> Duration {
     let mut busy = Duration::ZERO;
+    let window = OUTPUT_BATCH_ROWS * job.threads.max(1);
     for msg in input.iter() {
         let t = Instant::now();
-        let rows = match msg {
-            Rows::Unsorted(mut rows) => {
-                sort_rows(&mut rows);
-                rows
+        let ready = match msg {
+            Rows::Days(mut days) => {
+                days.sort();
+                Ready::Days(days)
             }
-            Rows::Sorted(rows) => rows,
+            Rows::Sorted(rows) => Ready::Built(rows),
             Rows::Done => {
                 let _ = out.send(Out::Done);
                 return busy;
             }
         };
         busy += t.elapsed();
-        for window in rows.chunks(OUTPUT_BATCH_ROWS * job.threads.max(1)) {
+        let len = ready.len();
+        for start in (0..len).step_by(window) {
             let t = Instant::now();
+            let end = (start + window).min(len);
             let batches: Vec<RecordBatch> = pool.install(|| {
-                window
-                    .par_chunks(OUTPUT_BATCH_ROWS)
-                    .map(|chunk| to_record_batch(&job.run, chunk))
+                (start..end)
+                    .into_par_iter()
+                    .step_by(OUTPUT_BATCH_ROWS)
+                    .map(|from| {
+                        let to = (from + OUTPUT_BATCH_ROWS).min(end);
+                        to_record_batch(&job.run, &ready.rows(from..to))
+                    })
                     .collect()
             });
             busy += t.elapsed();

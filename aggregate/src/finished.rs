@@ -1,0 +1,219 @@
+//! The rows of finished days, held compactly until they are converted.
+//!
+//! A [`SummaryRow`] is about 470 bytes: six optional texts, eighteen optional numbers. A
+//! Pod row is a group key and its sums until someone needs the row itself (about 190 bytes),
+//! and a large cluster's day has tens of thousands of them. [`FinishedDays`] therefore keeps
+//! the Pod groups as they are, with the few distinct texts they name, and builds
+//! [`SummaryRow`]s only for the range asked of [`FinishedDays::rows`], a batch at a time.
+
+use std::hash::Hash;
+use std::ops::Range;
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+use ocpagg_labels::LabelSetId;
+
+use crate::output::{Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow};
+use crate::pods::{gib_hours, hours, sort_rows, DayCapacity, GroupKey, PodAcc, GIB};
+use crate::strings::StringId;
+
+/// A finished Pod group: (day, namespace, node, merged labels), its sums, and the cost
+/// category of its namespace.
+#[derive(Debug)]
+pub(crate) struct PodGroup {
+    pub(crate) key: GroupKey,
+    pub(crate) acc: PodAcc,
+    pub(crate) cost_category_id: Option<i32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Pods,
+    Storage,
+}
+
+/// The Pod and Storage rows of one or more finished days (from
+/// [`crate::Aggregator::take_days`]).
+///
+/// Rows are addressed by position, `0..len()`: in no particular order as taken, in output
+/// order ([`crate::row_order`]) after [`FinishedDays::sort`]. [`FinishedDays::rows`] builds
+/// the rows of a range, so a converter can turn a day into record batches piece by piece
+/// (and in parallel: it takes `&self`).
+#[derive(Debug, Default)]
+pub struct FinishedDays {
+    pods: Vec<PodGroup>,
+    storage: Vec<SummaryRow>,
+    /// The text of every namespace, node and resource id the Pod groups name.
+    texts: HashMap<StringId, Arc<str>>,
+    /// The JSON of every label set the Pod groups name.
+    labels: HashMap<LabelSetId, Arc<str>>,
+    capacity: DayCapacity,
+    /// The rows in their current order, as runs of `pods` or `storage`.
+    segments: Vec<(Part, Range<usize>)>,
+}
+
+impl FinishedDays {
+    pub(crate) fn new(
+        pods: Vec<PodGroup>,
+        storage: Vec<SummaryRow>,
+        texts: HashMap<StringId, Arc<str>>,
+        labels: HashMap<LabelSetId, Arc<str>>,
+        capacity: DayCapacity,
+    ) -> Self {
+        let segments = vec![
+            (Part::Pods, 0..pods.len()),
+            (Part::Storage, 0..storage.len()),
+        ];
+        Self {
+            pods,
+            storage,
+            texts,
+            labels,
+            capacity,
+            segments,
+        }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.pods.len() + self.storage.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Puts the rows in output order ([`crate::row_order`]): day by day, a day's Pod rows
+    /// before its Storage rows. Pod groups are sorted on integer ranks of their texts (each
+    /// distinct text is compared once), Storage rows with [`sort_rows`].
+    pub fn sort(&mut self) {
+        let text_rank = ranks(&self.texts);
+        let label_rank = ranks(&self.labels);
+        // Null (no text) ranks 0, before every text, as in `row_order`.
+        let rank = |id: StringId| text_rank.get(&id).copied().unwrap_or(0);
+        self.pods.sort_by_cached_key(|g| {
+            let (day, namespace, node, labels) = g.key;
+            let resource = g.acc.resource.map_or(0, rank);
+            (
+                day,
+                rank(namespace),
+                rank(node),
+                resource,
+                label_rank.get(&labels).copied().unwrap_or(0),
+            )
+        });
+        sort_rows(&mut self.storage);
+        self.segments.clear();
+        let (mut i, mut j) = (0, 0);
+        while i < self.pods.len() || j < self.storage.len() {
+            let day = self
+                .pods
+                .get(i)
+                .map(|g| g.key.0)
+                .into_iter()
+                .chain(self.storage.get(j).map(|r| r.day))
+                .min()
+                .expect("rows remain");
+            let pods_end = i + self.pods[i..].partition_point(|g| g.key.0 == day);
+            let storage_end = j + self.storage[j..].partition_point(|r| r.day == day);
+            if pods_end > i {
+                self.segments.push((Part::Pods, i..pods_end));
+            }
+            if storage_end > j {
+                self.segments.push((Part::Storage, j..storage_end));
+            }
+            (i, j) = (pods_end, storage_end);
+        }
+    }
+
+    /// The rows at positions `range`, built.
+    ///
+    /// # Panics
+    ///
+    /// If `range` reaches past [`FinishedDays::len`].
+    pub fn rows(&self, range: Range<usize>) -> Vec<SummaryRow> {
+        assert!(range.end <= self.len(), "rows {range:?} of {}", self.len());
+        let mut out = Vec::with_capacity(range.len());
+        let mut offset = 0;
+        for (part, segment) in &self.segments {
+            let (start, end) = (offset, offset + segment.len());
+            offset = end;
+            let (lo, hi) = (range.start.max(start), range.end.min(end));
+            if lo >= hi {
+                continue;
+            }
+            let local = segment.start + (lo - start)..segment.start + (hi - start);
+            match part {
+                Part::Pods => out.extend(self.pods[local].iter().map(|g| self.pod_row(g))),
+                Part::Storage => out.extend_from_slice(&self.storage[local]),
+            }
+        }
+        out
+    }
+
+    /// Every row, built, in the current order.
+    pub fn into_rows(self) -> Vec<SummaryRow> {
+        self.rows(0..self.len())
+    }
+
+    fn text(&self, id: StringId) -> Option<Arc<str>> {
+        self.texts.get(&id).cloned()
+    }
+
+    fn pod_row(&self, g: &PodGroup) -> SummaryRow {
+        let (day, namespace, node, labels) = g.key;
+        let acc = &g.acc;
+        let (node_cpu, node_mem) = self.capacity.node(day, node);
+        let (cluster_cpu, cluster_mem) = self.capacity.cluster(day);
+        let labels = Arc::clone(&self.labels[&labels]);
+        SummaryRow {
+            data_source: DataSource::Pod,
+            day,
+            namespace: self.text(namespace),
+            node: self.text(node),
+            resource_id: acc.resource.and_then(|r| self.text(r)),
+            pod_labels: Some(Arc::clone(&labels)),
+            volume_labels: None,
+            all_labels: Some(labels),
+            pod: PodMeasures {
+                usage_cpu_core_hours: hours(acc.usage_cpu),
+                request_cpu_core_hours: hours(acc.request_cpu),
+                effective_usage_cpu_core_hours: hours(acc.effective_cpu),
+                limit_cpu_core_hours: hours(acc.limit_cpu),
+                usage_memory_gigabyte_hours: gib_hours(acc.usage_mem),
+                request_memory_gigabyte_hours: gib_hours(acc.request_mem),
+                effective_usage_memory_gigabyte_hours: gib_hours(acc.effective_mem),
+                limit_memory_gigabyte_hours: gib_hours(acc.limit_mem),
+            },
+            capacity: Capacity {
+                node_cpu_cores: acc.cpu_cores.value(),
+                node_cpu_core_hours: hours(node_cpu),
+                node_memory_gigabytes: acc.memory_bytes.value().map(|b| b * GIB),
+                node_memory_gigabyte_hours: gib_hours(node_mem),
+                cluster_cpu_core_hours: hours(cluster_cpu),
+                cluster_memory_gigabyte_hours: gib_hours(cluster_mem),
+            },
+            storage: StorageMeasures::default(),
+            cost_category_id: g.cost_category_id,
+            infrastructure_cost: true,
+        }
+    }
+}
+
+/// Rank of each key by its text, from 1 (0 is left for null); equal texts share a rank.
+fn ranks<K: Copy + Hash + Eq>(texts: &HashMap<K, Arc<str>>) -> HashMap<K, u32> {
+    let mut by_text: Vec<(&str, K)> = texts.iter().map(|(k, t)| (&**t, *k)).collect();
+    by_text.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut rank = HashMap::with_capacity(by_text.len());
+    let mut next = 0;
+    let mut previous: Option<&str> = None;
+    for (text, key) in by_text {
+        if previous != Some(text) {
+            next += 1;
+            previous = Some(text);
+        }
+        rank.insert(key, next);
+    }
+    rank
+}

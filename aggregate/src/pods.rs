@@ -43,6 +43,16 @@ const INFRA_LABEL_TEXT: &str = r#""node_role_kubernetes_io": "infra""#;
 /// Merged label maps kept from one day to the next (the same pods carry the same labels every
 /// day); beyond this many, the cache is cleared after a day's rows are built.
 const MERGED_LABELS_KEPT: usize = 1 << 15;
+/// Text columns whose values matter only within a day (pods join claims to placements; a
+/// claim's names are copied into its row), and which a month holds many of: they are interned
+/// apart from the long-lived names (namespaces, nodes, storage classes) and forgotten as days
+/// finish.
+pub(crate) const SHORT_LIVED_COLUMNS: [&str; 4] = [
+    "pod",
+    "persistentvolumeclaim",
+    "persistentvolume",
+    "csi_volume_handle",
+];
 /// 2^-30: bytes to gigabytes (GiB), as koku's `power(2, -30)`.
 pub const GIB: f64 = 1.0 / (1u64 << 30) as f64;
 
@@ -196,8 +206,9 @@ pub struct Aggregator {
     pub(crate) run: RunInfo,
     pub(crate) side: SideInputs,
     pub(crate) strings: Strings,
-    /// Pod names (placements and claims refer to them); see [`Aggregator::forget_pods`].
-    pub(crate) pods: Strings,
+    /// Names that matter only within a day ([`SHORT_LIVED_COLUMNS`]: pods, claims, volumes,
+    /// CSI handles), of which a month holds many; see [`Aggregator::forget_short_lived`].
+    pub(crate) short_lived: Strings,
     pub(crate) labels: LabelSets,
     /// Row label maps (node ⊕ namespace ⊕ pod or volume labels), in their own id space.
     pub(crate) merged: MergedSets,
@@ -282,7 +293,7 @@ impl Aggregator {
             run,
             side,
             strings,
-            pods: Strings::default(),
+            short_lived: Strings::default(),
             labels,
             merged: MergedSets::new(),
             empty,
@@ -413,10 +424,8 @@ impl Aggregator {
         column: &ArrayRef,
     ) -> (ArrayRef, Vec<StringId>) {
         let dict = text_dictionary(column);
-        // Pod names only join claims to placements within a day, and a month holds many:
-        // they get an interner of their own, trimmed as days finish (see `forget_pods`).
-        let strings = if name == "pod" {
-            &mut self.pods
+        let strings = if SHORT_LIVED_COLUMNS.contains(&name) {
+            &mut self.short_lived
         } else {
             &mut self.strings
         };
@@ -773,7 +782,7 @@ impl Aggregator {
         self.namespace_labels.retain(|&(day, _), _| day > last_day);
         // The days keep their JSON; the merged ids are not used past this point.
         self.merged.clear_if_over(MERGED_LABELS_KEPT);
-        self.forget_pods();
+        self.forget_short_lived();
         let pods = groups
             .into_iter()
             .map(|(key, acc)| PodGroup {
@@ -795,16 +804,18 @@ impl Aggregator {
         Summary { rows, stats }
     }
 
-    /// Forgets the pod names no unfinished day refers to (placements, claims, and the
-    /// dictionaries the next batches may share), so the interner holds the pods of the days
-    /// being read rather than every pod of the month.
-    fn forget_pods(&mut self) {
+    /// Forgets the short-lived names no unfinished day refers to (placements, open claims,
+    /// and the dictionaries the next batches may share), so that interner holds the names of
+    /// the days being read rather than every pod and claim of the month.
+    fn forget_short_lived(&mut self) {
         let mut live: HashSet<StringId> = self.state.placements.iter().map(|p| p.2).collect();
-        live.extend(self.storage.pods());
+        live.extend(self.storage.short_lived_ids());
         for table in [0, 1] {
-            live.extend(self.string_remaps.cached((table, "pod")).iter().copied());
+            for column in SHORT_LIVED_COLUMNS {
+                live.extend(self.string_remaps.cached((table, column)).iter().copied());
+            }
         }
-        self.pods.retain(|id| live.contains(&id));
+        self.short_lived.retain(|id| live.contains(&id));
     }
 
     /// Node capacity per (day, node) of the days up to `last_day` (the hourly maxima summed

@@ -120,8 +120,10 @@ pub struct StoragePartial {
 
 impl StoragePartial {
     /// The pod ids the claims refer to.
-    pub(crate) fn pods(&self) -> impl Iterator<Item = StringId> + '_ {
-        self.groups.keys().map(|k| k.text[POD])
+    pub(crate) fn short_lived_ids(&self) -> impl Iterator<Item = StringId> + '_ {
+        self.groups
+            .keys()
+            .flat_map(|k| [POD, PVC, PV, CSI].map(|i| k.text[i]))
     }
 
     fn absorb(&mut self, mut other: StoragePartial) {
@@ -342,6 +344,7 @@ impl Aggregator {
         for ((day, ids, labels), acc) in groups {
             let [namespace, node, resource, pvc, pv, storageclass, csi] = ids;
             let text = |id: StringId| self.strings.get(id).cloned();
+            let short_lived = |id: StringId| self.short_lived.get(id).cloned();
             let namespace_text = text(namespace);
             let cost_category_id = *categories
                 .entry(namespace)
@@ -364,10 +367,10 @@ impl Aggregator {
                 pod: Default::default(),
                 capacity: Default::default(),
                 storage: StorageMeasures {
-                    persistentvolumeclaim: text(pvc),
-                    persistentvolume: text(pv),
+                    persistentvolumeclaim: short_lived(pvc),
+                    persistentvolume: short_lived(pv),
                     storageclass: text(storageclass),
-                    csi_volume_handle: text(csi),
+                    csi_volume_handle: short_lived(csi),
                     capacity_gigabyte: acc.capacity_bytes.value().map(|b| b * GIB),
                     capacity_gigabyte_months: months(acc.capacity, 1.0),
                     request_gigabyte_months: months(acc.request, divisor),
@@ -465,6 +468,11 @@ mod tests {
     /// One claim `c` on volume `v`, mounted by `a`, `b` and the missing pod `gone`; each
     /// item 10 GiB capacity and request for an hour, 1 GiB used.
     fn claims(pods: &[&str]) -> RecordBatch {
+        claims_named(pods, "c", "v")
+    }
+
+    /// Claims of `pods`, all named `claim`, on volume `volume`.
+    fn claims_named(pods: &[&str], claim: &str, volume: &str) -> RecordBatch {
         let n = pods.len();
         let gib = f64::from(1u32 << 30);
         canonical(
@@ -477,8 +485,8 @@ mod tests {
                     "pod",
                     text(&pods.iter().map(|p| Some(*p)).collect::<Vec<_>>()),
                 ),
-                ("persistentvolumeclaim", text(&vec![Some("c"); n])),
-                ("persistentvolume", text(&vec![Some("v"); n])),
+                ("persistentvolumeclaim", text(&vec![Some(claim); n])),
+                ("persistentvolume", text(&vec![Some(volume); n])),
                 (
                     "persistentvolumeclaim_capacity_bytes",
                     nums(&vec![10.0 * gib; n]),
@@ -609,6 +617,49 @@ mod tests {
                 .count(),
             4
         );
+    }
+
+    /// Claim and volume names are forgotten once their day is finished and neither an open
+    /// claim nor the dictionary the next batch may share names them; rows keep their texts.
+    #[test]
+    fn finished_days_forget_their_claim_names() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let mut agg = aggregator();
+        let pods = vec![pods(), shifted(&pods(), 86_400)];
+        agg.add_batches(&pool, pods, PodPass::Both).unwrap();
+        let batches = [
+            claims_named(&["a"], "c0", "v0"),
+            shifted(&claims_named(&["b"], "c1", "v1"), 86_400),
+        ];
+        let prepared: Vec<PreparedStorage> = batches
+            .iter()
+            .map(|b| agg.prepare_storage(b.clone()).unwrap())
+            .collect();
+        agg.add_prepared_storage(&pool, &prepared).unwrap();
+        let day0 = agg.finish_days(0);
+        let names = |rows: &[SummaryRow]| -> Vec<(Option<String>, Option<String>)> {
+            rows.iter()
+                .filter(|r| r.data_source == DataSource::Storage)
+                .map(|r| {
+                    let s = &r.storage;
+                    let text = |t: &Option<Arc<str>>| t.as_deref().map(str::to_owned);
+                    (text(&s.persistentvolumeclaim), text(&s.persistentvolume))
+                })
+                .collect()
+        };
+        let named = |c: &str, v: &str| (Some(c.to_owned()), Some(v.to_owned()));
+        assert_eq!(names(&day0), [named("c0", "v0")]);
+        for gone in ["c0", "v0"] {
+            assert_eq!(agg.short_lived.lookup(gone), None, "{gone} is forgotten");
+        }
+        for kept in ["c1", "v1", "b"] {
+            assert!(agg.short_lived.lookup(kept).is_some(), "{kept} is kept");
+        }
+        let rest = agg.finish().rows;
+        assert_eq!(names(&rest), [named("c1", "v1")]);
     }
 
     #[test]

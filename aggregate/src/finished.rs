@@ -1,8 +1,8 @@
 //! The rows of finished days, held compactly until they are converted.
 //!
 //! A [`SummaryRow`] is about 470 bytes: six optional texts, eighteen optional numbers. A
-//! Pod row is a group key and its sums until someone needs the row itself (about 190 bytes),
-//! and a large cluster's day has tens of thousands of them. [`FinishedDays`] therefore keeps
+//! Pod row is a group key and its sums until someone needs the row itself (168 bytes), and a
+//! large cluster's day has tens of thousands of them. [`FinishedDays`] therefore keeps
 //! the Pod groups as they are, with the few distinct texts they name, and builds
 //! [`SummaryRow`]s only for the range asked of [`FinishedDays::rows`], a batch at a time.
 
@@ -16,15 +16,6 @@ use ocpagg_labels::LabelSetId;
 use crate::output::{Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow};
 use crate::pods::{gib_hours, hours, sort_rows, DayCapacity, GroupKey, PodAcc, GIB};
 use crate::strings::StringId;
-
-/// A finished Pod group: (day, namespace, node, merged labels), its sums, and the cost
-/// category of its namespace.
-#[derive(Debug)]
-pub(crate) struct PodGroup {
-    pub(crate) key: GroupKey,
-    pub(crate) acc: PodAcc,
-    pub(crate) cost_category_id: Option<i32>,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
@@ -41,12 +32,15 @@ enum Part {
 /// (and in parallel: it takes `&self`).
 #[derive(Debug, Default)]
 pub struct FinishedDays {
-    pods: Vec<PodGroup>,
+    /// Pod groups: (day, namespace, node, merged labels) and their sums.
+    pods: Vec<(GroupKey, PodAcc)>,
     storage: Vec<SummaryRow>,
     /// The text of every namespace, node and resource id the Pod groups name.
     texts: HashMap<StringId, Arc<str>>,
     /// The JSON of every label set the Pod groups name.
     labels: HashMap<LabelSetId, Arc<str>>,
+    /// The cost category of every namespace the Pod groups name.
+    categories: HashMap<StringId, Option<i32>>,
     capacity: DayCapacity,
     /// The rows in their current order, as runs of `pods` or `storage`.
     segments: Vec<(Part, Range<usize>)>,
@@ -54,10 +48,11 @@ pub struct FinishedDays {
 
 impl FinishedDays {
     pub(crate) fn new(
-        pods: Vec<PodGroup>,
+        pods: Vec<(GroupKey, PodAcc)>,
         storage: Vec<SummaryRow>,
         texts: HashMap<StringId, Arc<str>>,
         labels: HashMap<LabelSetId, Arc<str>>,
+        categories: HashMap<StringId, Option<i32>>,
         capacity: DayCapacity,
     ) -> Self {
         let segments = vec![
@@ -69,6 +64,7 @@ impl FinishedDays {
             storage,
             texts,
             labels,
+            categories,
             capacity,
             segments,
         }
@@ -92,17 +88,17 @@ impl FinishedDays {
         let label_rank = ranks(&self.labels);
         // Null (no text) ranks 0, before every text, as in `row_order`.
         let rank = |id: StringId| text_rank.get(&id).copied().unwrap_or(0);
-        self.pods.sort_by_cached_key(|g| {
-            let (day, namespace, node, labels) = g.key;
-            let resource = g.acc.resource.map_or(0, rank);
-            (
-                day,
-                rank(namespace),
-                rank(node),
-                resource,
-                label_rank.get(&labels).copied().unwrap_or(0),
-            )
-        });
+        self.pods
+            .sort_by_cached_key(|&((day, namespace, node, labels), ref acc)| {
+                let resource = acc.resource.map_or(0, rank);
+                (
+                    day,
+                    rank(namespace),
+                    rank(node),
+                    resource,
+                    label_rank.get(&labels).copied().unwrap_or(0),
+                )
+            });
         sort_rows(&mut self.storage);
         self.segments.clear();
         let (mut i, mut j) = (0, 0);
@@ -110,12 +106,12 @@ impl FinishedDays {
             let day = self
                 .pods
                 .get(i)
-                .map(|g| g.key.0)
+                .map(|g| g.0 .0)
                 .into_iter()
                 .chain(self.storage.get(j).map(|r| r.day))
                 .min()
                 .expect("rows remain");
-            let pods_end = i + self.pods[i..].partition_point(|g| g.key.0 == day);
+            let pods_end = i + self.pods[i..].partition_point(|g| g.0 .0 == day);
             let storage_end = j + self.storage[j..].partition_point(|r| r.day == day);
             if pods_end > i {
                 self.segments.push((Part::Pods, i..pods_end));
@@ -161,9 +157,10 @@ impl FinishedDays {
         self.texts.get(&id).cloned()
     }
 
-    fn pod_row(&self, g: &PodGroup) -> SummaryRow {
-        let (day, namespace, node, labels) = g.key;
-        let acc = &g.acc;
+    fn pod_row(
+        &self,
+        &((day, namespace, node, labels), ref acc): &(GroupKey, PodAcc),
+    ) -> SummaryRow {
         let (node_cpu, node_mem) = self.capacity.node(day, node);
         let (cluster_cpu, cluster_mem) = self.capacity.cluster(day);
         let labels = Arc::clone(&self.labels[&labels]);
@@ -195,7 +192,7 @@ impl FinishedDays {
                 cluster_memory_gigabyte_hours: gib_hours(cluster_mem),
             },
             storage: StorageMeasures::default(),
-            cost_category_id: g.cost_category_id,
+            cost_category_id: self.categories.get(&namespace).copied().flatten(),
             infrastructure_cost: true,
         }
     }

@@ -94,8 +94,43 @@ impl<K: Hash + Eq + Copy, A: Default> DenseGroups<K, A> {
     }
 
     /// All groups, in insertion order.
+    #[cfg(test)]
     pub(crate) fn into_entries(self) -> Vec<(K, A)> {
         self.entries
+    }
+}
+
+/// Gives every group a new key (`rekey` of its old one) and combines the groups that end up
+/// with equal keys into the first of them (`merge`), keeping their order. No state moves
+/// unless keys collide.
+pub(crate) fn rekey<K: Hash + Eq + Copy, A>(
+    entries: &mut Vec<(K, A)>,
+    mut rekey: impl FnMut(K) -> K,
+    merge: impl Fn(&mut A, &A),
+) {
+    let mut first: HashMap<K, u32> = HashMap::with_capacity(entries.len());
+    let mut absorbed: Vec<bool> = Vec::new();
+    for i in 0..entries.len() {
+        let key = rekey(entries[i].0);
+        entries[i].0 = key;
+        match first.entry(key) {
+            Entry::Vacant(v) => {
+                v.insert(i as u32);
+            }
+            Entry::Occupied(o) => {
+                let (head, tail) = entries.split_at_mut(i);
+                merge(&mut head[*o.get() as usize].1, &tail[0].1);
+                absorbed.resize(head.len() + tail.len(), false);
+                absorbed[i] = true;
+            }
+        }
+    }
+    if !absorbed.is_empty() {
+        let mut i = 0;
+        entries.retain(|_| {
+            i += 1;
+            !absorbed[i - 1]
+        });
     }
 }
 
@@ -135,6 +170,17 @@ mod tests {
         let mut got = a.into_entries();
         got.sort_unstable();
         assert_eq!(got, vec![(1, 12), (2, 2), (3, 4)]);
+    }
+
+    #[test]
+    fn rekey_combines_equal_new_keys_into_the_first_in_order() {
+        let mut entries: Vec<(u32, u64)> = vec![(1, 1), (2, 10), (3, 100), (4, 1000), (5, 7)];
+        // Odd keys become 1, even keys stay.
+        rekey(&mut entries, |k| if k % 2 == 1 { 1 } else { k }, sum);
+        assert_eq!(entries, vec![(1, 108), (2, 10), (4, 1000)]);
+        let mut distinct: Vec<(u32, u64)> = vec![(3, 1), (1, 2)];
+        rekey(&mut distinct, |k| k * 10, sum);
+        assert_eq!(distinct, vec![(30, 1), (10, 2)]);
     }
 
     #[test]

@@ -29,8 +29,8 @@ use rayon::prelude::*;
 use crate::config::{RunInfo, SideInputs};
 use crate::error::{AggregateError, Result};
 use crate::exact::{ByteSecondsSum, Max, SecondsSum};
-use crate::finished::{FinishedDays, PodGroup};
-use crate::groups::DenseGroups;
+use crate::finished::FinishedDays;
+use crate::groups::{rekey, DenseGroups};
 use crate::output::{DataSource, SummaryRow};
 use crate::storage::StoragePartial;
 use crate::strings::{row_ids, text_dictionary, DictionaryCache, StringId, Strings};
@@ -753,26 +753,27 @@ impl Aggregator {
             .extract_if(|p| p.0 <= last_day)
             .collect();
         // The texts and label JSON the groups name, and each namespace's cost category,
-        // looked up once per distinct id.
+        // looked up once per distinct id (ids are dense: a bitmap says which were seen).
         let mut texts: HashMap<StringId, Arc<str>> = HashMap::new();
         let mut labels: HashMap<LabelSetId, Arc<str>> = HashMap::new();
         let mut categories: HashMap<StringId, Option<i32>> = HashMap::new();
+        let mut seen = vec![false; self.strings.id_bound()];
         for ((_, namespace, node, label_set), acc) in &groups {
-            for id in [Some(*namespace), Some(*node), acc.resource]
-                .into_iter()
-                .flatten()
-            {
+            categories.entry(*namespace).or_insert_with(|| {
+                self.side
+                    .cost_category(self.strings.get(*namespace).map(|s| s.as_ref()))
+            });
+            for id in [*namespace, *node, acc.resource.unwrap_or(StringId::NULL)] {
+                if id.is_null() || std::mem::replace(&mut seen[id.0 as usize], true) {
+                    continue;
+                }
                 if let Some(text) = self.strings.get(id) {
-                    texts.entry(id).or_insert_with(|| Arc::clone(text));
+                    texts.insert(id, Arc::clone(text));
                 }
             }
             labels
                 .entry(*label_set)
                 .or_insert_with(|| Arc::clone(self.merged.json(*label_set)));
-            categories.entry(*namespace).or_insert_with(|| {
-                self.side
-                    .cost_category(self.strings.get(*namespace).map(|s| s.as_ref()))
-            });
         }
         self.note_unallocated(&groups, &capacity);
         self.note_role_pairs(&placements);
@@ -783,15 +784,7 @@ impl Aggregator {
         // The days keep their JSON; the merged ids are not used past this point.
         self.merged.clear_if_over(MERGED_LABELS_KEPT);
         self.forget_short_lived();
-        let pods = groups
-            .into_iter()
-            .map(|(key, acc)| PodGroup {
-                key,
-                acc,
-                cost_category_id: categories[&key.1],
-            })
-            .collect();
-        FinishedDays::new(pods, storage, texts, labels, capacity)
+        FinishedDays::new(groups, storage, texts, labels, categories, capacity)
     }
 
     /// Builds the remaining rows: Pod and Storage rows of the days not yet finished by
@@ -844,28 +837,25 @@ impl Aggregator {
     /// and namespace's labels of the day. Different pod label sets can merge into the same
     /// map, so groups are re-keyed.
     fn take_pod_groups(&mut self, last_day: i32) -> Vec<(GroupKey, PodAcc)> {
-        let pod_groups = self.state.groups.take_where(|key| key.0 <= last_day);
-        let mut groups: DenseGroups<GroupKey, PodAcc> = DenseGroups::default();
-        let strings = &self.strings;
-        for ((day, namespace, node, pod_labels), acc) in pod_groups {
-            let node_labels = self
-                .node_labels
-                .get(&(day, node))
-                .copied()
-                .unwrap_or_default();
-            let ns_labels = self
-                .namespace_labels
-                .get(&(day, namespace))
-                .copied()
-                .unwrap_or_default();
-            let merged = self
-                .merged
-                .merge(&self.labels, &[node_labels, ns_labels, pod_labels]);
-            groups.add((day, namespace, node, merged), acc, |into, from| {
-                merge_acc(into, from, strings)
-            });
-        }
-        groups.into_entries()
+        let mut groups = self.state.groups.take_where(|key| key.0 <= last_day);
+        let (node_labels, namespace_labels) = (&self.node_labels, &self.namespace_labels);
+        let (labels, merged, strings) = (&self.labels, &mut self.merged, &self.strings);
+        rekey(
+            &mut groups,
+            |(day, namespace, node, pod_labels)| {
+                let of = |map: &HashMap<(i32, StringId), LabelSetId>, id| {
+                    map.get(&(day, id)).copied().unwrap_or_default()
+                };
+                let sets = [
+                    of(node_labels, node),
+                    of(namespace_labels, namespace),
+                    pod_labels,
+                ];
+                (day, namespace, node, merged.merge(labels, &sets))
+            },
+            |into, from| merge_acc(into, from, strings),
+        );
+        groups
     }
 }
 

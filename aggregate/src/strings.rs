@@ -78,6 +78,11 @@ impl Strings {
         self.get(a).map(|s| s.as_ref()) > self.get(b).map(|s| s.as_ref())
     }
 
+    /// One past the greatest id given so far (ids are dense: `0..id_bound()`, null aside).
+    pub(crate) fn id_bound(&self) -> usize {
+        self.values.len()
+    }
+
     /// Strings held.
     pub fn len(&self) -> usize {
         self.ids.len()

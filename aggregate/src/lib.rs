@@ -14,7 +14,11 @@
 //!   the barrier work that needs all of them: Storage rows (claims placed on the nodes their
 //!   pods ran on) and one unallocated row per node and day (capacity minus the node's Pod
 //!   rows, namespace from the node's role).
-//! - Groups are keyed by dense integer ids (`day`, namespace, node, label set); strings are
+//! - [`Aggregator::take_days`] hands finished days out as [`FinishedDays`]: Pod groups stay
+//!   compact until [`FinishedDays::rows`] builds the rows of a range, so a converter can turn a
+//!   large day into record batches a window at a time.
+//! - Groups are keyed by dense integer ids (`day`, namespace, node, label set) and stored
+//!   densely (a `key → index` map and one `Vec` of states); strings are
 //!   interned once per dictionary value, label strings parsed once per distinct string
 //!   ([`ocpagg_labels::LabelSets`]).
 //! - Sums are exact fixed-point ([`exact`]): results are bit-identical for any thread count,

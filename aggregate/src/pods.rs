@@ -10,7 +10,9 @@
 //!    are exact ([`crate::exact`]), so the result is identical for any split and order.
 //! 4. [`Aggregator::finish_days`] (optional, any number of times): once every line item of
 //!    the days up to some day has been merged, builds those days' Pod and Storage rows and
-//!    frees their state, so a run holds only the days still being read;
+//!    frees their state, so a run holds only the days still being read.
+//!    [`Aggregator::take_days`] does the same but hands the days out compact
+//!    ([`FinishedDays`]), to be sorted and built elsewhere a batch at a time;
 //! 5. [`Aggregator::finish`]: the remaining days' rows and every unallocated row (node roles
 //!    depend on the whole range). Rows are built by merging node ⊕ namespace ⊕ pod labels and
 //!    attaching node and cluster capacity and cost categories, and come sorted by

@@ -14,7 +14,7 @@ use hashbrown::HashMap;
 use ocpagg_labels::LabelSetId;
 
 use crate::output::{Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow};
-use crate::pods::{gib_hours, hours, sort_rows, DayCapacity, GroupKey, PodAcc, GIB};
+use crate::pods::{gib_hours, hours, row_order, sort_rows, DayCapacity, GroupKey, PodAcc, GIB};
 use crate::strings::StringId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +87,13 @@ impl FinishedDays {
         let text_rank = ranks(&self.texts);
         let label_rank = ranks(&self.labels);
         // Null (no text) ranks 0, before every text, as in `row_order`.
-        let rank = |id: StringId| text_rank.get(&id).copied().unwrap_or(0);
+        let rank = |id: StringId| {
+            debug_assert!(
+                id.is_null() || text_rank.contains_key(&id),
+                "{id:?} has a text"
+            );
+            text_rank.get(&id).copied().unwrap_or(0)
+        };
         self.pods
             .sort_by_cached_key(|&((day, namespace, node, labels), ref acc)| {
                 let resource = acc.resource.map_or(0, rank);
@@ -121,6 +127,12 @@ impl FinishedDays {
             }
             (i, j) = (pods_end, storage_end);
         }
+        debug_assert!(
+            self.rows(0..self.len())
+                .windows(2)
+                .all(|w| row_order(&w[0], &w[1]).is_le()),
+            "finished days in row order"
+        );
     }
 
     /// The rows at positions `range`, built.

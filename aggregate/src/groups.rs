@@ -11,6 +11,12 @@ use std::hash::Hash;
 use hashbrown::hash_map::Entry;
 use hashbrown::HashMap;
 
+/// A group's index: at most 2^32 groups are open at once (a day of a cluster has well under
+/// a million).
+fn dense_index(i: usize) -> u32 {
+    u32::try_from(i).expect("fewer than 2^32 open groups")
+}
+
 /// Groups keyed by `K`, each with a state `A`, stored densely (see the module docs).
 #[derive(Debug)]
 pub(crate) struct DenseGroups<K, A> {
@@ -36,7 +42,7 @@ impl<K: Hash + Eq + Copy, A: Default> DenseGroups<K, A> {
     /// The state of `key`, created empty on first sight.
     #[inline]
     pub(crate) fn slot(&mut self, key: K) -> &mut A {
-        let next = self.entries.len() as u32;
+        let next = dense_index(self.entries.len());
         let i = *self.index.entry(key).or_insert(next);
         if i == next {
             self.entries.push((key, A::default()));
@@ -49,7 +55,7 @@ impl<K: Hash + Eq + Copy, A: Default> DenseGroups<K, A> {
     pub(crate) fn add(&mut self, key: K, acc: A, merge: impl Fn(&mut A, &A)) {
         match self.index.entry(key) {
             Entry::Vacant(v) => {
-                v.insert(self.entries.len() as u32);
+                v.insert(dense_index(self.entries.len()));
                 self.entries.push((key, acc));
             }
             Entry::Occupied(o) => merge(&mut self.entries[*o.get() as usize].1, &acc),
@@ -87,7 +93,7 @@ impl<K: Hash + Eq + Copy, A: Default> DenseGroups<K, A> {
         self.index = kept
             .iter()
             .enumerate()
-            .map(|(i, (k, _))| (*k, i as u32))
+            .map(|(i, (k, _))| (*k, dense_index(i)))
             .collect();
         self.entries = kept;
         taken
@@ -115,7 +121,7 @@ pub(crate) fn rekey<K: Hash + Eq + Copy, A>(
         entries[i].0 = key;
         match first.entry(key) {
             Entry::Vacant(v) => {
-                v.insert(i as u32);
+                v.insert(dense_index(i));
             }
             Entry::Occupied(o) => {
                 let (head, tail) = entries.split_at_mut(i);

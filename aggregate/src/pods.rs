@@ -746,6 +746,10 @@ impl Aggregator {
     /// [`Aggregator::finish_days`] without building or sorting the rows: the days come out
     /// as [`FinishedDays`], compact, for a caller that sorts and converts them elsewhere
     /// (e.g. on another thread while this aggregate goes on folding).
+    ///
+    /// Fold every prepared batch first ([`Aggregator::add_prepared`]): the names that only
+    /// matter within a day (pods, claims) are forgotten here, and a [`PreparedBatch`] or
+    /// [`crate::PreparedStorage`] kept across this call may refer to ids given to other names.
     pub fn take_days(&mut self, last_day: i32) -> FinishedDays {
         let capacity = self.take_capacity(last_day);
         let groups = self.take_pod_groups(last_day);
@@ -790,7 +794,8 @@ impl Aggregator {
     }
 
     /// Builds the remaining rows: Pod and Storage rows of the days not yet finished by
-    /// [`Aggregator::finish_days`] and every unallocated row, sorted by [`row_order`].
+    /// [`Aggregator::finish_days`] or taken by [`Aggregator::take_days`], and every
+    /// unallocated row, sorted by [`row_order`].
     pub fn finish(mut self) -> Summary {
         let stats = self.stats();
         let mut rows = self.take_days(i32::MAX).into_rows();

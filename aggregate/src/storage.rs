@@ -119,7 +119,7 @@ pub struct StoragePartial {
 }
 
 impl StoragePartial {
-    /// The pod ids the claims refer to.
+    /// The short-lived ids (pod, claim, volume, CSI handle) the open claims refer to.
     pub(crate) fn short_lived_ids(&self) -> impl Iterator<Item = StringId> + '_ {
         self.groups
             .keys()

@@ -20,7 +20,8 @@ impl StringId {
     }
 }
 
-/// A string interner shared by all columns of a run.
+/// A string interner. A run has two: one for long-lived names (namespaces, nodes, resource
+/// ids, storage classes, roles) and one for names that matter only within a day.
 ///
 /// Strings can be forgotten ([`Strings::retain`]) once nothing refers to their ids any more;
 /// their ids are then reused, so an interner of short-lived values (pod names) stays as large

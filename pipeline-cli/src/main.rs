@@ -249,9 +249,10 @@ fn main() -> ExitCode {
 ///
 /// glibc also gives each thread that allocates an arena of its own (up to eight per core), and
 /// each arena keeps its freed memory. A run has six such threads (reader, two workers,
-/// converter, writer, main), of which only the workers run all the time: one arena per worker
-/// (`arenas`) took peak RSS from 226 to 198 MiB at 20M rows and from 66 to 57 MiB at 2M with
-/// two workers, at equal speed (medians of 5 and 9 runs, 2026-12-02).
+/// converter, writer, main), of which only the workers run all the time. `arenas` caps the
+/// arenas, the main one included; as many as workers took peak RSS from 226 to 198 MiB at 20M
+/// rows and from 66 to 57 MiB at 2M with two workers, at equal speed (medians of 5 and 9
+/// runs, 2026-12-02).
 #[allow(unsafe_code)] // the one FFI call of the binary
 fn limit_retained_memory(arenas: usize) {
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]

@@ -607,11 +607,13 @@ fn aggregate(
     // The days still open go out like the others; `finish` then adds only the unallocated
     // rows, which need every day's node roles.
     let days = agg.take_days(i32::MAX);
-    let sent = out.send(Rows::Days(Box::new(days))).is_ok();
+    if out.send(Rows::Days(Box::new(days))).is_err() {
+        return Ok(()); // the writer stopped; the caller reports its error
+    }
     let summary = agg.finish();
     fold_time += t.elapsed();
     report.aggregate = summary.stats;
-    if sent && out.send(Rows::Sorted(summary.rows)).is_ok() {
+    if out.send(Rows::Sorted(summary.rows)).is_ok() {
         let _ = out.send(Rows::Done);
     }
     report.labels_time = labels_time;

@@ -202,6 +202,31 @@ pub struct PodPartial {
     capacity_items: u64,
 }
 
+impl PodPartial {
+    /// Adds `other` into this partial (the larger of the two is kept and the smaller moved
+    /// in). `strings` orders resource ids and roles ("greatest wins").
+    fn absorb(&mut self, mut other: PodPartial, strings: &Strings) {
+        if self.groups.len() < other.groups.len() {
+            std::mem::swap(self, &mut other);
+        }
+        self.groups
+            .absorb(other.groups, |into, from| merge_acc(into, from, strings));
+        for (key, acc) in other.capacity {
+            self.capacity.entry(key).or_default().merge(&acc);
+        }
+        for (node, role) in other.roles {
+            let slot = self.roles.entry(node).or_insert(role);
+            if strings.greater(role, *slot) {
+                *slot = role;
+            }
+        }
+        self.placements.extend(other.placements);
+        self.pod_items += other.pod_items;
+        self.without_node += other.without_node;
+        self.capacity_items += other.capacity_items;
+    }
+}
+
 /// The aggregate stage of one run. See the module docs for the calling sequence.
 #[derive(Debug)]
 pub struct Aggregator {
@@ -606,24 +631,7 @@ impl Aggregator {
 
     /// Adds a partial aggregate into the running state.
     pub fn merge(&mut self, partial: PodPartial) {
-        let state = &mut self.state;
-        let strings = &self.strings;
-        state
-            .groups
-            .absorb(partial.groups, |into, from| merge_acc(into, from, strings));
-        for (key, acc) in partial.capacity {
-            state.capacity.entry(key).or_default().merge(&acc);
-        }
-        for (node, role) in partial.roles {
-            let slot = state.roles.entry(node).or_insert(role);
-            if self.strings.greater(role, *slot) {
-                *slot = role;
-            }
-        }
-        state.placements.extend(partial.placements);
-        state.pod_items += partial.pod_items;
-        state.without_node += partial.without_node;
-        state.capacity_items += partial.capacity_items;
+        self.state.absorb(partial, &self.strings);
     }
 
     /// Prepares, folds in parallel on `pool`, and merges a window of batches. Batches are
@@ -667,37 +675,12 @@ impl Aggregator {
                     this.fold(p, rows, &mut acc).map(|()| acc)
                 })
                 .try_reduce(PodPartial::default, |mut a, b| {
-                    this.merge_into(&mut a, b);
+                    a.absorb(b, &this.strings);
                     Ok(a)
                 })
         })?;
         self.merge(partial);
         Ok(())
-    }
-
-    fn merge_into(&self, into: &mut PodPartial, from: PodPartial) {
-        if into.groups.len() < from.groups.len() {
-            // Merge the smaller map into the larger one.
-            let mut from = from;
-            std::mem::swap(into, &mut from);
-            return self.merge_into(into, from);
-        }
-        let strings = &self.strings;
-        into.groups
-            .absorb(from.groups, |into, from| merge_acc(into, from, strings));
-        for (key, acc) in from.capacity {
-            into.capacity.entry(key).or_default().merge(&acc);
-        }
-        for (node, role) in from.roles {
-            let slot = into.roles.entry(node).or_insert(role);
-            if self.strings.greater(role, *slot) {
-                *slot = role;
-            }
-        }
-        into.placements.extend(from.placements);
-        into.pod_items += from.pod_items;
-        into.without_node += from.without_node;
-        into.capacity_items += from.capacity_items;
     }
 
     /// Counters so far.

@@ -748,10 +748,7 @@ impl Aggregator {
         let mut categories: HashMap<StringId, Option<i32>> = HashMap::new();
         let mut seen = vec![false; self.strings.id_bound()];
         for ((_, namespace, node, label_set), acc) in &groups {
-            categories.entry(*namespace).or_insert_with(|| {
-                self.side
-                    .cost_category(self.strings.get(*namespace).map(|s| s.as_ref()))
-            });
+            self.cost_category_of(&mut categories, *namespace);
             for id in [*namespace, *node, acc.resource.unwrap_or(StringId::NULL)] {
                 if id.is_null() || std::mem::replace(&mut seen[id.0 as usize], true) {
                     continue;
@@ -785,6 +782,18 @@ impl Aggregator {
         self.unallocated_rows(&mut rows);
         sort_rows(&mut rows);
         Summary { rows, stats }
+    }
+
+    /// The cost category of `namespace`, matched once per namespace and kept in `cache`.
+    pub(crate) fn cost_category_of(
+        &self,
+        cache: &mut HashMap<StringId, Option<i32>>,
+        namespace: StringId,
+    ) -> Option<i32> {
+        *cache.entry(namespace).or_insert_with(|| {
+            self.side
+                .cost_category(self.strings.get(namespace).map(|s| s.as_ref()))
+        })
     }
 
     /// Forgets the short-lived names no unfinished day refers to (placements, open claims,

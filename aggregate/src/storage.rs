@@ -345,10 +345,7 @@ impl Aggregator {
             let [namespace, node, resource, pvc, pv, storageclass, csi] = ids;
             let text = |id: StringId| self.strings.get(id).cloned();
             let short_lived = |id: StringId| self.short_lived.get(id).cloned();
-            let namespace_text = text(namespace);
-            let cost_category_id = *categories
-                .entry(namespace)
-                .or_insert_with(|| self.side.cost_category(namespace_text.as_deref()));
+            let cost_category_id = self.cost_category_of(&mut categories, namespace);
             let divisor = f64::from(node_count.get(&(day, pv)).copied().unwrap_or(1));
             let month_seconds = 86_400.0 * f64::from(days_in_month(day));
             let months = |s: ByteSecondsSum, divisor: f64| {
@@ -358,7 +355,7 @@ impl Aggregator {
             rows.push(SummaryRow {
                 data_source: DataSource::Storage,
                 day,
-                namespace: namespace_text,
+                namespace: text(namespace),
                 node: text(node),
                 resource_id: text(resource),
                 pod_labels: None,

@@ -119,6 +119,7 @@ fn bench_writer(c: &mut Criterion) {
     init_db(&mut client, &target, schema).unwrap();
     let slice = Slice {
         source_uuid: uuid::Uuid::parse_str(SOURCE).unwrap(),
+        report_period_id: None,
         start: NaiveDate::from_ymd_opt(2025, 10, 1).unwrap(),
         end: NaiveDate::from_ymd_opt(2025, 10, 31).unwrap(),
     };

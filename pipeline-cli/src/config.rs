@@ -169,8 +169,13 @@ impl RunConfig {
         let source = need(&self.source, "source")?;
         let year = need(&self.year, "year")?;
         let month = need(&self.month, "month")?;
-        let cluster_id = need(&self.cluster_id, "cluster_id")?;
         let output = need(&self.output, "output")?;
+        // A database run takes the cluster from koku's report period when not given.
+        let cluster_id = if ocpagg_writer::pg::is_connection_string(&output) {
+            self.cluster_id.clone().unwrap_or_default()
+        } else {
+            need(&self.cluster_id, "cluster_id")?
+        };
         let output = if ocpagg_writer::pg::is_connection_string(&output) {
             let target = ocpagg_writer::PgTarget::parse(&output)
                 .map_err(|e| UsageError(format!("setting `output`: {e}")))?;
@@ -196,7 +201,8 @@ impl RunConfig {
         } else {
             if ocpagg_writer::FileFormat::from_path(Path::new(&output)).is_none() {
                 return Err(UsageError(format!(
-                    "setting `output`: {output:?} is neither a .parquet or .csv path nor a postgresql:// connection string"
+                    "setting `output`: {:?} is neither a .parquet or .csv path nor a postgresql:// connection string",
+                    ocpagg_writer::pg::redact(&output)
                 )));
             }
             Output::File(output)
@@ -290,6 +296,8 @@ impl RunConfig {
             explicit: Explicit {
                 enabled_keys: self.enabled_keys.is_some(),
                 cost_categories: self.cost_category.is_some(),
+                cluster_id: self.cluster_id.is_some(),
+                cluster_alias: self.cluster_alias.is_some(),
             },
             side: SideInputs {
                 enabled_keys,
@@ -350,6 +358,10 @@ pub struct Explicit {
     pub enabled_keys: bool,
     /// `cost_category` was set.
     pub cost_categories: bool,
+    /// `cluster_id` was set (else a database run takes the report period's).
+    pub cluster_id: bool,
+    /// `cluster_alias` was set (else the report period's, or the cluster id).
+    pub cluster_alias: bool,
 }
 
 /// A checked, fully resolved run.

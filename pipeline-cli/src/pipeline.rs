@@ -14,16 +14,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use arrow::array::RecordBatch;
+use chrono::NaiveDate;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use ocpagg_aggregate::{
     to_record_batch, AggregateStats, Aggregator, FinishedDays, PodPass, PreparedBatch,
     PreparedStorage, SummaryRow, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS,
     POD_USAGE_COLUMNS, STORAGE_USAGE_COLUMNS,
 };
-use ocpagg_aggregate::{CostCategory, LikePattern, SideInputs};
+use ocpagg_aggregate::{CostCategory, LikePattern, RunInfo, SideInputs};
 use ocpagg_labels::EnabledKeys;
 use ocpagg_reader::{DataFile, DateRange, FileFooter, Projection, ReportType, ScanPlan, Warehouse};
-use ocpagg_writer::pg::{read_side_inputs, Slice, SummaryTable};
+use ocpagg_writer::pg::{self, read_side_inputs, Slice, SummaryTable};
+use ocpagg_writer::PgTarget;
 use ocpagg_writer::{open_file_sink, PostgresSink, SummarySink, WriteReport};
 use rayon::prelude::*;
 
@@ -236,7 +238,9 @@ pub fn run(job: &Job) -> Result<RunReport> {
     let started = Instant::now();
     // Open the sink first: an unwritable output should fail before minutes of reading, and
     // a database also supplies side inputs.
-    let (sink, side) = open_output(job)?;
+    let (sink, side, run) = open_output(job)?;
+    // The database may have filled in the report period and the cluster.
+    let job = &Job { run, ..job.clone() };
     let warehouse = Warehouse::open(&job.warehouse)?;
     let plan = warehouse.plan(&job.request)?;
     if !plan.has(ReportType::PodUsage, false) {
@@ -354,10 +358,17 @@ pub fn run(job: &Job) -> Result<RunReport> {
 }
 
 /// Opens the output. A database is checked (schema, table, columns), supplies the side
-/// inputs the configuration does not set, and starts its transaction.
-fn open_output(job: &Job) -> Result<(Box<dyn SummarySink>, SideInputs)> {
+/// inputs the configuration does not set and the report period (with the cluster) when not
+/// given, and starts its transaction; all before any data is read.
+fn open_output(job: &Job) -> Result<(Box<dyn SummarySink>, SideInputs, RunInfo)> {
     let (target, schema, copy_format) = match &job.output {
-        Output::File(path) => return Ok((open_file_sink(path.as_ref())?, job.side.clone())),
+        Output::File(path) => {
+            return Ok((
+                open_file_sink(path.as_ref())?,
+                job.side.clone(),
+                job.run.clone(),
+            ))
+        }
         Output::Postgres {
             target,
             schema,
@@ -366,6 +377,7 @@ fn open_output(job: &Job) -> Result<(Box<dyn SummarySink>, SideInputs)> {
     };
     let mut client = target.connect()?;
     let table = SummaryTable::check(&mut client, target, schema)?;
+    let run = database_run(&mut client, target, schema, &table, job)?;
     let db = read_side_inputs(&mut client, target, schema)?;
     let mut side = job.side.clone();
     if !job.explicit.enabled_keys {
@@ -382,15 +394,65 @@ fn open_output(job: &Job) -> Result<(Box<dyn SummarySink>, SideInputs)> {
             .collect();
     }
     side.database_node_roles = db.node_roles;
-    let source_uuid = uuid::Uuid::parse_str(&job.run.source_uuid)
-        .with_context(|| format!("source {:?} is not a UUID", job.run.source_uuid))?;
     let slice = Slice {
-        source_uuid,
-        start: job.run.start,
-        end: job.run.end,
+        source_uuid: source_uuid(job)?,
+        report_period_id: run.report_period_id,
+        start: run.start,
+        end: run.end,
     };
     let sink = PostgresSink::open(client, target, table, slice, copy_format)?;
-    Ok((Box::new(sink), side))
+    Ok((Box::new(sink), side, run))
+}
+
+fn source_uuid(job: &Job) -> Result<uuid::Uuid> {
+    uuid::Uuid::parse_str(&job.run.source_uuid)
+        .with_context(|| format!("source {:?} is not a UUID", job.run.source_uuid))
+}
+
+/// The run's identity completed from koku's tables (SPEC.md "Writing"): the report period
+/// given (which must exist and be the source's) or the one koku created for the source's
+/// month, the cluster id and alias from it unless set; then checks what the rows will
+/// reference or hold (cost-category ids, the cluster's length).
+pub(crate) fn database_run(
+    client: &mut postgres::Client,
+    target: &PgTarget,
+    schema: &str,
+    table: &SummaryTable,
+    job: &Job,
+) -> Result<RunInfo> {
+    let source = source_uuid(job)?;
+    let month = NaiveDate::from_ymd_opt(job.request.year, job.request.month, 1)
+        .context("the run's month")?;
+    let given_cluster = job
+        .explicit
+        .cluster_id
+        .then_some(job.run.cluster_id.as_str());
+    let period = match job.run.report_period_id {
+        Some(id) => pg::get_report_period(client, target, schema, id, source)?,
+        None => pg::find_report_period(client, target, schema, source, month, given_cluster)?,
+    };
+    let mut run = job.run.clone();
+    run.report_period_id = Some(period.id);
+    if !job.explicit.cluster_id {
+        run.cluster_id = period.cluster_id.clone();
+    }
+    if !job.explicit.cluster_alias && !job.explicit.cluster_id {
+        run.cluster_alias = period
+            .cluster_alias
+            .clone()
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| run.cluster_id.clone());
+    }
+    if job.explicit.cost_categories {
+        let ids: Vec<i32> = job.side.cost_categories.iter().map(|c| c.id).collect();
+        let missing = pg::missing_cost_categories(client, target, schema, &ids)?;
+        if !missing.is_empty() {
+            return Err(pg::missing_cost_categories_error(target, schema, &missing).into());
+        }
+    }
+    table.check_length(target, "cluster_id", &run.cluster_id)?;
+    table.check_length(target, "cluster_alias", &run.cluster_alias)?;
+    Ok(run)
 }
 
 #[allow(clippy::too_many_arguments)]

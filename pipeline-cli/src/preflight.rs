@@ -496,9 +496,27 @@ fn check_database(job: &Job, target: &PgTarget, schema: &str, report: &mut Repor
         .query_one("SHOW server_version", &[])
         .map(|r| r.get::<_, String>(0))
         .unwrap_or_else(|_| "?".into());
+    // What the server saw, not what was asked: prefer and allow may end up in clear text.
+    let tls = client
+        .query_opt(
+            "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .ok()
+        .flatten()
+        .map(|r| (r.get::<_, bool>(0), r.get::<_, Option<String>>(1)));
+    let mode = target.tls().effective_mode();
+    let tls = match tls {
+        Some((true, version)) => format!(
+            "TLS {} (sslmode={mode})",
+            version.unwrap_or_else(|| "?".into())
+        ),
+        Some((false, _)) => format!("without TLS (sslmode={mode})"),
+        None => format!("sslmode={mode}"),
+    };
     report.pass(
         "database",
-        format!("{target}: connected (PostgreSQL {version})"),
+        format!("{target}: connected (PostgreSQL {version}), {tls}"),
     );
     let table = match SummaryTable::check(&mut client, target, schema) {
         Ok(t) => {
@@ -548,6 +566,27 @@ fn check_database(job: &Job, target: &PgTarget, schema: &str, report: &mut Repor
         Err(e) => report.fail("side inputs", e.to_string(), init_db_remedy(target, schema)),
     }
     let Some(table) = table else { return };
+    match crate::pipeline::database_run(&mut client, target, schema, &table, job) {
+        Ok(run) => report.pass(
+            "report period",
+            format!(
+                "id {} (cluster {}, alias {}){}",
+                run.report_period_id.unwrap_or_default(),
+                run.cluster_id,
+                run.cluster_alias,
+                if job.run.report_period_id.is_some() {
+                    ", as given"
+                } else {
+                    ", koku's row for the source and month"
+                }
+            ),
+        ),
+        Err(e) => report.fail(
+            "report period",
+            format!("{e:#}"),
+            "koku creates the report period when it processes the month's first report;              give --report-period-id, and check --cost-category ids and --cluster-id against koku's tables",
+        ),
+    }
     let user = client
         .query_one("SELECT current_user::text", &[])
         .map(|r| r.get::<_, String>(0))

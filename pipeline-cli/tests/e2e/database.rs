@@ -9,31 +9,19 @@ use ocpagg_aggregate::schema::SUMMARY_COLUMNS;
 use ocpagg_cli::config::{List, RunConfig};
 use ocpagg_fixtures::{hours, Dataset, Layout, PodItem, ScaleSpec, WriteOptions};
 use ocpagg_writer::PgTarget;
-use postgres::{Client, NoTls};
+use postgres::Client;
 use serde_json::{json, Value};
 
 use crate::common::*;
+use crate::pg::*;
 
 const SOURCE_B: &str = "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d";
 
-fn db_url() -> String {
-    std::env::var("OCPAGG_TEST_DATABASE_URL").expect(
-        "OCPAGG_TEST_DATABASE_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL",
-    )
-}
-
-fn client() -> Client {
-    Client::connect(&db_url(), NoTls).expect("connect to the test database")
-}
-
-/// A new, empty schema with koku's tables, named after the test.
+/// A new, empty schema with koku's tables and report periods, named after the test.
 fn fresh_schema(name: &str) -> (Client, String) {
     let schema = format!("t_{name}");
     let mut c = client();
-    c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        .unwrap();
-    let target = PgTarget::parse(&db_url()).unwrap();
-    ocpagg_writer::pg::init_db(&mut c, &target, &schema).unwrap();
+    koku_schema(&mut c, &schema, &[SOURCE, SOURCE_B]);
     (c, schema)
 }
 
@@ -186,7 +174,10 @@ fn uuids(rows: &[Row]) -> BTreeMap<String, String> {
 fn round_trip_equals_file_output() {
     let (mut c, schema) = fresh_schema("round_trip");
     let lake = Lake::new(&small_month(6_000));
-    let file_rows = run_rows(&lake.config());
+    // The file run is told the report period the database run finds by itself.
+    let mut file_config = lake.config();
+    file_config.report_period_id = Some(october_period(&mut c, &schema, SOURCE));
+    let file_rows = run_rows(&file_config);
     assert!(file_rows.len() > 50, "{} rows", file_rows.len());
     for format in ["binary", "text"] {
         let mut config = pg_config(&lake, &schema);
@@ -352,8 +343,234 @@ fn constraint_violation_mid_copy_leaves_previous_rows() {
         data.write(lake.path(), &layout(), &WriteOptions::default())
             .unwrap();
     });
-    assert!(error.contains("COPY into"), "{error}");
-    assert!(error.contains("character varying(253)"), "{error}");
+    // Named by ocpagg with the column and the day, not by the server's COPY error.
+    assert!(error.contains("column namespace"), "{error}");
+    assert!(error.contains("2025-10-20"), "{error}");
+    assert!(error.contains("varchar(253)"), "{error}");
+}
+
+/// A value `numeric(33,15)` cannot hold (|x| >= 1e18) → an error naming the column and the
+/// day, nothing committed, no panic (values >= 1e48 used to panic in the encoder).
+#[test]
+fn value_too_large_for_numeric_leaves_previous_rows() {
+    for (name, gib) in [("atomic_numeric", 1e18), ("atomic_numeric_huge", 1e40)] {
+        let error = good_then_failing(name, |lake, _, _| {
+            let mut data = small_month(2_000);
+            for ts in hours(day(21), 0, 3) {
+                data.pods.push(
+                    PodItem::new(ts, "huge", "worker-1", "huge-1")
+                        .cpu(0.1, 0.1, 0.1)
+                        .memory_gib(gib, 0.1, 0.1)
+                        .node_capacity(4.0, 16.0),
+                );
+            }
+            std::fs::remove_dir_all(lake.path().join("data")).unwrap();
+            data.write(lake.path(), &layout(), &WriteOptions::default())
+                .unwrap();
+        });
+        assert!(
+            error.contains("column pod_usage_memory_gigabyte_hours"),
+            "{error}"
+        );
+        assert!(error.contains("2025-10-21"), "{error}");
+        assert!(error.contains("numeric(33,15)"), "{error}");
+    }
+}
+
+/// koku's delete: the run replaces its source's rows of its days, except those with an
+/// infrastructure raw cost (koku's OCP-on-cloud step wrote them and may not run again);
+/// cost-model rows go (koku re-applies cost models after the summary), and so do rows of
+/// the source's report period.
+#[test]
+fn delete_keeps_ocp_on_cloud_rows() {
+    let (mut c, schema) = fresh_schema("delete_scope");
+    let period = october_period(&mut c, &schema, SOURCE);
+    let period_b = october_period(&mut c, &schema, SOURCE_B);
+    let lake = Lake::new(&small_month(1_500));
+    // A first run creates the month's partition (rows inserted before it would sit in the
+    // default partition and block its creation).
+    let first = run_db(&pg_config(&lake, &schema));
+    let insert = |c: &mut Client,
+                  what: &str,
+                  source: &str,
+                  period: i32,
+                  extra: &str,
+                  values: &str| {
+        c.batch_execute(&format!(
+            "INSERT INTO {schema}.reporting_ocpusagelineitem_daily_summary
+                (uuid, usage_start, usage_end, source_uuid, report_period_id, data_source, namespace{extra})
+             VALUES (gen_random_uuid(), '2025-10-03', '2025-10-03', {source}, {period}, 'Pod', '{what}'{values})"
+        ))
+        .unwrap();
+    };
+    let src = |s: &str| format!("'{s}'");
+    insert(
+        &mut c,
+        "ocp-on-cloud",
+        &src(SOURCE),
+        period,
+        ", infrastructure_raw_cost",
+        ", 12.5",
+    );
+    insert(
+        &mut c,
+        "cost-model",
+        &src(SOURCE),
+        period,
+        ", infrastructure_raw_cost, cost_model_rate_type",
+        ", NULL, 'Infrastructure'",
+    );
+    insert(
+        &mut c,
+        "zero-raw-cost",
+        &src(SOURCE),
+        period,
+        ", infrastructure_raw_cost",
+        ", 0",
+    );
+    insert(&mut c, "period-only", "NULL", period, "", "");
+    insert(
+        &mut c,
+        "other-source",
+        &src(SOURCE_B),
+        period_b,
+        ", infrastructure_raw_cost",
+        ", NULL",
+    );
+    let snapshot = |c: &mut Client| -> BTreeMap<String, String> {
+        c.query(
+            &format!(
+                "SELECT namespace::text, row_to_json(s)::text
+                   FROM {schema}.reporting_ocpusagelineitem_daily_summary s
+                  WHERE namespace IN ('ocp-on-cloud', 'cost-model', 'zero-raw-cost', 'period-only', 'other-source')"
+            ),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+    };
+    let before = snapshot(&mut c);
+    assert_eq!(before.len(), 5);
+    let report = run_db(&pg_config(&lake, &schema));
+    assert_eq!(
+        report.write.rows_deleted,
+        first.write.rows + 3,
+        "its own rows, cost-model, zero-raw-cost, period-only"
+    );
+    let after = snapshot(&mut c);
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        ["ocp-on-cloud", "other-source"],
+        "kept"
+    );
+    for kept in ["ocp-on-cloud", "other-source"] {
+        assert_eq!(after[kept], before[kept], "{kept} unchanged");
+    }
+    // A second run keeps them again, and replaces only its own rows.
+    let again = run_db(&pg_config(&lake, &schema));
+    assert_eq!(again.write.rows_deleted, report.write.rows);
+    assert_eq!(snapshot(&mut c), after);
+}
+
+/// The report period comes from koku's table (with the cluster), is checked when given, and
+/// every problem is found before any data is read: the warehouse here is empty, so an error
+/// about the database proves it came first.
+#[test]
+fn report_period_and_references_from_koku() {
+    let (mut c, schema) = fresh_schema("report_period");
+    let lake = Lake::new(&small_month(800));
+    let period = october_period(&mut c, &schema, SOURCE);
+    let mut config = pg_config(&lake, &schema);
+    config.cluster_id = None;
+    config.cluster_alias = None;
+    run_db(&config);
+    let rows = table_rows(&mut c, &schema, Some(SOURCE));
+    assert!(!rows.is_empty());
+    for r in &rows {
+        assert_eq!(r.get("report_period_id"), &json!(period));
+        assert_eq!(r.s("cluster_id"), Some("test-cluster"));
+        assert_eq!(r.s("cluster_alias"), Some("Test cluster"));
+    }
+
+    let empty = tempfile::tempdir().unwrap();
+    let mut bad = config.clone();
+    bad.warehouse = Some(empty.path().display().to_string());
+    c.batch_execute(&format!(
+        "DELETE FROM {schema}.reporting_ocpusagereportperiod WHERE provider_id = '{SOURCE_B}'"
+    ))
+    .unwrap();
+    bad.source = Some(SOURCE_B.into());
+    let e = run_db_err(&bad);
+    assert!(e.contains("reporting_ocpusagereportperiod"), "{e}");
+    assert!(e.contains(SOURCE_B) && e.contains("2025-10"), "{e}");
+    assert!(e.contains("--report-period-id"), "{e}");
+
+    bad.source = Some(SOURCE.into());
+    bad.report_period_id = Some(987_654);
+    let e = run_db_err(&bad);
+    assert!(e.contains("report period id 987654"), "{e}");
+    assert!(e.contains("reporting_ocpusagereportperiod"), "{e}");
+
+    bad.report_period_id = None;
+    bad.cost_category = Some(List::Items(vec!["openshift-%=4242".into()]));
+    let e = run_db_err(&bad);
+    assert!(e.contains("4242"), "{e}");
+    assert!(e.contains("reporting_ocp_cost_category"), "{e}");
+
+    bad.cost_category = None;
+    bad.cluster_id = Some("c".repeat(60));
+    let e = run_db_err(&bad);
+    assert!(e.contains("cluster_id") && e.contains("varchar(50)"), "{e}");
+}
+
+/// Passwords never reach the output, whatever shape the setting has.
+#[test]
+fn passwords_never_printed() {
+    let lake = Lake::new(&small_month(200));
+    for output in [
+        "postgresql+psycopg://koku:s3cret@db/koku",
+        "postgresql://koku:s3cret@db/koku?sslmode=bogus",
+        "host=db password=s3cret x=1",
+        "host=db password=s3 cret=1",
+        "host=db password='s3 cret' sslmode=verify-full sslrootcert=/nonexistent/ca.pem",
+        "postgres://koku:s3cret@db:99999/koku",
+    ] {
+        for command in ["run", "preflight"] {
+            let mut args = run_args(lake.path(), output, "s");
+            args[0] = command.into();
+            if command == "preflight" {
+                args.extend(["--format".into(), "json".into()]);
+            }
+            let out = Command::new(env!("CARGO_BIN_EXE_ocpagg"))
+                .args(&args)
+                .output()
+                .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_ne!(out.status.code(), Some(0), "{command} {output}: {text}");
+            assert!(!text.contains("s3"), "{command} {output}: {text}");
+            assert!(!text.contains("cret"), "{command} {output}: {text}");
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_ocpagg"))
+            .args(["validate", "--against", output, "--scenario"])
+            .arg(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../validator/scenarios/01_basic_pod.yml"),
+            )
+            .args(["--schema", "s", "--source", SOURCE])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !text.contains("s3") && !text.contains("cret"),
+            "validate {output}: {text}"
+        );
+    }
 }
 
 /// The connection dies during the COPY (the server terminates the backend) → rollback.
@@ -459,6 +676,9 @@ fn concurrent_init_and_runs() {
             });
         }
     });
+    for source in [SOURCE, SOURCE_B] {
+        add_report_periods(&mut client(), schema, source);
+    }
     let data = small_month(1_500);
     let (lake_a, lake_b) = (Lake::new(&data), lake_for(&data, SOURCE_B));
     let config_a = pg_config(&lake_a, schema);
@@ -559,7 +779,10 @@ fn database_errors_are_clear() {
     );
     assert!(err.contains("column pod_labels is missing"), "{err}");
 
-    // init-db through the binary, twice, then the run works.
+    // init-db through the binary, twice: the tables, but no report period (koku makes
+    // those); with one, the run works.
+    c.batch_execute("DROP SCHEMA IF EXISTS t_foreign2 CASCADE")
+        .unwrap();
     for _ in 0..2 {
         let (code, err) = ocpagg(&[
             "init-db",
@@ -570,6 +793,10 @@ fn database_errors_are_clear() {
         ]);
         assert_eq!(code, 0, "{err}");
     }
+    let (code, err) = call(&db_url(), "t_foreign2");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no report period"), "{err}");
+    add_report_periods(&mut c, "t_foreign2", SOURCE);
     let (code, err) = call(&db_url(), "t_foreign2");
     assert_eq!(code, 0, "{err}");
     assert!(

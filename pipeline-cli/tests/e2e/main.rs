@@ -8,6 +8,8 @@
 //!   capacity-balance property on generated months;
 //! - `bad_input`: errors, exit codes, and nothing half-written (runs the real binary);
 //! - `database`: PostgreSQL output and side inputs against a real server;
+//! - `tls`: connecting to PostgreSQL with each `sslmode`, against a real TLS server;
+//! - `pg`: the test servers and koku's tables (shared helpers);
 //! - `preflight`: `ocpagg preflight`, the pre-run checks, against local, S3 and PostgreSQL;
 //! - `validate`: the scenario suite through generate → run → `ocpagg validate`.
 
@@ -15,8 +17,10 @@ mod bad_input;
 mod common;
 mod database;
 mod oracle;
+mod pg;
 mod preflight;
 mod scenarios;
 mod sources;
 mod storage;
+mod tls;
 mod validate;

@@ -8,9 +8,10 @@ use ocpagg_cli::preflight::{Report, Status};
 use ocpagg_fixtures::{hours, Dataset, PodItem, ScaleSpec, WriteOptions};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 use crate::common::*;
+use crate::pg::*;
 
 impl Outcome {
     /// The check lines (everything but the verdict).
@@ -327,16 +328,6 @@ fn unwritable_output_and_bad_settings_fail() {
 
 // ---- PostgreSQL ----
 
-fn db_url() -> String {
-    std::env::var("OCPAGG_TEST_DATABASE_URL").expect(
-        "OCPAGG_TEST_DATABASE_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL",
-    )
-}
-
-fn client() -> Client {
-    Client::connect(&db_url(), NoTls).expect("connect to the test database")
-}
-
 fn exists(c: &mut Client, qualified: &str) -> bool {
     c.query_one("SELECT to_regclass($1) IS NOT NULL", &[&qualified])
         .unwrap()
@@ -367,8 +358,7 @@ fn database_ready_schema_passes_and_partition_is_not_created() {
     let schema = "t_preflight_ready";
     let mut c = client();
     drop_schema(&mut c, schema);
-    let target = ocpagg_writer::PgTarget::parse(&db_url()).unwrap();
-    ocpagg_writer::pg::init_db(&mut c, &target, schema).unwrap();
+    koku_schema(&mut c, schema, &[SOURCE]);
     let lake = Lake::new(&pods_only());
     let partition = format!("{schema}.reporting_ocpusagelineitem_daily_summary_2025_10");
     assert!(!exists(&mut c, &partition));
@@ -462,8 +452,7 @@ fn database_role_that_cannot_create_the_partition_fails() {
          END $$"
     ))
     .unwrap();
-    let target = ocpagg_writer::PgTarget::parse(&db_url()).unwrap();
-    ocpagg_writer::pg::init_db(&mut c, &target, schema).unwrap();
+    koku_schema(&mut c, schema, &[SOURCE]);
     // May read and write rows, but neither create tables in the schema nor owns the table.
     c.batch_execute(&format!(
         "GRANT USAGE ON SCHEMA {schema} TO {role};

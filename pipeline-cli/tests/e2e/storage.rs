@@ -734,8 +734,7 @@ fn node_roles_from_the_database() {
     let mut c = Client::connect(&url, NoTls).unwrap();
     c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .unwrap();
-    let target = ocpagg_writer::PgTarget::parse(&url).unwrap();
-    ocpagg_writer::pg::init_db(&mut c, &target, schema).unwrap();
+    crate::pg::koku_schema(&mut c, schema, &[SOURCE]);
     c.batch_execute(&format!(
         "INSERT INTO {schema}.reporting_ocp_nodes (node, resource_id, node_role) VALUES
             ('db-worker', 'i-db-worker', 'worker'),

@@ -14,6 +14,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 
 use crate::common::{ocpagg, Outcome, CLUSTER, ORG, SOURCE};
+use crate::pg::db_url;
 
 #[track_caller]
 fn ok<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Outcome {
@@ -194,12 +195,6 @@ fn every_scenario_validates_from_parquet_and_csv() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-fn db_url() -> String {
-    std::env::var("OCPAGG_TEST_DATABASE_URL").expect(
-        "OCPAGG_TEST_DATABASE_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL",
-    )
-}
-
 /// A fresh schema with koku's tables and the scenario's settings stored where koku keeps
 /// them (enabled keys, cost categories, node roles), so the run reads them from the
 /// database. Returns the run flags still needed (`*` cannot be stored as a key).
@@ -207,6 +202,7 @@ fn database_schema(c: &mut postgres::Client, schema: &str, settings: &Settings) 
     c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .unwrap();
     ok(&["init-db", "--database-url", &db_url(), "--schema", schema]);
+    crate::pg::add_report_periods(c, schema, SOURCE);
     let mut flags = Vec::new();
     match &settings.enabled_keys {
         EnabledKeys::All => flags.extend(["--enabled-keys".into(), "*".into()]),

@@ -17,6 +17,9 @@ use postgres_types::{to_sql_checked, IsNull, ToSql, Type};
 /// Fractional digits of koku's numeric columns.
 pub const NUMERIC_SCALE: usize = 15;
 
+/// Integer digits of koku's `numeric(33,15)`: it holds |x| < 10^18.
+pub const NUMERIC_INTEGER_DIGITS: usize = 33 - NUMERIC_SCALE;
+
 /// A finite decimal rounded to [`NUMERIC_SCALE`] digits: sign, integer digits (no leading
 /// zeros) and exactly `NUMERIC_SCALE` fractional digits, all ASCII.
 #[derive(Debug, Default)]
@@ -28,7 +31,8 @@ pub struct Decimal {
 }
 
 impl Decimal {
-    /// Rounds `value` into `self`; `false` if it is not finite.
+    /// Rounds `value` into `self`; `false` if `numeric(33,15)` cannot hold it (±infinity,
+    /// NaN, or |value| that rounds to 10^18 or more), and then `self` is meaningless.
     pub fn set(&mut self, value: f64) -> bool {
         if !value.is_finite() {
             return false;
@@ -50,7 +54,7 @@ impl Decimal {
             self.round_up();
         }
         self.negative = value.is_sign_negative() && !self.is_zero();
-        true
+        self.int.len() <= NUMERIC_INTEGER_DIGITS
     }
 
     fn round_up(&mut self) {
@@ -246,6 +250,18 @@ mod tests {
         assert_eq!(text(123456789012.5), "123456789012.500000000000000");
         assert!(!Decimal::default().set(f64::NAN));
         assert!(!Decimal::default().set(f64::INFINITY));
+        assert!(!Decimal::default().set(f64::NEG_INFINITY));
+    }
+
+    #[test]
+    fn refuses_what_numeric_33_15_cannot_hold() {
+        // The greatest double below 10^18 fits: 18 integer digits.
+        let below = f64::from_bits(1e18_f64.to_bits() - 1);
+        assert_eq!(text(below).split('.').next().map(str::len), Some(18));
+        assert_eq!(text(-below).split('.').next().map(str::len), Some(19));
+        for v in [1e18, -1e18, 1e47, 1e48, 1e300, f64::MAX, -f64::MAX] {
+            assert!(!Decimal::default().set(v), "{v}");
+        }
     }
 
     fn binary(v: f64) -> Vec<i16> {

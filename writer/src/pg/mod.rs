@@ -16,16 +16,24 @@
 
 mod connect;
 mod encode;
+mod period;
 mod sink;
+mod tls;
 
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};
+use ocpagg_aggregate::schema::SUMMARY_COLUMNS;
 use postgres::{Client, GenericClient};
 
-pub use connect::{is_connection_string, PgTarget};
+pub use connect::{is_connection_string, redact, PgTarget};
 pub use encode::{Decimal, NUMERIC_SCALE};
+pub use period::{
+    find_report_period, get_report_period, missing_cost_categories, missing_cost_categories_error,
+    ReportPeriod, COST_CATEGORY_TABLE, REPORT_PERIOD_TABLE,
+};
 pub use sink::{CopyFormat, PostgresSink, Slice};
+pub use tls::{RootCert, SslMode, TlsSettings};
 
 use crate::{Result, WriteError};
 
@@ -209,6 +217,8 @@ pub struct SummaryTable {
     /// Whether `{schema}.partitioned_tables` exists: koku creates partitions by inserting
     /// there (a trigger runs the `CREATE TABLE ... PARTITION OF`).
     pub partition_registry: bool,
+    /// The length limit of each output column (`varchar(n)`), in `SUMMARY_COLUMNS` order.
+    max_chars: Vec<Option<usize>>,
 }
 
 /// The PostgreSQL type names a summary column may have, by its declared type.
@@ -247,7 +257,9 @@ impl SummaryTable {
         }
         let rows = client
             .query(
-                "SELECT c.relkind::text, a.attname::text, t.typname::text
+                "SELECT c.relkind::text, a.attname::text, t.typname::text,
+                        CASE WHEN t.typname IN ('varchar', 'bpchar') AND a.atttypmod > 4
+                             THEN a.atttypmod - 4 END
                    FROM pg_class c
                    JOIN pg_namespace n ON n.oid = c.relnamespace
                    LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -261,22 +273,24 @@ impl SummaryTable {
             return Err(missing_table(&shown, schema, SUMMARY_TABLE));
         };
         let kind: String = first.get(0);
-        let columns: BTreeMap<String, String> = rows
+        let columns: BTreeMap<String, (String, Option<i32>)> = rows
             .iter()
             .filter_map(|r| {
                 Some((
                     r.get::<_, Option<String>>(1)?,
-                    r.get::<_, Option<String>>(2)?,
+                    (r.get::<_, Option<String>>(2)?, r.get::<_, Option<i32>>(3)),
                 ))
             })
             .collect();
         let mut problems = Vec::new();
-        for col in ocpagg_aggregate::schema::SUMMARY_COLUMNS {
+        for col in SUMMARY_COLUMNS {
             match columns.get(col.name) {
                 None => problems.push(format!("column {} is missing", col.name)),
-                Some(t) if !accepted_types(col.pg_type).contains(&t.as_str()) => problems.push(
-                    format!("column {} has type {t}, expected {}", col.name, col.pg_type),
-                ),
+                Some((t, _)) if !accepted_types(col.pg_type).contains(&t.as_str()) => problems
+                    .push(format!(
+                        "column {} has type {t}, expected {}",
+                        col.name, col.pg_type
+                    )),
                 Some(_) => {}
             }
         }
@@ -288,11 +302,43 @@ impl SummaryTable {
             });
         }
         let partition_registry = table_exists(client, &shown, schema, "partitioned_tables")?;
+        let max_chars = SUMMARY_COLUMNS
+            .iter()
+            .map(|c| {
+                columns
+                    .get(c.name)
+                    .and_then(|(_, n)| *n)
+                    .and_then(|n| usize::try_from(n).ok())
+            })
+            .collect();
         Ok(Self {
             schema: schema.to_string(),
             partitioned: kind == "p",
             partition_registry,
+            max_chars,
         })
+    }
+
+    /// The most characters `column` holds (`varchar(n)`), or `None` when it has no limit.
+    pub fn max_chars(&self, column: &str) -> Option<usize> {
+        let i = SUMMARY_COLUMNS.iter().position(|c| c.name == column)?;
+        self.max_chars.get(i).copied().flatten()
+    }
+
+    /// Checks a value that every row carries (`cluster_id`, `cluster_alias`) against its
+    /// column's length, before any row is written.
+    pub fn check_length(&self, target: &PgTarget, column: &str, value: &str) -> Result<()> {
+        match self.max_chars(column) {
+            Some(max) if value.chars().count() > max => Err(WriteError::Schema {
+                target: target.to_string(),
+                table: format!("{}.{SUMMARY_TABLE}", self.schema),
+                reason: format!(
+                    "{column} is {} characters long; the column is varchar({max})",
+                    value.chars().count()
+                ),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The schema-qualified, quoted table name.

@@ -39,15 +39,28 @@ pub enum CopyFormat {
     Text,
 }
 
-/// The rows a run replaces: one source's days `start..=end`.
+/// The rows a run replaces: one source's days `start..=end`, except those with an
+/// `infrastructure_raw_cost` (koku's OCP-on-cloud step wrote them and may not run again).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slice {
     /// `source_uuid`.
     pub source_uuid: uuid::Uuid,
+    /// koku's report period of the source and month, when known: its rows are replaced too
+    /// (koku's own delete is by report period).
+    pub report_period_id: Option<i32>,
     /// First day, inclusive.
     pub start: NaiveDate,
     /// Last day, inclusive.
     pub end: NaiveDate,
+}
+
+impl Slice {
+    /// The `WHERE` clause of the rows a run replaces, koku's
+    /// `delete_all_except_infrastructure_raw_cost_from_daily_summary` widened to this
+    /// source's rows: `$1` is the source, `$2`..`$3` the days, `$4` the report period.
+    pub const DELETE_WHERE: &'static str = "(source_uuid = $1 OR report_period_id = $4)
+           AND usage_start >= $2 AND usage_start <= $3
+           AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0)";
 }
 
 enum Command {
@@ -161,12 +174,18 @@ fn session(
     )?;
     report.rows_deleted = tx
         .execute(
-            &format!(
-                "DELETE FROM {name} WHERE source_uuid = $1 AND usage_start >= $2 AND usage_start <= $3"
-            ),
-            &[&slice.source_uuid, &slice.start, &slice.end],
+            &format!("DELETE FROM {name} WHERE {}", Slice::DELETE_WHERE),
+            &[
+                &slice.source_uuid,
+                &slice.start,
+                &slice.end,
+                &slice.report_period_id,
+            ],
         )
-        .map_err(db_error(target, format!("cannot delete the old rows of {name}")))?;
+        .map_err(db_error(
+            target,
+            format!("cannot delete the old rows of {name}"),
+        ))?;
     let columns = SUMMARY_COLUMNS
         .iter()
         .map(|c| quote_ident(c.name))
@@ -189,7 +208,7 @@ fn session(
                 match commands.recv() {
                     Ok(Command::Batch(batch)) => {
                         let t = Instant::now();
-                        encoder.write(&batch, &mut writer, target, &name)?;
+                        encoder.write(&Columns::of(&batch, table)?, &mut writer, target, &name)?;
                         report.count(&batch);
                         copy_time += t.elapsed();
                     }
@@ -209,7 +228,7 @@ fn session(
                 match commands.recv() {
                     Ok(Command::Batch(batch)) => {
                         let t = Instant::now();
-                        let cols = Columns::of(&batch)?;
+                        let cols = Columns::of(&batch, table)?;
                         for row in 0..batch.num_rows() {
                             cols.text_row(row, &mut decimal, &mut buf)?;
                             if buf.len() >= 1 << 16 {
@@ -277,10 +296,15 @@ enum Col<'a> {
 
 struct Columns<'a> {
     cols: Vec<(&'static str, Col<'a>)>,
+    rows: usize,
+    usage_start: &'a Date32Array,
 }
 
 impl<'a> Columns<'a> {
-    fn of(batch: &'a RecordBatch) -> Result<Self> {
+    /// Types the batch's columns, and checks every text against its column's length, so
+    /// that a value the table cannot hold is named here rather than by the server's COPY
+    /// error (which names neither row nor day).
+    fn of(batch: &'a RecordBatch, table: &SummaryTable) -> Result<Self> {
         if batch.num_columns() != N {
             return Err(WriteError::Aborted {
                 reason: format!(
@@ -303,8 +327,51 @@ impl<'a> Columns<'a> {
                 };
                 (c.name, col)
             })
-            .collect();
-        Ok(Self { cols })
+            .collect::<Vec<_>>();
+        let usage_start = cols
+            .iter()
+            .find_map(|(name, col)| match col {
+                Col::Date(a) if *name == "usage_start" => Some(*a),
+                _ => None,
+            })
+            .ok_or_else(|| WriteError::Aborted {
+                reason: "a batch without usage_start is not in the summary schema".into(),
+            })?;
+        let columns = Self {
+            cols,
+            rows: batch.num_rows(),
+            usage_start,
+        };
+        for (name, col) in &columns.cols {
+            let (Col::Text(a), Some(max)) = (col, table.max_chars(name)) else {
+                continue;
+            };
+            for row in 0..columns.rows {
+                // Bytes bound characters from above: count only the long ones.
+                if a.is_valid(row) && a.value(row).len() > max {
+                    let chars = a.value(row).chars().count();
+                    if chars > max {
+                        return Err(columns.bad_value(
+                            row,
+                            name,
+                            &format!("a text of {chars} characters does not fit varchar({max})"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(columns)
+    }
+
+    /// An error naming the column and the row's day.
+    fn bad_value(&self, row: usize, column: &str, what: &str) -> WriteError {
+        let day = self
+            .usage_start
+            .value_as_date(row)
+            .map_or_else(|| "an unknown day".into(), |d| d.to_string());
+        WriteError::Aborted {
+            reason: format!("column {column}, a row of {day}: {what}; nothing was committed"),
+        }
     }
 
     fn text_row(&self, row: usize, decimal: &mut Decimal, out: &mut Vec<u8>) -> Result<()> {
@@ -336,7 +403,7 @@ impl<'a> Columns<'a> {
                 }
                 Col::Num(a) => {
                     if !decimal.set(a.value(row)) {
-                        return Err(not_finite(name, a.value(row)));
+                        return Err(self.bad_value(row, name, &unrepresentable(a.value(row))));
                     }
                     decimal.write_text(out);
                 }
@@ -347,10 +414,8 @@ impl<'a> Columns<'a> {
     }
 }
 
-fn not_finite(column: &str, value: f64) -> WriteError {
-    WriteError::Aborted {
-        reason: format!("column {column}: {value} cannot be stored as numeric(33,15)"),
-    }
+fn unrepresentable(value: f64) -> String {
+    format!("{value:e} cannot be stored as numeric(33,15), which holds |x| < 1e18")
 }
 
 /// Reusable per-row scratch space for binary rows.
@@ -371,18 +436,17 @@ impl Default for BinaryRows {
 impl BinaryRows {
     fn write(
         &mut self,
-        batch: &RecordBatch,
+        cols: &Columns<'_>,
         writer: &mut BinaryCopyInWriter<'_>,
         target: &str,
         table: &str,
     ) -> Result<()> {
-        let cols = Columns::of(batch)?;
-        for row in 0..batch.num_rows() {
+        for row in 0..cols.rows {
             // Pass 1: values that need scratch space (numbers, uuids).
             for (i, (name, col)) in cols.cols.iter().enumerate() {
                 match col {
                     Col::Num(a) if a.is_valid(row) && !self.decimals[i].set(a.value(row)) => {
-                        return Err(not_finite(name, a.value(row)));
+                        return Err(cols.bad_value(row, name, &unrepresentable(a.value(row))));
                     }
                     Col::Uuid(a) if a.is_valid(row) => {
                         let text = a.value(row);

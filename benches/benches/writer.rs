@@ -1,5 +1,6 @@
 //! The writer stage alone: rows/s into koku's summary table, binary COPY against text COPY
-//! (issue #3), and into a Parquet file for comparison.
+//! (issue #3), the binary COPY over TLS (sslmode=require) against clear text (issue #15), and
+//! into a Parquet file for comparison.
 //!
 //! The PostgreSQL part needs a server: `eval "$(scripts/pg-server.sh start)"` exports
 //! `OCPAGG_TEST_DATABASE_URL`; without it only the file sink is measured.
@@ -110,7 +111,14 @@ fn bench_writer(c: &mut Criterion) {
         eprintln!("OCPAGG_TEST_DATABASE_URL is not set: skipping the PostgreSQL COPY benchmarks (eval \"$(scripts/pg-server.sh start)\")");
         return;
     };
-    let target = PgTarget::parse(&url).unwrap();
+    // The test server speaks TLS: the same COPY in clear text and encrypted (sslmode=require,
+    // rustls with aws-lc-rs), so the cost of TLS is one ratio of two medians.
+    let with_mode = |mode: &str| {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        PgTarget::parse(&format!("{url}{sep}sslmode={mode}")).unwrap()
+    };
+    let target = with_mode("disable");
+    let tls_target = with_mode("require");
     let schema = "bench_writer";
     let mut client = target.connect().unwrap();
     client
@@ -123,9 +131,10 @@ fn bench_writer(c: &mut Criterion) {
         start: NaiveDate::from_ymd_opt(2025, 10, 1).unwrap(),
         end: NaiveDate::from_ymd_opt(2025, 10, 31).unwrap(),
     };
-    for (name, format) in [
-        ("copy_binary", CopyFormat::Binary),
-        ("copy_text", CopyFormat::Text),
+    for (name, format, target) in [
+        ("copy_binary", CopyFormat::Binary, &target),
+        ("copy_text", CopyFormat::Text, &target),
+        ("copy_binary_tls", CopyFormat::Binary, &tls_target),
     ] {
         group.bench_function(name, |b| {
             b.iter_batched(
@@ -136,12 +145,12 @@ fn bench_writer(c: &mut Criterion) {
                         "TRUNCATE {schema}.reporting_ocpusagelineitem_daily_summary"
                     ))
                     .unwrap();
-                    let table = SummaryTable::check(&mut c, &target, schema).unwrap();
+                    let table = SummaryTable::check(&mut c, target, schema).unwrap();
                     (c, table)
                 },
                 |(c, table)| {
                     let mut sink: Box<dyn SummarySink> =
-                        Box::new(PostgresSink::open(c, &target, table, slice, format).unwrap());
+                        Box::new(PostgresSink::open(c, target, table, slice, format).unwrap());
                     for batch in &batches {
                         sink.write(batch).unwrap();
                     }

@@ -825,3 +825,61 @@ fn partition_created_directly_without_registry() {
         report.write.rows
     );
 }
+
+/// Creating the month's partition needs the summary table's ACCESS EXCLUSIVE lock. Behind a
+/// session that holds the table, the run waits a bounded time per attempt (and says so),
+/// succeeds once the holder is gone, and fails with a clear error if it never goes.
+#[test]
+fn partition_creation_waits_a_bounded_time_for_the_lock() {
+    let (_c, schema) = fresh_schema("partition_lock");
+    let lake = Lake::new(&small_month(300));
+    let hold = |seconds: u64| {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let table = format!("{schema}.reporting_ocpusagelineitem_daily_summary");
+        let holder = std::thread::spawn(move || {
+            let mut c = client();
+            let mut tx = c.transaction().unwrap();
+            tx.query(&format!("SELECT count(*) FROM {table}"), &[])
+                .unwrap();
+            ready_tx.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_secs(seconds));
+            tx.commit().unwrap();
+        });
+        ready_rx.recv().unwrap();
+        holder
+    };
+    let args = run_args(lake.path(), &db_url(), &schema);
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.retain(|a| *a != "--quiet");
+
+    // Released after the first attempt's timeout: the second attempt creates it.
+    let holder = hold(4);
+    let (code, err) = ocpagg(&args);
+    holder.join().unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("retrying the partition's creation"), "{err}");
+
+    // Held through every attempt: a clear error, nothing written.
+    let mut c = client();
+    c.batch_execute(&format!(
+        "DROP TABLE {schema}.reporting_ocpusagelineitem_daily_summary_2025_10;
+         DELETE FROM {schema}.partitioned_tables"
+    ))
+    .unwrap();
+    let holder = hold(18);
+    let (code, err) = ocpagg(&args);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("stayed locked by another session"), "{err}");
+    assert!(
+        err.contains("reporting_ocpusagelineitem_daily_summary_2025_10"),
+        "{err}"
+    );
+    holder.join().unwrap();
+    assert_eq!(
+        count(
+            &mut c,
+            &format!("SELECT count(*) FROM {schema}.reporting_ocpusagelineitem_daily_summary")
+        ),
+        0
+    );
+}

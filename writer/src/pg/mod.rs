@@ -452,7 +452,10 @@ impl SummaryTable {
     /// Makes sure the month of `day` has its partition, `{table}_YYYY_MM` covering
     /// [first of month, first of next month), creating it as koku does when it is missing:
     /// through `partitioned_tables` where that table exists, directly otherwise. Runs in its
-    /// own short transaction under an advisory lock, so racing runs create it once.
+    /// own short transaction under an advisory lock, so racing runs create it once. Each
+    /// attempt waits at most a few seconds for the table's lock (`lock_timeout`), and gives it
+    /// up between attempts, so a long reader of the table delays the run a bounded time and
+    /// never queues koku's other readers behind it.
     pub fn ensure_partition(
         &self,
         client: &mut Client,
@@ -468,23 +471,75 @@ impl SummaryTable {
             return Ok(None);
         }
         let action = format!("cannot create partition {}.{name}", self.schema);
-        let mut tx = client
-            .transaction()
-            .map_err(db_error(&shown, action.clone()))?;
-        advisory_lock(
-            &mut tx,
-            &shown,
-            &format!("ocpagg:partition:{}.{name}", self.schema),
+        // CREATE TABLE ... PARTITION OF takes an ACCESS EXCLUSIVE lock on the parent: behind a
+        // long reader (another source's run, a koku report) it would wait without limit, and
+        // every later reader would queue behind it. So each attempt waits a bounded time, and
+        // gives the lock up between attempts.
+        let mut wait = PARTITION_RETRY_BACKOFF;
+        for attempt in 1..=PARTITION_ATTEMPTS {
+            match self.create_partition(client, &name, from, to) {
+                Err(e) if attempt < PARTITION_ATTEMPTS && is_lock_timeout(&e) => {
+                    tracing::warn!(
+                        partition = %name,
+                        schema = %self.schema,
+                        attempt,
+                        "The summary table is locked by another session; retrying the partition's creation in {} ms.",
+                        wait.as_millis()
+                    );
+                    std::thread::sleep(wait);
+                    wait *= 2;
+                }
+                Err(source) if is_lock_timeout(&source) => {
+                    return Err(WriteError::Database {
+                        target: shown,
+                        action: format!(
+                            "{action}: the summary table stayed locked by another session through {PARTITION_ATTEMPTS} attempts of {} s each (a long query or another run holds it; retry later)",
+                            PARTITION_LOCK_TIMEOUT.as_secs()
+                        ),
+                        source,
+                    })
+                }
+                Err(source) => {
+                    return Err(WriteError::Database {
+                        target: shown,
+                        action,
+                        source,
+                    })
+                }
+                Ok(false) => return Ok(None),
+                Ok(true) => break,
+            }
+        }
+        tracing::info!(partition = %name, schema = %self.schema, "Created the month's partition.");
+        Ok(Some(name))
+    }
+
+    /// One attempt: a transaction under the partition's advisory lock, with a bounded
+    /// `lock_timeout`. `Ok(false)` when another run created it first.
+    fn create_partition(
+        &self,
+        client: &mut Client,
+        name: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> std::result::Result<bool, postgres::Error> {
+        let mut tx = client.transaction()?;
+        tx.batch_execute(&format!(
+            "SET LOCAL lock_timeout = '{}ms'",
+            PARTITION_LOCK_TIMEOUT.as_millis()
+        ))?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            &[&format!("ocpagg:partition:{}.{name}", self.schema)],
         )?;
         let exists: bool = tx
             .query_one(
                 "SELECT to_regclass(format('%I.%I', $1::text, $2::text)) IS NOT NULL",
                 &[&self.schema, &name],
-            )
-            .map_err(db_error(&shown, action.clone()))?
+            )?
             .get(0);
         if exists {
-            return Ok(None);
+            return Ok(false);
         }
         if self.partition_registry {
             let params = format!(r#"{{"default": false, "from": "{from}", "to": "{to}"}}"#);
@@ -498,19 +553,28 @@ impl SummaryTable {
                     quote_ident(&self.schema)
                 ),
                 &[&self.schema, &name, &SUMMARY_TABLE, &params],
-            )
-            .map_err(db_error(&shown, action.clone()))?;
+            )?;
         }
         // Without a registry, or if its trigger did not create the table: create it directly.
         tx.batch_execute(&format!(
             "CREATE TABLE IF NOT EXISTS {}.{} PARTITION OF {} FOR VALUES FROM ('{from}') TO ('{to}')",
             quote_ident(&self.schema),
-            quote_ident(&name),
+            quote_ident(name),
             self.qualified()
-        ))
-        .map_err(db_error(&shown, action.clone()))?;
-        tx.commit().map_err(db_error(&shown, action))?;
-        tracing::info!(partition = %name, schema = %self.schema, "Created the month's partition.");
-        Ok(Some(name))
+        ))?;
+        tx.commit()?;
+        Ok(true)
     }
+}
+
+/// How long one attempt to create a partition waits for the summary table's lock.
+const PARTITION_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// Attempts before giving up (about 3 s each, plus 0.5 + 1 + 2 s between them).
+const PARTITION_ATTEMPTS: u32 = 4;
+/// The first pause between attempts, doubled each time.
+const PARTITION_RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Whether a failure is `lock_timeout` expiring (SQLSTATE 55P03, lock_not_available).
+fn is_lock_timeout(e: &postgres::Error) -> bool {
+    e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE)
 }

@@ -369,6 +369,7 @@ fn database_ready_schema_passes_and_partition_is_not_created() {
         "database",
         "summary table",
         "side inputs",
+        "report period",
         "privileges",
         "partition",
     ] {
@@ -388,6 +389,32 @@ fn database_ready_schema_passes_and_partition_is_not_created() {
     assert!(
         !exists(&mut c, &partition),
         "preflight must not create the partition"
+    );
+
+    let period = october_period(&mut c, schema, SOURCE);
+    let r = &check(&report, "report period").detail;
+    assert!(r.contains(&format!("id {period}")), "{r}");
+
+    // What the run would refuse, preflight fails with a remedy: a report period that does
+    // not exist, a cost category that does not.
+    let mut bad = pg_config(&lake, schema);
+    bad.report_period_id = Some(424_242);
+    bad.cost_category = Some(ocpagg_cli::config::List::Text("x%=77".into()));
+    let report = preflight_lib(&bad);
+    assert!(!report.ready());
+    let r = check(&report, "report period");
+    assert_eq!(r.status, Status::Fail, "{}", report.render_text());
+    assert!(r.detail.contains("424242"), "{}", r.detail);
+    let remedy = r.remedy.as_deref().unwrap_or_default();
+    assert!(remedy.contains("--report-period-id"), "{remedy}");
+    bad.report_period_id = None;
+    let report = preflight_lib(&bad);
+    let r = check(&report, "report period");
+    assert_eq!(r.status, Status::Fail, "{}", report.render_text());
+    assert!(
+        r.detail.contains("77") && r.detail.contains("reporting_ocp_cost_category"),
+        "{}",
+        r.detail
     );
 
     // After a real run the partition exists, and preflight says so.

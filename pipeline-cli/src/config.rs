@@ -169,6 +169,9 @@ impl RunConfig {
         let source = need(&self.source, "source")?;
         let year = need(&self.year, "year")?;
         let month = need(&self.month, "month")?;
+        check_org(&org)?;
+        check_source(&source)?;
+        check_month(year, month)?;
         let output = need(&self.output, "output")?;
         // A database run takes the cluster from koku's report period when not given.
         let cluster_id = if ocpagg_writer::pg::is_connection_string(&output) {
@@ -311,6 +314,61 @@ impl RunConfig {
             quiet: self.quiet.unwrap_or(false),
         })
     }
+}
+
+/// The years a run may name: koku's data starts in 2018; four digits keep every date of
+/// the month (and of the next) representable.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
+
+/// Checks an org: it names a directory of the warehouse (`{org}/...`) and a PostgreSQL
+/// schema, so only letters, digits and `_`, at most 63 (koku: `org1234567`, `acct12345`).
+pub fn check_org(org: &str) -> Result<(), UsageError> {
+    if !org.is_empty()
+        && org.len() <= 63
+        && org.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "setting `org`: {org:?} is not a koku org (letters, digits and _, at most 63, e.g. org1234567)"
+        )))
+    }
+}
+
+/// Checks a source: it names a directory of the warehouse (`source={source}`), so letters,
+/// digits, `-` and `_` only (koku's sources are UUIDs).
+pub fn check_source(source: &str) -> Result<(), UsageError> {
+    if !source.is_empty()
+        && source.len() <= 100
+        && source
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && source
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "setting `source`: {source:?} is not a koku source (a UUID; letters, digits, - and _)"
+        )))
+    }
+}
+
+/// Checks a year and month.
+pub fn check_month(year: i32, month: u32) -> Result<(), UsageError> {
+    if !YEARS.contains(&year) {
+        return Err(UsageError(format!(
+            "setting `year`: {year} is outside {}..={}",
+            YEARS.start(),
+            YEARS.end()
+        )));
+    }
+    if !(1..=12).contains(&month) {
+        return Err(UsageError(format!("setting `month`: {month} is not 1-12")));
+    }
+    Ok(())
 }
 
 /// The last day of `first`'s month.

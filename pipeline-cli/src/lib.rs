@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod interrupt;
 pub mod pipeline;
 pub mod preflight;
 pub mod progress;

@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Float64Type;
 use clap::{Args, Parser, Subcommand};
-use ocpagg_cli::config::{List, RunConfig, UsageError};
+use ocpagg_cli::config::{List, Output, RunConfig, UsageError};
+use ocpagg_cli::interrupt::Interrupted;
 use ocpagg_fixtures::{Layout, ScaleSpec, Scenario, WriteOptions};
 use tracing_subscriber::EnvFilter;
 
@@ -231,7 +232,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.downcast_ref::<UsageError>().is_some() {
+            if let Some(signal) = e.downcast_ref::<Interrupted>() {
+                ExitCode::from(signal.exit_code())
+            } else if e.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)
@@ -274,7 +277,19 @@ fn cmd_run(args: &RunArgs) -> Result<()> {
     let job = config.resolve()?;
     limit_retained_memory(job.threads);
     init_logging(job.quiet);
-    let report = ocpagg_cli::run(&job)?;
+    ocpagg_cli::interrupt::install().context("cannot install the SIGINT/SIGTERM handlers")?;
+    let report = ocpagg_cli::run(&job).map_err(|e| match e.downcast_ref::<Interrupted>() {
+        // One line: what happened and what was left untouched.
+        Some(signal) => anyhow::Error::new(*signal).context(match &job.output {
+            Output::File(path) => format!(
+                "stopped reading; {path} was not written (a file there keeps its previous contents)"
+            ),
+            Output::Postgres { schema, .. } => format!(
+                "stopped reading; the transaction was rolled back and {schema}.reporting_ocpusagelineitem_daily_summary keeps its previous rows"
+            ),
+        }),
+        None => e,
+    })?;
     if !job.quiet {
         eprint!("{}", ocpagg_cli::summary::render(&report));
     }
@@ -313,6 +328,8 @@ fn cmd_init_db(args: &InitDbArgs) -> Result<()> {
 
 fn cmd_generate(args: &GenerateArgs) -> Result<()> {
     init_logging(false);
+    ocpagg_cli::config::check_org(&args.org)?;
+    ocpagg_cli::config::check_source(&args.source)?;
     let layout = Layout::new(&args.org, &args.source, &args.cluster_id);
     let opts = WriteOptions {
         daily: !args.no_daily,
@@ -329,9 +346,7 @@ fn cmd_generate(args: &GenerateArgs) -> Result<()> {
                 args.year.expect("clap requires it"),
                 args.month.expect("clap requires it"),
             );
-            if !(1..=12).contains(&month) {
-                return Err(UsageError(format!("--month {month} is not 1-12")).into());
-            }
+            ocpagg_cli::config::check_month(year, month)?;
             let mut spec = ScaleSpec::new(year, month, args.pod_rows);
             spec.seed = args.seed;
             spec.write(&args.out, &layout, &opts)?

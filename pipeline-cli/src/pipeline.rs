@@ -473,6 +473,10 @@ fn read_files(
         if cancelled.load(Ordering::Relaxed) {
             break;
         }
+        if let Some(signal) = crate::interrupt::requested() {
+            let _ = out.send(Msg::Failed(signal.into()));
+            break;
+        }
         let projection = read_job.projection();
         let ReadJob {
             file, kind, index, ..
@@ -504,6 +508,10 @@ fn read_files(
                     break 'files;
                 }
                 Some(Ok(batch)) => {
+                    if let Some(signal) = crate::interrupt::requested() {
+                        let _ = out.send(Msg::Failed(signal.into()));
+                        break 'files;
+                    }
                     let n = batch.num_rows() as u64;
                     *counts.entry(table.clone()).or_default() += n;
                     counters.rows_read.fetch_add(n, Ordering::Relaxed);

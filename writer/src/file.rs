@@ -152,12 +152,45 @@ impl SummarySink for FileSink {
             }
         }
         let this = *self;
+        // The temporary file was created 0600; the output gets the mode of the file it
+        // replaces, or a new file's usual mode.
+        let mode = match std::fs::metadata(&this.path) {
+            Ok(old) => old.permissions(),
+            Err(_) => new_file_permissions(),
+        };
+        std::fs::set_permissions(this.temp.path(), mode).map_err(|e| this.error(e))?;
+        let dir = this.temp.path().parent().map(Path::to_path_buf);
         this.temp.persist(&this.path).map_err(|e| WriteError::Io {
             path: this.report.target.clone(),
             source: Box::new(e.error),
         })?;
+        // The rename is durable only once the directory is.
+        if let Some(dir) = dir {
+            File::open(&dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| WriteError::Io {
+                    path: this.report.target.clone(),
+                    source: Box::new(e),
+                })?;
+        }
         Ok(this.report)
     }
+}
+
+/// `0666` less the process's umask (read from `/proc`, so the umask is never changed), as
+/// `open(2)` would give a new file; `0644` where the umask cannot be read.
+fn new_file_permissions() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    let umask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|m| u32::from_str_radix(m.trim(), 8).ok())
+        })
+        .unwrap_or(0o022);
+    std::fs::Permissions::from_mode(0o666 & !umask)
 }
 
 /// Rows per row group of a Parquet output.
@@ -224,4 +257,53 @@ fn parquet_properties() -> WriterProperties {
             .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::None);
     }
     builder.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn write_empty(path: &Path) {
+        let mut sink = open_file_sink(path).unwrap();
+        sink.write(&RecordBatch::new_empty(
+            ocpagg_aggregate::schema::summary_schema(),
+        ))
+        .unwrap();
+        sink.finish().unwrap();
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn replaced_output_keeps_its_mode_and_new_output_is_not_private() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["s.parquet", "s.csv"] {
+            let path = dir.path().join(name);
+            write_empty(&path);
+            assert_eq!(mode(&path), new_file_permissions().mode() & 0o777);
+            assert_ne!(mode(&path), 0o600, "not the temporary file's mode");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+            write_empty(&path);
+            assert_eq!(mode(&path), 0o640);
+        }
+        // Nothing but the outputs is left in the directory.
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["s.csv", "s.parquet"]);
+    }
+
+    #[test]
+    fn dropped_sink_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = open_file_sink(&dir.path().join("s.parquet")).unwrap();
+        drop(sink);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 }

@@ -285,6 +285,82 @@ fn usage_errors_exit_2() {
     assert!(o.stderr.contains("/tmp/x.txt"), "{}", o.stderr);
 }
 
+/// Settings that name paths or dates are checked for every command: never a panic, never a
+/// write outside `--out` (issue #18).
+#[test]
+fn org_source_and_year_are_checked() {
+    let base = |org: &str, source: &str, year: &str, month: &str| {
+        ocpagg(&[
+            "run",
+            "--warehouse",
+            "/tmp",
+            "--org",
+            org,
+            "--source",
+            source,
+            "--year",
+            year,
+            "--month",
+            month,
+            "--cluster-id",
+            "c",
+            "--output",
+            "/tmp/x.parquet",
+        ])
+    };
+    for (org, source, year, month, setting) in [
+        ("../../../x", SOURCE, "2025", "10", "org"),
+        ("org1/x", SOURCE, "2025", "10", "org"),
+        (ORG, "../x", "2025", "10", "source"),
+        (ORG, "a/b", "2025", "10", "source"),
+        (ORG, SOURCE, "262142", "12", "year"),
+        (ORG, SOURCE, "1969", "1", "year"),
+        (ORG, SOURCE, "2025", "13", "month"),
+    ] {
+        let o = base(org, source, year, month);
+        assert_eq!(o.code, 2, "{org} {source} {year}-{month}: {}", o.stderr);
+        assert!(
+            o.stderr.contains(&format!("setting `{setting}`")),
+            "{}",
+            o.stderr
+        );
+    }
+    let out = tempfile::tempdir().unwrap();
+    let lake = out.path().join("lake");
+    for (org, source) in [("../../../x", SOURCE), (ORG, "../../y")] {
+        let o = ocpagg(&[
+            "generate",
+            "--out",
+            &lake.display().to_string(),
+            "--org",
+            org,
+            "--source",
+            source,
+            "--year",
+            "2025",
+            "--month",
+            "10",
+            "--pod-rows",
+            "100",
+        ]);
+        assert_eq!(o.code, 2, "{}", o.stderr);
+    }
+    let o = ocpagg(&[
+        "generate",
+        "--out",
+        &lake.display().to_string(),
+        "--year",
+        "262142",
+        "--month",
+        "12",
+        "--pod-rows",
+        "100",
+    ]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(!lake.exists(), "nothing written");
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+}
+
 #[test]
 fn config_file_and_environment() {
     let lake = small_lake();
@@ -323,4 +399,59 @@ fn config_file_and_environment() {
     let o = ocpagg(&["run", "--config", cfg.to_str().unwrap()]);
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("warehous"), "{}", o.stderr);
+}
+
+/// SIGINT and SIGTERM during a run: it stops reading, removes its temporary file, leaves the
+/// existing output untouched, says so in one line and exits 128 + the signal.
+#[test]
+fn signals_stop_the_run_and_leave_the_output_untouched() {
+    let spec = ocpagg_fixtures::ScaleSpec::new(2025, 10, 400_000);
+    let mut data = Dataset::default();
+    for d in spec.days() {
+        data.append(d);
+    }
+    let lake = Lake::new(&data);
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("summary.parquet");
+    std::fs::write(&out, b"the previous output").unwrap();
+    for (signal, code, name) in [("-INT", 130, "SIGINT"), ("-TERM", 143, "SIGTERM")] {
+        let child = Command::new(env!("CARGO_BIN_EXE_ocpagg"))
+            .args(["run", "--quiet", "--threads", "1", "--warehouse"])
+            .arg(lake.path())
+            .args([
+                "--org", ORG, "--source", SOURCE, "--year", "2025", "--month", "10",
+            ])
+            .args(["--cluster-id", CLUSTER, "--output"])
+            .arg(&out)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The temporary file appears when the sink opens, before the first batch is read.
+        let temp_exists = || {
+            std::fs::read_dir(out_dir.path())
+                .unwrap()
+                .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+        };
+        let started = std::time::Instant::now();
+        while !temp_exists() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "no temporary file"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let kill = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let output = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{err}");
+        assert!(err.contains(&format!("interrupted by {name}")), "{err}");
+        assert!(err.contains("was not written"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert_eq!(std::fs::read(&out).unwrap(), b"the previous output");
+        assert!(!temp_exists(), "the temporary file was removed");
+    }
 }

@@ -32,6 +32,8 @@ mod map;
 mod merged;
 mod sets;
 
-pub use map::{EnabledKeys, LabelError, LabelMap, KUBEVIRT_VM_KEY};
+pub use map::{
+    EnabledKeys, LabelError, LabelMap, KUBEVIRT_VM_KEY, MAX_LABEL_BYTES, MAX_LABEL_KEYS,
+};
 pub use merged::{MergedSets, MAX_MERGED};
 pub use sets::{LabelSetId, LabelSets, Mark};

@@ -27,7 +27,37 @@ pub enum LabelError {
         /// The label string (cut to 200 characters).
         text: String,
     },
+    /// The text is longer than [`MAX_LABEL_BYTES`].
+    #[error("a label string of {bytes} bytes is longer than the limit of {MAX_LABEL_BYTES} (it begins {text:?})")]
+    TooLong {
+        /// Its length in bytes.
+        bytes: usize,
+        /// Its beginning (cut to 200 characters).
+        text: String,
+    },
+    /// The object has more than [`MAX_LABEL_KEYS`] keys.
+    #[error("a label object with {keys} keys has more than the limit of {MAX_LABEL_KEYS} (it begins {text:?})")]
+    TooManyKeys {
+        /// Its number of keys.
+        keys: usize,
+        /// Its beginning (cut to 200 characters).
+        text: String,
+    },
+    /// The column does not hold text.
+    #[error("a label column of type {data_type} does not hold text")]
+    NotText {
+        /// The column's Arrow type.
+        data_type: String,
+    },
 }
+
+/// The longest label string accepted: Kubernetes limits a label to 63 characters of key
+/// (plus a 253-character prefix) and 63 of value, so a real pod's labels are kilobytes; this
+/// bounds what a crafted file can make the run hold.
+pub const MAX_LABEL_BYTES: usize = 1 << 20;
+
+/// The most keys a label object may have (the same reasoning as [`MAX_LABEL_BYTES`]).
+pub const MAX_LABEL_KEYS: usize = 10_000;
 
 /// Which label keys survive filtering.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +130,12 @@ impl LabelMap {
         if text.trim().is_empty() {
             return Ok(Self::new());
         }
+        if text.len() > MAX_LABEL_BYTES {
+            return Err(LabelError::TooLong {
+                bytes: text.len(),
+                text: cut(text),
+            });
+        }
         let value: Value = serde_json::from_str(text).map_err(|e| LabelError::InvalidJson {
             text: cut(text),
             reason: e.to_string(),
@@ -107,6 +143,12 @@ impl LabelMap {
         let Value::Object(object) = value else {
             return Err(LabelError::NotAnObject { text: cut(text) });
         };
+        if object.len() > MAX_LABEL_KEYS {
+            return Err(LabelError::TooManyKeys {
+                keys: object.len(),
+                text: cut(text),
+            });
+        }
         let mut entries: Vec<(Arc<str>, Arc<str>)> = object
             .into_iter()
             .filter_map(|(k, v)| {
@@ -230,6 +272,32 @@ fn push_json_string(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crafted_labels_are_bounded() {
+        let long = format!(r#"{{"k": "{}"}}"#, "v".repeat(MAX_LABEL_BYTES));
+        assert!(matches!(
+            LabelMap::parse(&long),
+            Err(LabelError::TooLong { .. })
+        ));
+        let many = format!(
+            "{{{}}}",
+            (0..=MAX_LABEL_KEYS)
+                .map(|i| format!(r#""k{i}": "v""#))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert!(matches!(
+            LabelMap::parse(&many),
+            Err(LabelError::TooManyKeys { .. })
+        ));
+        // JSON nested 200 deep: serde_json's recursion limit, an error, not a crash.
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert!(matches!(
+            LabelMap::parse(&format!(r#"{{"k": {deep}}}"#)),
+            Err(LabelError::InvalidJson { .. })
+        ));
+    }
 
     #[test]
     fn parse_sorts_and_renders_like_jsonb() {

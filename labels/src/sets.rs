@@ -100,11 +100,9 @@ impl LabelSets {
         Ok(id)
     }
 
-    /// Ids for every row of a label column (text, large text, view or dictionary), written
-    /// into `out` (cleared first). A dictionary column is handled per distinct value.
-    ///
-    /// # Panics
-    /// If the column is not a text type; the reader guarantees it is.
+    /// Ids for every row of a label column (text, large text, view, or a dictionary of text
+    /// with any key type), written into `out` (cleared first). A dictionary column is handled
+    /// per distinct value. Any other type is an error.
     pub fn intern_column(
         &mut self,
         column: &ArrayRef,
@@ -112,10 +110,22 @@ impl LabelSets {
     ) -> Result<(), LabelError> {
         out.clear();
         out.reserve(column.len());
-        if let DataType::Dictionary(_, _) = column.data_type() {
+        let not_text = || LabelError::NotText {
+            data_type: column.data_type().to_string(),
+        };
+        if let DataType::Dictionary(key, _) = column.data_type() {
+            let int32_keys;
+            let column = if **key == DataType::Int32 {
+                column
+            } else {
+                let target =
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+                int32_keys = arrow::compute::cast(column, &target).map_err(|_| not_text())?;
+                &int32_keys
+            };
             let dict = column.as_dictionary::<Int32Type>();
             let values =
-                arrow::compute::cast(dict.values(), &DataType::Utf8).expect("dictionary of text");
+                arrow::compute::cast(dict.values(), &DataType::Utf8).map_err(|_| not_text())?;
             let values: &StringArray = values.as_string();
             let mut by_key = Vec::with_capacity(values.len());
             for v in values.iter() {
@@ -126,7 +136,13 @@ impl LabelSets {
             }
             return Ok(());
         }
-        let text = arrow::compute::cast(column, &DataType::Utf8).expect("a text column");
+        if !matches!(
+            column.data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        ) {
+            return Err(not_text());
+        }
+        let text = arrow::compute::cast(column, &DataType::Utf8).map_err(|_| not_text())?;
         for v in text.as_string::<i32>().iter() {
             out.push(self.intern_str(v)?);
         }
@@ -236,6 +252,32 @@ mod tests {
         assert_eq!(sets.json(c2).as_ref(), r#"{"c": "3"}"#);
         assert_ne!(c2, again);
         let _ = c;
+    }
+
+    #[test]
+    fn any_dictionary_key_type_and_no_panic_on_other_types() {
+        use arrow::datatypes::{UInt16Type, UInt8Type};
+        let mut sets = LabelSets::new(EnabledKeys::All);
+        let mut out = Vec::new();
+        let texts = vec![r#"{"a": "1"}"#, "{}", r#"{"a": "1"}"#];
+        let u16: DictionaryArray<UInt16Type> = texts.iter().copied().collect();
+        sets.intern_column(&(Arc::new(u16) as ArrayRef), &mut out)
+            .unwrap();
+        let from_u16 = out.clone();
+        let u8: DictionaryArray<UInt8Type> = texts.iter().copied().collect();
+        sets.intern_column(&(Arc::new(u8) as ArrayRef), &mut out)
+            .unwrap();
+        assert_eq!(out, from_u16);
+        let plain = arrow::array::StringArray::from(texts);
+        sets.intern_column(&(Arc::new(plain) as ArrayRef), &mut out)
+            .unwrap();
+        assert_eq!(out, from_u16);
+        assert_eq!(sets.json(out[0]).as_ref(), r#"{"a": "1"}"#);
+        let numbers = arrow::array::Int64Array::from(vec![1, 2]);
+        let e = sets
+            .intern_column(&(Arc::new(numbers) as ArrayRef), &mut out)
+            .unwrap_err();
+        assert!(matches!(e, LabelError::NotText { .. }), "{e}");
     }
 
     #[test]

@@ -213,4 +213,15 @@ fn environment_never_downgrades_and_preflight_reports_tls() {
     assert_eq!(status, "FAIL", "{detail}");
     assert!(detail.contains("sslmode=verify-full"), "{detail}");
     assert!(detail.contains("certificate"), "{detail}");
+    // sslrootcert=system: the platform's roots (here the test CA, through SSL_CERT_FILE, which
+    // the platform loader honours), verify-full implied.
+    let system = [("SSL_CERT_FILE", ca())];
+    let (status, detail) = preflight(&conn("localhost", "sslrootcert=system"), &system);
+    assert_eq!(status, "PASS", "{detail}");
+    assert!(
+        detail.contains("TLS TLSv1.") && detail.contains("sslmode=verify-full"),
+        "{detail}"
+    );
+    let (status, detail) = preflight(&conn("127.0.0.1", "sslrootcert=system"), &system);
+    assert_eq!(status, "FAIL", "{detail}");
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, RecordBatch};
 use chrono::NaiveDate;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use ocpagg_aggregate::{
@@ -538,6 +538,21 @@ fn read_files(
     }
 }
 
+/// The first day (days since 1970-01-01) of a normalized batch's `interval_start`.
+fn first_day_of(batch: &RecordBatch) -> Option<i32> {
+    let column = batch.column_by_name("interval_start")?;
+    let seconds = column.as_primitive_opt::<arrow::datatypes::TimestampSecondType>()?;
+    let min = arrow::compute::min(seconds)?;
+    i32::try_from(min.div_euclid(86_400)).ok()
+}
+
+/// `2025-10-03` for a day number.
+fn day_text(day: i32) -> String {
+    NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(i64::from(day))))
+        .map_or_else(|| format!("day {day}"), |d| d.to_string())
+}
+
 /// Reads every job's footer (on a few threads: remote footers are latency-bound) and puts the
 /// jobs in the order of the first day each file may hold, so that days complete one after
 /// the other while reading. A file whose footer gives no time range is read first: until it
@@ -628,7 +643,17 @@ fn aggregate(
                 }
                 continue;
             }
-            Msg::Batch { kind, file, batch } => (kind, file, batch),
+            Msg::Batch { kind, file, batch } => {
+                // Days are finished on the word of footer statistics; a row of a finished
+                // day means the statistics lied, and folding it would count it twice.
+                if let Some(day) = first_day_of(&batch).filter(|&d| d <= finished_through) {
+                    bail!(
+                        "{file}: holds rows of {}, a day already finished because this file's footer statistics                          (the minimum of interval_start) say it starts later; the statistics are wrong: rewrite the file",
+                        day_text(day)
+                    );
+                }
+                (kind, file, batch)
+            }
         };
         let t = Instant::now();
         let context = || format!("while aggregating {file}");

@@ -455,3 +455,145 @@ fn signals_stop_the_run_and_leave_the_output_untouched() {
         assert!(!temp_exists(), "the temporary file was removed");
     }
 }
+
+/// Rewrites `path`'s footer so that its `interval_start` statistics claim `shift_days` later
+/// than the rows it holds (the data pages are untouched): a file that lies about its days.
+fn shift_footer_statistics(path: &Path, shift_days: i64) {
+    use parquet::file::metadata::{
+        ParquetMetaDataBuilder, ParquetMetaDataReader, ParquetMetaDataWriter,
+    };
+    use parquet::file::statistics::Statistics;
+    let bytes = bytes::Bytes::from(std::fs::read(path).unwrap());
+    let meta = ParquetMetaDataReader::new()
+        .parse_and_finish(&bytes)
+        .unwrap();
+    let footer_len =
+        u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap());
+    let data_end = bytes.len() - 8 - footer_len as usize;
+    let column = meta
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == "interval_start")
+        .expect("an interval_start column");
+    let row_groups = meta
+        .row_groups()
+        .iter()
+        .map(|rg| {
+            let mut columns = rg.columns().to_vec();
+            let chunk = columns[column].clone();
+            let Some(Statistics::Int64(s)) = chunk.statistics() else {
+                panic!(
+                    "interval_start has int64 statistics: {:?}",
+                    chunk.statistics()
+                )
+            };
+            let (min, max, nulls) = (
+                *s.min_opt().unwrap(),
+                *s.max_opt().unwrap(),
+                s.null_count_opt(),
+            );
+            // Seconds, milliseconds, microseconds or nanoseconds, by magnitude.
+            let per_second = [1_i64, 1_000, 1_000_000, 1_000_000_000]
+                .into_iter()
+                .find(|unit| min / unit < 10_000_000_000)
+                .unwrap();
+            let shift = shift_days * 86_400 * per_second;
+            columns[column] = chunk
+                .into_builder()
+                .set_statistics(Statistics::int64(
+                    Some(min + shift),
+                    Some(max + shift),
+                    None,
+                    nulls,
+                    false,
+                ))
+                .build()
+                .unwrap();
+            rg.clone()
+                .into_builder()
+                .set_column_metadata(columns)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let meta = ParquetMetaDataBuilder::new_from_metadata(meta)
+        .set_row_groups(row_groups)
+        .build();
+    let mut out = bytes[..data_end].to_vec();
+    ParquetMetaDataWriter::new(&mut out, &meta)
+        .finish()
+        .unwrap();
+    std::fs::write(path, out).unwrap();
+}
+
+/// Footer statistics order the files and decide when a day is finished; a file whose
+/// statistics claim later days than it holds must not add a second set of rows to a day
+/// already finished (issue #18): the run stops, naming the file.
+#[test]
+fn wrong_footer_statistics_are_caught() {
+    let mut data = Dataset::default();
+    for d in 3..=12 {
+        for ts in hours(day(d), 0, 4) {
+            data.pods.push(
+                PodItem::new(ts, "ns", "worker-1", "p")
+                    .cpu(1.0, 1.0, 1.0)
+                    .node_capacity(4.0, 16.0),
+            );
+        }
+    }
+    let lake = Lake::write(
+        &data,
+        &ocpagg_fixtures::WriteOptions {
+            daily: false,
+            ..Default::default()
+        },
+    );
+    let day3 = std::fs::read_dir(pod_dir(&lake))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let file = std::fs::File::open(p).unwrap();
+            let batches = ParquetRecordBatchReaderBuilder::try_new(file)
+                .unwrap()
+                .build()
+                .unwrap();
+            batches
+                .map(|b| b.unwrap())
+                .any(|b| format!("{:?}", b.column_by_name("interval_start")).contains("2025-10-03"))
+        })
+        .expect("the file of 2025-10-03");
+    shift_footer_statistics(&day3, 9);
+    let out = lake.path().join("out.parquet");
+    let o = ocpagg(&[
+        "run",
+        "--quiet",
+        "--threads",
+        "1",
+        "--warehouse",
+        &lake.path().display().to_string(),
+        "--org",
+        ORG,
+        "--source",
+        SOURCE,
+        "--year",
+        "2025",
+        "--month",
+        "10",
+        "--cluster-id",
+        CLUSTER,
+        "--output",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains(&day3.file_name().unwrap().to_string_lossy().to_string()),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("2025-10-03"), "{}", o.stderr);
+    assert!(o.stderr.contains("statistics"), "{}", o.stderr);
+    assert!(!out.exists());
+}

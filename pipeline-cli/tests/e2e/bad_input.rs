@@ -597,3 +597,63 @@ fn wrong_footer_statistics_are_caught() {
     assert!(o.stderr.contains("statistics"), "{}", o.stderr);
     assert!(!out.exists());
 }
+
+/// `interval_start` in milliseconds, microseconds or nanoseconds (with or without a zone),
+/// and a label column dictionary-encoded with narrow keys: the same rows as the canonical
+/// file, never an internal error or a panic (issue #18).
+#[test]
+fn timestamp_units_and_dictionary_keys_are_tolerated() {
+    use arrow::datatypes::{TimeUnit, UInt16Type};
+    let expected = {
+        let lake = small_lake();
+        comparable(&run_rows(&lake.config()))
+    };
+    let units = [
+        (TimeUnit::Millisecond, None),
+        (TimeUnit::Microsecond, Some("+00:00")),
+        (TimeUnit::Nanosecond, Some("+00:00")),
+    ];
+    for (unit, zone) in units {
+        let lake = small_lake();
+        let mut files = Vec::new();
+        let mut dirs = vec![lake.path().to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "parquet") {
+                    files.push(path);
+                }
+            }
+        }
+        assert!(files.len() > 2, "hourly and daily files");
+        for file in files {
+            rewrite(&file, |b| {
+                let mut fields: Vec<Field> = b
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone())
+                    .collect();
+                let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+                let i = b.schema().index_of("interval_start").unwrap();
+                let ty = DataType::Timestamp(unit, zone.map(Into::into));
+                cols[i] = arrow::compute::cast(&cols[i], &ty).unwrap();
+                fields[i] = Field::new("interval_start", ty, true);
+                if let Ok(j) = b.schema().index_of("pod_labels") {
+                    let ty =
+                        DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8));
+                    cols[j] = arrow::compute::cast(&cols[j], &ty).unwrap();
+                    assert!(cols[j]
+                        .as_any()
+                        .is::<arrow::array::DictionaryArray<UInt16Type>>());
+                    fields[j] = Field::new("pod_labels", ty, true);
+                }
+                RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap()
+            });
+        }
+        let got = comparable(&run_rows(&lake.config()));
+        assert_eq!(got, expected, "{unit:?} {zone:?}");
+    }
+}

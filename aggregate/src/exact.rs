@@ -10,7 +10,10 @@
 /// only nulls is null).
 ///
 /// Range: |sum| < 2^(126 - FRAC). With `FRAC = 56` (seconds) that is 1.2e21, with `FRAC = 16`
-/// (byte-seconds) 1.3e33; values beyond saturate rather than wrap. Resolution: 2^-FRAC, i.e.
+/// (byte-seconds) 1.3e33. A sum that leaves the range, or takes an infinite value, is
+/// *overflowed* for good (whatever is added after, in any order) and reads as NaN, which every
+/// sink refuses: never a wrong number, and the result does not depend on the order of
+/// additions. Resolution: 2^-FRAC, i.e.
 /// 1.4e-17 core-seconds or 1.5e-5 byte-seconds, far below the 1e-15 hours that
 /// `numeric(33,15)` can hold.
 ///
@@ -28,6 +31,13 @@ pub type ByteSecondsSum = ExactSum<16>;
 
 const NULL_SUM: i128 = i128::MIN;
 
+/// The overflowed sum: sticky, read as NaN.
+const OVERFLOW: i128 = i128::MAX;
+
+/// The largest magnitude a sum holds: 2^126, well inside `i128`, so that adding two sums in
+/// range never overflows the integer itself.
+const LIMIT: i128 = 1 << 126;
+
 impl<const FRAC: i32> Default for ExactSum<FRAC> {
     fn default() -> Self {
         Self { fixed: NULL_SUM }
@@ -37,10 +47,31 @@ impl<const FRAC: i32> Default for ExactSum<FRAC> {
 impl<const FRAC: i32> ExactSum<FRAC> {
     const SCALE: f64 = (1u128 << FRAC) as f64;
 
-    /// `a + b` saturated to the range, which keeps clear of the null value.
+    /// `a + b`, or [`OVERFLOW`] if either is, or the result leaves the range.
     #[inline]
     fn add_fixed(a: i128, b: i128) -> i128 {
-        a.saturating_add(b).max(NULL_SUM + 1)
+        if a == OVERFLOW || b == OVERFLOW {
+            return OVERFLOW;
+        }
+        // Both are within ±2^126, so the integer addition cannot overflow.
+        let sum = a + b;
+        if sum.abs() >= LIMIT {
+            OVERFLOW
+        } else {
+            sum
+        }
+    }
+
+    /// One value in fixed point, or [`OVERFLOW`] when it is infinite or out of range.
+    #[inline]
+    fn to_fixed(v: f64) -> i128 {
+        let scaled = (v * Self::SCALE).round();
+        // Infinity fails the comparison as well as too large a value.
+        if scaled.abs() < LIMIT as f64 {
+            scaled as i128
+        } else {
+            OVERFLOW
+        }
     }
 
     #[inline]
@@ -58,14 +89,13 @@ impl<const FRAC: i32> ExactSum<FRAC> {
         }
     }
 
-    /// Adds one value; `None` and NaN are skipped like SQL nulls.
+    /// Adds one value; `None` is skipped like SQL null. NaN, like infinity, overflows the sum
+    /// (the reader refuses non-finite input; inside the aggregate NaN is an overflowed sum).
     #[inline]
     pub fn add(&mut self, value: Option<f64>) {
         if let Some(v) = value {
-            if !v.is_nan() {
-                // Multiplying by a power of two is exact; `as` saturates on overflow.
-                self.fixed = Self::add_fixed(self.or_zero(), (v * Self::SCALE).round() as i128);
-            }
+            // Multiplying by a power of two is exact; NaN fails `to_fixed`'s range test.
+            self.fixed = Self::add_fixed(self.or_zero(), Self::to_fixed(v));
         }
     }
 
@@ -82,18 +112,25 @@ impl<const FRAC: i32> ExactSum<FRAC> {
         if !self.is_seen() && !other.is_seen() {
             return Self::default();
         }
-        Self {
-            fixed: self
-                .or_zero()
-                .saturating_sub(other.or_zero())
-                .max(NULL_SUM + 1),
-        }
+        let fixed = if other.fixed == OVERFLOW {
+            OVERFLOW
+        } else {
+            Self::add_fixed(self.or_zero(), -other.or_zero())
+        };
+        Self { fixed }
     }
 
-    /// The total, rounded once to the nearest `f64`; `None` when no value was added.
+    /// The total, rounded once to the nearest `f64`; `None` when no value was added, NaN
+    /// when the sum overflowed (see the type's documentation).
     pub fn value(&self) -> Option<f64> {
         // i128 → f64 rounds to nearest; dividing by a power of two is exact.
-        self.is_seen().then(|| self.fixed as f64 / Self::SCALE)
+        self.is_seen().then(|| {
+            if self.fixed == OVERFLOW {
+                f64::NAN
+            } else {
+                self.fixed as f64 / Self::SCALE
+            }
+        })
     }
 }
 
@@ -190,14 +227,36 @@ mod tests {
     }
 
     #[test]
-    fn saturation_never_reads_as_null() {
+    fn overflow_is_sticky_never_null_and_independent_of_order() {
         let mut s = SecondsSum::default();
         s.add(Some(-1e300));
         s.add(Some(-1e300));
-        assert!(s.value().unwrap() < -1e21);
+        assert!(s.value().unwrap().is_nan());
         let null = SecondsSum::default();
         assert_eq!(null.minus(&null).value(), None);
-        assert_eq!(null.minus(&s).value().map(|v| v > 0.0), Some(true));
+        assert!(null.minus(&s).value().unwrap().is_nan());
+        assert!(s.minus(&null).value().unwrap().is_nan());
+        // Infinity, and a sum that leaves the range only by adding: NaN whatever the order.
+        for values in [
+            vec![1.0, f64::INFINITY, -f64::INFINITY, 2.0],
+            vec![1e21, 1e21, -1e21, -1e21],
+            vec![-1e21, -1e21, 1e21, 1e21],
+        ] {
+            let mut forward = SecondsSum::default();
+            values.iter().for_each(|v| forward.add(Some(*v)));
+            let mut backward = SecondsSum::default();
+            values.iter().rev().for_each(|v| backward.add(Some(*v)));
+            assert!(forward.value().unwrap().is_nan(), "{values:?}");
+            assert!(backward.value().unwrap().is_nan(), "{values:?}");
+            let mut merged = SecondsSum::default();
+            merged.merge(&forward);
+            merged.add(Some(1.0));
+            assert!(merged.value().unwrap().is_nan());
+        }
+        // Just inside the range: exact.
+        let mut big = ByteSecondsSum::default();
+        big.add(Some(1e33));
+        assert_eq!(big.value(), Some(1e33));
         let mut zero = SecondsSum::default();
         zero.add(Some(0.0));
         assert_eq!(zero.value(), Some(0.0), "a sum of zeros is zero, not null");

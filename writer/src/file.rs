@@ -120,8 +120,38 @@ impl FileSink {
     }
 }
 
+/// Refuses a batch with an infinite or NaN number (an input the reader let through, or a sum
+/// that overflowed: the aggregate reads those as NaN), naming the column and the row's day.
+fn check_finite(batch: &RecordBatch) -> Result<()> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Date32Type, Float64Type};
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if field.data_type() != &DataType::Float64 {
+            continue;
+        }
+        let values = column.as_primitive::<Float64Type>();
+        let bad = (0..values.len()).find(|&i| values.is_valid(i) && !values.value(i).is_finite());
+        if let Some(row) = bad {
+            let day = batch
+                .column_by_name("usage_start")
+                .and_then(|c| c.as_primitive_opt::<Date32Type>())
+                .and_then(|d| d.value_as_date(row))
+                .map_or_else(|| "an unknown day".into(), |d| d.to_string());
+            return Err(WriteError::Aborted {
+                reason: format!(
+                    "column {}, a row of {day}: the value is {} (an input that is not a finite number, or a sum too large to hold); nothing was written",
+                    field.name(),
+                    values.value(row)
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl SummarySink for FileSink {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        check_finite(batch)?;
         let result = match self.encoder.as_mut().expect("not finished") {
             Encoder::Parquet(w) => w.write(batch).map_err(|e| Box::new(e) as Box<_>),
             Encoder::Csv(w) => w.write(batch).map_err(|e| Box::new(e) as Box<_>),

@@ -657,3 +657,51 @@ fn timestamp_units_and_dictionary_keys_are_tolerated() {
         assert_eq!(got, expected, "{unit:?} {zone:?}");
     }
 }
+
+/// An infinite, NaN or absurdly large measure never becomes a number in the output: the run
+/// stops naming the column (issue #18: `inf` used to come out as 655884233731895200).
+#[test]
+fn non_finite_and_overflowing_measures_are_refused() {
+    for value in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 1e300] {
+        let mut data = Dataset::default();
+        for d in 1..=2 {
+            for ts in hours(day(d), 0, 3) {
+                data.pods.push(
+                    PodItem::new(ts, "ns", "worker-1", "p")
+                        .cpu(1.0, 1.0, 1.0)
+                        .node_capacity(4.0, 16.0),
+                );
+            }
+        }
+        data.pods[4].usage_cpu_core_seconds = value;
+        let lake = Lake::new(&data);
+        let out = lake.path().join("out.parquet");
+        std::fs::write(&out, b"previous").unwrap();
+        let o = ocpagg(&[
+            "run",
+            "--quiet",
+            "--warehouse",
+            &lake.path().display().to_string(),
+            "--org",
+            ORG,
+            "--source",
+            SOURCE,
+            "--year",
+            "2025",
+            "--month",
+            "10",
+            "--cluster-id",
+            CLUSTER,
+            "--output",
+            &out.display().to_string(),
+        ]);
+        assert_eq!(o.code, 1, "{value}: {}", o.stderr);
+        assert!(
+            o.stderr.contains("pod_usage_cpu_core"),
+            "{value}: {}",
+            o.stderr
+        );
+        assert!(!o.stderr.contains("panicked"), "{value}: {}", o.stderr);
+        assert_eq!(std::fs::read(&out).unwrap(), b"previous");
+    }
+}

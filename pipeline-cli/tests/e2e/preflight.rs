@@ -320,7 +320,7 @@ fn unwritable_output_and_bad_settings_fail() {
     let o = preflight_lake(&lake, "13", Path::new("s.parquet"));
     assert_eq!(o.code, 2, "{}", o.stdout);
     assert!(
-        o.line("FAIL", "settings").contains("2025-13"),
+        o.line("FAIL", "settings").contains("setting `month`: 13"),
         "{}",
         o.stdout
     );

@@ -26,6 +26,8 @@
 //! let merged = sets.merge(&[node, pod]); // later maps win on equal keys
 //! assert_eq!(&**sets.json(merged), r#"{"app": "web", "tier": "front"}"#);
 //! ```
+// Input may never reach a panic (issue #18): no unwrap or expect outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
 mod map;

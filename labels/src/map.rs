@@ -266,7 +266,8 @@ fn jsonb_key_order(a: &str, b: &str) -> Ordering {
 fn push_json_string(out: &mut String, s: &str) {
     // serde_json escapes exactly what jsonb's output escapes: quote, backslash and control
     // characters; non-ASCII text is written as is.
-    out.push_str(&serde_json::to_string(s).expect("strings always serialise"));
+    // A string always serialises; the fallback only keeps this free of panics.
+    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
 }
 
 #[cfg(test)]

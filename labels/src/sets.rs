@@ -77,7 +77,9 @@ impl LabelSets {
         if let Some(&id) = self.ids.get(&map) {
             return id;
         }
-        let id = LabelSetId(u32::try_from(self.maps.len()).expect("fewer than 2^32 label sets"));
+        // 2^32 distinct label sets would need hundreds of GiB first (each is a map and its
+        // JSON); the id saturates rather than panic.
+        let id = LabelSetId(u32::try_from(self.maps.len()).unwrap_or(u32::MAX));
         self.json.push(map.to_json().into());
         self.ids.insert(map.clone(), id);
         self.maps.push(map);

@@ -152,7 +152,12 @@ fn check_finite(batch: &RecordBatch) -> Result<()> {
 impl SummarySink for FileSink {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         check_finite(batch)?;
-        let result = match self.encoder.as_mut().expect("not finished") {
+        let Some(encoder) = self.encoder.as_mut() else {
+            return Err(WriteError::Aborted {
+                reason: "a batch after the end of the rows".into(),
+            });
+        };
+        let result = match encoder {
             Encoder::Parquet(w) => w.write(batch).map_err(|e| Box::new(e) as Box<_>),
             Encoder::Csv(w) => w.write(batch).map_err(|e| Box::new(e) as Box<_>),
         };
@@ -165,7 +170,12 @@ impl SummarySink for FileSink {
     }
 
     fn finish(mut self: Box<Self>) -> Result<WriteReport> {
-        match self.encoder.take().expect("finished once") {
+        let Some(encoder) = self.encoder.take() else {
+            return Err(WriteError::Aborted {
+                reason: "the output was already finished".into(),
+            });
+        };
+        match encoder {
             Encoder::Parquet(w) => {
                 let file = w.into_inner().map_err(|e| self.error(e))?;
                 file.into_inner()

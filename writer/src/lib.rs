@@ -14,6 +14,8 @@
 //! println!("{} rows written to {}", report.rows, report.target);
 //! # Ok::<(), ocpagg_writer::WriteError>(())
 //! ```
+// Input may never reach a panic (issue #18): no unwrap or expect outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![warn(missing_docs)]
 
 mod file;

@@ -38,7 +38,8 @@ impl Decimal {
             return false;
         }
         self.scratch.clear();
-        write!(self.scratch, "{}", value.abs()).expect("writing to a String");
+        // Formatting into a String cannot fail.
+        let _ = write!(self.scratch, "{}", value.abs());
         let text = self.scratch.as_bytes();
         let (int, frac) = match text.iter().position(|&c| c == b'.') {
             Some(p) => (&text[..p], &text[p + 1..]),

@@ -169,16 +169,15 @@ const SIDE_INPUT_TABLES: [&str; 3] = [
 ];
 
 /// The partition of `day`'s month: its name, and the range [first of month, first of next).
-fn month_partition(day: NaiveDate) -> (String, NaiveDate, NaiveDate) {
-    let from = day.with_day(1).expect("day 1 exists");
-    let to = if from.month() == 12 {
-        NaiveDate::from_ymd_opt(from.year() + 1, 1, 1)
-    } else {
-        NaiveDate::from_ymd_opt(from.year(), from.month() + 1, 1)
-    }
-    .expect("valid month");
+fn month_partition(day: NaiveDate) -> Result<(String, NaiveDate, NaiveDate)> {
+    let from = day - chrono::Days::new(u64::from(day.day0()));
+    let to = from
+        .checked_add_months(chrono::Months::new(1))
+        .ok_or_else(|| WriteError::Aborted {
+            reason: format!("the month after {from} is beyond the calendar"),
+        })?;
     let name = format!("{SUMMARY_TABLE}_{:04}_{:02}", from.year(), from.month());
-    (name, from, to)
+    Ok((name, from, to))
 }
 
 /// What [`SummaryTable::partition_status`] found for a month.
@@ -363,7 +362,7 @@ impl SummaryTable {
             return Ok(PartitionStatus::NotPartitioned);
         }
         let shown = target.to_string();
-        let (name, _, _) = month_partition(day);
+        let (name, _, _) = month_partition(day)?;
         if table_exists(client, &shown, &self.schema, &name)? {
             return Ok(PartitionStatus::Exists { name });
         }
@@ -466,7 +465,7 @@ impl SummaryTable {
             return Ok(None);
         }
         let shown = target.to_string();
-        let (name, from, to) = month_partition(day);
+        let (name, from, to) = month_partition(day)?;
         if table_exists(client, &shown, &self.schema, &name)? {
             return Ok(None);
         }

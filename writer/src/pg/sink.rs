@@ -104,7 +104,11 @@ impl PostgresSink {
 
     fn session_result(&mut self) -> Result<WriteReport> {
         self.commands = None;
-        let handle = self.session.take().expect("joined once");
+        let Some(handle) = self.session.take() else {
+            return Err(WriteError::Aborted {
+                reason: "the database session has already ended".into(),
+            });
+        };
         handle.join().unwrap_or_else(|_| {
             Err(WriteError::Aborted {
                 reason: "the database session thread panicked".into(),
@@ -115,11 +119,12 @@ impl PostgresSink {
 
 impl SummarySink for PostgresSink {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        let sent = self
-            .commands
-            .as_ref()
-            .expect("not finished")
-            .send(Command::Batch(batch.clone()));
+        let Some(commands) = self.commands.as_ref() else {
+            return Err(WriteError::Aborted {
+                reason: "a batch after the end of the rows".into(),
+            });
+        };
+        let sent = commands.send(Command::Batch(batch.clone()));
         if sent.is_err() {
             // The session stopped early: its result is the error.
             return Err(match self.session_result() {
@@ -396,7 +401,9 @@ impl<'a> Columns<'a> {
                     let _ = write!(out, "{}", a.value(row));
                 }
                 Col::Date(a) => {
-                    let d = a.value_as_date(row).expect("date32 in range");
+                    let Some(d) = a.value_as_date(row) else {
+                        return Err(self.bad_value(row, name, "a date beyond the calendar"));
+                    };
                     let mut s = String::with_capacity(10);
                     let _ = write!(s, "{}", d.format("%Y-%m-%d"));
                     out.extend_from_slice(s.as_bytes());

@@ -278,17 +278,25 @@ fn cmd_run(args: &RunArgs) -> Result<()> {
     limit_retained_memory(job.threads);
     init_logging(job.quiet);
     ocpagg_cli::interrupt::install().context("cannot install the SIGINT/SIGTERM handlers")?;
-    let report = ocpagg_cli::run(&job).map_err(|e| match e.downcast_ref::<Interrupted>() {
-        // One line: what happened and what was left untouched.
-        Some(signal) => anyhow::Error::new(*signal).context(match &job.output {
-            Output::File(path) => format!(
-                "stopped reading; {path} was not written (a file there keeps its previous contents)"
-            ),
-            Output::Postgres { schema, .. } => format!(
-                "stopped reading; the transaction was rolled back and {schema}.reporting_ocpusagelineitem_daily_summary keeps its previous rows"
-            ),
-        }),
-        None => e,
+    // After a signal, whatever error the run stopped with (the readers' `Interrupted`, or a
+    // database statement the signal cancelled) is reported as the interruption, in one line:
+    // what happened and what was left untouched.
+    let report = ocpagg_cli::run(&job).map_err(|e| {
+        let signal = e
+            .downcast_ref::<Interrupted>()
+            .copied()
+            .or_else(ocpagg_cli::interrupt::requested);
+        match signal {
+            Some(signal) => anyhow::Error::new(signal).context(match &job.output {
+                Output::File(path) => format!(
+                    "stopped; {path} was not written (a file there keeps its previous contents)"
+                ),
+                Output::Postgres { schema, .. } => format!(
+                    "stopped; the transaction was rolled back and {schema}.reporting_ocpusagelineitem_daily_summary keeps its previous rows"
+                ),
+            }),
+            None => e,
+        }
     })?;
     if !job.quiet {
         eprint!("{}", ocpagg_cli::summary::render(&report));

@@ -401,6 +401,10 @@ fn open_output(job: &Job) -> Result<(Box<dyn SummarySink>, SideInputs, RunInfo)>
         end: run.end,
     };
     let sink = PostgresSink::open(client, target, table, slice, copy_format)?;
+    // A signal cancels what the session waits for (another run's lock), so that the run
+    // stops at once rather than when the other run ends.
+    let cancel = sink.cancel_handle();
+    crate::interrupt::on_signal(move || cancel.cancel());
     Ok((Box::new(sink), side, run))
 }
 
@@ -428,7 +432,7 @@ pub(crate) fn database_run(
         .cluster_id
         .then_some(job.run.cluster_id.as_str());
     let period = match job.run.report_period_id {
-        Some(id) => pg::get_report_period(client, target, schema, id, source)?,
+        Some(id) => pg::get_report_period(client, target, schema, id, source, month)?,
         None => pg::find_report_period(client, target, schema, source, month, given_cluster)?,
     };
     let mut run = job.run.clone();
@@ -820,6 +824,10 @@ fn write_all(
                 busy += t.elapsed();
             }
             Out::Done => {
+                // The last chance to stop: after `finish`, the rows are in place.
+                if let Some(signal) = crate::interrupt::requested() {
+                    return Err(signal.into());
+                }
                 let t = Instant::now();
                 let report = sink.finish()?;
                 return Ok((report, busy + t.elapsed()));

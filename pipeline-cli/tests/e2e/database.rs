@@ -508,6 +508,19 @@ fn report_period_and_references_from_koku() {
     assert!(e.contains("--report-period-id"), "{e}");
 
     bad.source = Some(SOURCE.into());
+    let november: i32 = c
+        .query_one(
+            &format!(
+                "SELECT id FROM {schema}.reporting_ocpusagereportperiod
+                  WHERE provider_id = '{SOURCE}' AND report_period_start = '2025-11-01 00:00+00'"
+            ),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    bad.report_period_id = Some(november);
+    let e = run_db_err(&bad);
+    assert!(e.contains("is the month of 2025-11, not 2025-10"), "{e}");
     bad.report_period_id = Some(987_654);
     let e = run_db_err(&bad);
     assert!(e.contains("report period id 987654"), "{e}");
@@ -882,4 +895,55 @@ fn partition_creation_waits_a_bounded_time_for_the_lock() {
         ),
         0
     );
+}
+
+/// A signal while the run waits for another run of the same source (its lock): the wait is
+/// cancelled at once, the run exits 130 and the table keeps its rows.
+#[test]
+fn signal_cancels_a_wait_for_another_runs_lock() {
+    let (mut c, schema) = fresh_schema("signal_lock");
+    let lake = Lake::new(&small_month(400));
+    run_db(&pg_config(&lake, &schema));
+    let before = uuids(&table_rows(&mut c, &schema, None));
+    // Another run of the source holds the slice lock.
+    let key = format!("ocpagg:slice:{schema}:{SOURCE}");
+    c.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", &[&key])
+        .unwrap();
+    let args = run_args(lake.path(), &db_url(), &schema);
+    let child = Command::new(env!("CARGO_BIN_EXE_ocpagg"))
+        .args(&args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the run waits for the lock.
+    let mut watcher = client();
+    let started = std::time::Instant::now();
+    while count(
+        &mut watcher,
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+    ) == 0
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "never waited"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted by SIGINT"), "{err}");
+    assert!(err.contains("rolled back"), "{err}");
+    c.execute(
+        "SELECT pg_advisory_unlock(hashtextextended($1, 0))",
+        &[&key],
+    )
+    .unwrap();
+    assert_eq!(uuids(&table_rows(&mut c, &schema, None)), before);
 }

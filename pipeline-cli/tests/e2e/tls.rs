@@ -83,6 +83,18 @@ fn each_sslmode_as_libpq() {
         ),
         "certificate",
     );
+    // allow and prefer check the chain too when a root certificate is set, as libpq does.
+    encrypted(&conn(
+        "127.0.0.1",
+        &format!("sslmode=prefer sslrootcert={ca}"),
+    ));
+    refused(
+        &conn(
+            "127.0.0.1",
+            &format!("sslmode=prefer sslrootcert={wrong_ca}"),
+        ),
+        "certificate",
+    );
     // verify-ca: the chain, not the name.
     encrypted(&conn(
         "127.0.0.1",

@@ -73,8 +73,7 @@ const UNSUPPORTED_KEYS: &[&str] = &[
 /// (`host=db dbname=koku`).
 pub fn is_connection_string(s: &str) -> bool {
     let s = s.trim_start();
-    let scheme = s.split_once("://").map(|(scheme, _)| scheme);
-    scheme.is_some_and(|scheme| {
+    url_scheme(s).is_some_and(|scheme| {
         let base = scheme.split('+').next().unwrap_or("");
         base == "postgres" || base == "postgresql"
     }) || s
@@ -86,22 +85,33 @@ pub fn is_connection_string(s: &str) -> bool {
         })
 }
 
+/// The scheme of a URL (`postgresql+psycopg` of `postgresql+psycopg://...`): letters, digits,
+/// `+`, `-` and `.` from the start up to `://`, as RFC 3986 has it; `None` for anything else
+/// (a `key=value` string whose value happens to hold `://`).
+fn url_scheme(text: &str) -> Option<&str> {
+    let (scheme, _) = text.split_once("://")?;
+    let mut chars = scheme.chars();
+    (chars.next()?.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+    .then_some(scheme)
+}
+
 /// `text` with any password replaced by `***`: the `user:password@` of a URL and the value of
 /// `password=` (plain, quoted or in a URL query). For echoing settings that failed to parse.
 pub fn redact(text: &str) -> String {
     let mut out = text.to_string();
-    // URL userinfo: scheme://user:secret@host
-    if let Some(start) = out.find("://").map(|i| i + 3) {
-        let authority_end = out[start..]
-            .find(['/', '?', ' '])
-            .map_or(out.len(), |i| start + i);
-        if let Some(at) = out[start..authority_end].rfind('@').map(|i| start + i) {
-            if let Some(colon) = out[start..at].find(':').map(|i| start + i) {
-                out.replace_range(colon + 1..at, "***");
+    let is_url = url_scheme(text).is_some();
+    // URL userinfo: scheme://user:secret@host, the secret possibly holding `/`, `?` or `@`.
+    if is_url {
+        if let Some(start) = out.find("://").map(|i| i + 3) {
+            if let Some(at) = out[start..].rfind('@').map(|i| start + i) {
+                if let Some(colon) = out[start..at].find(':').map(|i| start + i) {
+                    out.replace_range(colon + 1..at, "***");
+                }
             }
         }
     }
-    // password=secret, password = 'sec ret', ?password=secret&...
+    // password=secret, password = 'sec ret', password=a\ b, ?password=secret&...
     let mut from = 0;
     while let Some(i) = out[from..].find("password").map(|i| from + i) {
         let mut j = i + "password".len();
@@ -113,18 +123,25 @@ pub fn redact(text: &str) -> String {
         }
         j += ws + 1;
         j += out[j..].len() - out[j..].trim_start().len();
-        let end = if out[j..].starts_with('\'') {
-            let mut k = j + 1;
-            let bytes = out.as_bytes();
-            while k < bytes.len() && bytes[k] != b'\'' {
-                k += if bytes[k] == b'\\' { 2 } else { 1 };
+        let bytes = out.as_bytes();
+        let quoted = bytes.get(j) == Some(&b'\'');
+        let mut k = j + usize::from(quoted);
+        while k < bytes.len() {
+            match bytes[k] {
+                b'\\' => k += 2,
+                b'\'' if quoted => {
+                    k += 1;
+                    break;
+                }
+                b'&' if is_url && !quoted => break,
+                c if c.is_ascii_whitespace() && !quoted => break,
+                _ => k += 1,
             }
-            (k + 1).min(out.len())
-        } else {
-            out[j..]
-                .find(|c: char| c.is_whitespace() || c == '&')
-                .map_or(out.len(), |k| j + k)
-        };
+        }
+        // Keep to a character boundary (an escape may precede a multi-byte character).
+        let end = (k.min(out.len())..=out.len())
+            .find(|&e| out.is_char_boundary(e))
+            .unwrap_or(out.len());
         out.replace_range(j..end, "***");
         from = j + 3;
     }
@@ -183,6 +200,8 @@ fn split_pairs(text: &str) -> std::result::Result<Vec<Pair>, String> {
                 "a word {after} is not followed by `=` (a value with spaces must be quoted: key='a b')"
             ));
         }
+        // Before the value is read: only a known key may be named in a message.
+        check_key(&key, &after)?;
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         let mut value = String::new();
         if chars.next_if_eq(&'\'').is_some() {
@@ -203,7 +222,6 @@ fn split_pairs(text: &str) -> std::result::Result<Vec<Pair>, String> {
                 }
             }
         }
-        check_key(&key, &after)?;
         pairs.push((key, value));
     }
 }
@@ -294,7 +312,7 @@ impl PgTarget {
             reason,
         };
         let text = conn.trim();
-        if let Some((scheme, _)) = text.split_once("://") {
+        if let Some(scheme) = url_scheme(text) {
             if scheme.contains('+') {
                 return Err(invalid(format!(
                     "`{scheme}://` is an SQLAlchemy URL; ocpagg takes libpq's form: postgresql://user@host:port/dbname"
@@ -352,6 +370,11 @@ impl PgTarget {
     /// The TLS settings in effect.
     pub fn tls(&self) -> &TlsSettings {
         &self.tls
+    }
+
+    /// The TLS connector of these settings (for a cancel request).
+    pub(crate) fn tls_connector(&self) -> MakeRustls {
+        self.connector.clone()
     }
 
     /// Opens a connection, with TLS as `sslmode` asks.
@@ -568,6 +591,8 @@ mod tests {
             "host=db password=s3 cret",
             "host=db password='s3cret",
             "host=db s3cret",
+            "host=db password=s3 cret='x",
+            "host=db password=p+w application_name=x://y s3cret",
             "postgresql://koku@db/koku?s3cret=1",
             "postgresql://koku@db/koku?password=s3cret&sslmode=bogus",
             "host=db password=s3cret sslmode=verify-everything",
@@ -614,5 +639,14 @@ mod tests {
             "x://h/db?password=***&a=b"
         );
         assert_eq!(redact("summary.parquet"), "summary.parquet");
+        assert_eq!(
+            redact("postgresql://koku:s3/c?r@t@db/koku"),
+            "postgresql://koku:***@db/koku"
+        );
+        assert_eq!(
+            redact(r"host=db password=a\ b&c user=k"),
+            "host=db password=*** user=k"
+        );
+        assert_eq!(redact(r"password=é\é"), "password=***");
     }
 }

@@ -32,7 +32,7 @@ pub use period::{
     find_report_period, get_report_period, missing_cost_categories, missing_cost_categories_error,
     ReportPeriod, COST_CATEGORY_TABLE, REPORT_PERIOD_TABLE,
 };
-pub use sink::{CopyFormat, PostgresSink, Slice};
+pub use sink::{CancelHandle, CopyFormat, PostgresSink, Slice};
 pub use tls::{RootCert, SslMode, TlsSettings};
 
 use crate::{Result, WriteError};

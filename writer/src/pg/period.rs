@@ -115,19 +115,21 @@ pub fn find_report_period(
     }
 }
 
-/// Reads report period `id`, which must exist and belong to `source`.
+/// Reads report period `id`, which must exist and belong to `source` and `month`.
 pub fn get_report_period(
     client: &mut Client,
     target: &PgTarget,
     schema: &str,
     id: i32,
     source: uuid::Uuid,
+    month: NaiveDate,
 ) -> Result<ReportPeriod> {
     require_table(client, target, schema, REPORT_PERIOD_TABLE)?;
     let row = client
         .query_opt(
             &format!(
-                "SELECT cluster_id::text, cluster_alias::text, provider_id
+                "SELECT cluster_id::text, cluster_alias::text, provider_id,
+                        (report_period_start AT TIME ZONE 'UTC')::date
                    FROM {}.{REPORT_PERIOD_TABLE} WHERE id = $1",
                 quote_ident(schema)
             ),
@@ -154,6 +156,19 @@ pub fn get_report_period(
             format!(
                 "report period id {id} (--report-period-id) belongs to source {}, not to {source}",
                 provider.map_or_else(String::new, |p| p.to_string())
+            ),
+        ));
+    }
+    let start: NaiveDate = row.get(3);
+    if start != month {
+        return Err(schema_error(
+            target,
+            schema,
+            REPORT_PERIOD_TABLE,
+            format!(
+                "report period id {id} (--report-period-id) is the month of {}, not {}",
+                start.format("%Y-%m"),
+                month.format("%Y-%m")
             ),
         ));
     }

@@ -73,6 +73,22 @@ enum Command {
 pub struct PostgresSink {
     commands: Option<SyncSender<Command>>,
     session: Option<JoinHandle<Result<WriteReport>>>,
+    /// Cancels the session's statement when the sink is dropped unfinished: it may be
+    /// waiting, without limit, for another run's lock.
+    cancel: CancelHandle,
+}
+
+/// Cancels what the sink's database session is running (a wait for a lock, a COPY), from any
+/// thread; the session then fails and rolls back.
+#[derive(Clone)]
+pub struct CancelHandle(postgres::CancelToken, super::tls::MakeRustls);
+
+impl CancelHandle {
+    /// Sends the cancel request (a new connection to the server); errors are ignored: the
+    /// session may have ended already.
+    pub fn cancel(&self) {
+        let _ = self.0.cancel_query(self.1.clone());
+    }
 }
 
 impl PostgresSink {
@@ -87,6 +103,7 @@ impl PostgresSink {
         format: CopyFormat,
     ) -> Result<Self> {
         table.ensure_partition(&mut client, target, slice.start)?;
+        let cancel = CancelHandle(client.cancel_token(), target.tls_connector());
         let (tx, rx) = sync_channel(4);
         let shown = target.to_string();
         let session = std::thread::Builder::new()
@@ -99,7 +116,13 @@ impl PostgresSink {
         Ok(Self {
             commands: Some(tx),
             session: Some(session),
+            cancel,
         })
+    }
+
+    /// A handle that cancels the session's running statement from another thread.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        self.cancel.clone()
     }
 
     fn session_result(&mut self) -> Result<WriteReport> {
@@ -148,8 +171,11 @@ impl SummarySink for PostgresSink {
 impl Drop for PostgresSink {
     fn drop(&mut self) {
         if self.session.is_some() {
-            // Disconnecting the channel makes the session roll back; wait for it so the
-            // rollback is done before the process goes on (or exits).
+            // Disconnecting the channel makes the session roll back, and cancelling its
+            // statement ends a wait on another session's lock; wait for it so the rollback is
+            // done before the process goes on (or exits).
+            self.commands = None;
+            self.cancel.cancel();
             let _ = self.session_result();
         }
     }

@@ -4,8 +4,8 @@
 //! | `sslmode` | encrypted | chain checked | host name checked |
 //! |---|---|---|---|
 //! | `disable` | never | | |
-//! | `allow` | only if a clear-text connection fails | no | no |
-//! | `prefer` (libpq's default) | if the server offers it | no | no |
+//! | `allow` | only if a clear-text connection fails | only with a root certificate | no |
+//! | `prefer` (libpq's default) | if the server offers it | only with a root certificate | no |
 //! | `require` | always | only with a root certificate (then as `verify-ca`) | no |
 //! | `verify-ca` | always | yes | no |
 //! | `verify-full` | always | yes | yes |
@@ -123,7 +123,10 @@ impl TlsSettings {
     pub(crate) fn connector(&self) -> Result<MakeRustls, String> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mode = self.effective_mode();
-        let verifier: Arc<dyn ServerCertVerifier> = if mode >= SslMode::VerifyCa {
+        // libpq checks the chain whenever a root certificate is configured, in `allow` and
+        // `prefer` too; `verify-*` require one.
+        let check_chain = mode >= SslMode::VerifyCa || self.root_cert.is_some();
+        let verifier: Arc<dyn ServerCertVerifier> = if check_chain {
             let roots = match &self.root_cert {
                 Some(root) => load_roots(root)?,
                 None => return Err(format!(
@@ -162,6 +165,9 @@ impl TlsSettings {
                     .map_err(|e| format!("sslcert/sslkey: {e}"))?
             }
         };
+        let mut config = config;
+        // PostgreSQL 17's direct TLS negotiation (`sslnegotiation=direct`) requires it.
+        config.alpn_protocols = vec![b"postgresql".to_vec()];
         Ok(MakeRustls {
             config: Arc::new(config),
         })

@@ -16,12 +16,15 @@ pub enum ReadError {
         reason: String,
     },
     /// The object store (local disk or S3) failed.
-    #[error("cannot {operation} {location}: {source}")]
+    #[error("cannot {operation} {location}: {reason}{source}")]
     Store {
         /// What we were doing (`list`, `read`).
         operation: &'static str,
         /// The full location (URL of the file or prefix).
         location: String,
+        /// How long it was retried, when it was (`gave up after 4 attempts in 2.1 s; last
+        /// error: `), else empty.
+        reason: String,
         /// The underlying error.
         #[source]
         source: object_store::Error,

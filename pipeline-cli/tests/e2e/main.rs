@@ -9,6 +9,7 @@
 //! - `bad_input`: errors, exit codes, and nothing half-written (runs the real binary);
 //! - `database`: PostgreSQL output and side inputs against a real server;
 //! - `preflight`: `ocpagg preflight`, the pre-run checks, against local, S3 and PostgreSQL;
+//! - `s3_faults`: S3 through a fault-injecting proxy, over HTTPS with a private CA;
 //! - `validate`: the scenario suite through generate → run → `ocpagg validate`.
 
 mod bad_input;
@@ -16,6 +17,7 @@ mod common;
 mod database;
 mod oracle;
 mod preflight;
+mod s3_faults;
 mod scenarios;
 mod sources;
 mod storage;

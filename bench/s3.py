@@ -89,18 +89,17 @@ def start_proxy(latency_ms: int) -> tuple[subprocess.Popen, int]:
 
 
 def run(cmd: list[str], env: dict, what: str) -> tuple[bl.Measure, str]:
-    """One child: wall, CPU, peak RSS, and its stdout (the run summary)."""
+    """One child: wall, CPU, peak RSS, and its stderr (the run summary)."""
     with tempfile.TemporaryFile() as out:
         t0 = time.perf_counter()
-        child = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, env=env)
+        # The run summary goes to stderr.
+        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=out, env=env)
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - t0
-        err = child.stderr.read().decode(errors="replace")
-        child.stderr.close()
-        if os.waitstatus_to_exitcode(status) != 0:
-            bl.fail(f"{what} failed: {' '.join(cmd)}\n{err}")
         out.seek(0)
         text = out.read().decode(errors="replace")
+        if os.waitstatus_to_exitcode(status) != 0:
+            bl.fail(f"{what} failed: {' '.join(cmd)}\n{text}")
     return bl.Measure(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024), text
 
 

@@ -297,7 +297,7 @@ impl Io {
                     operation,
                     location: described.to_string(),
                     reason,
-                    source: error,
+                    error,
                 });
             }
             tracing::debug!(operation, object = described, attempt = tries, error = %error, "Retrying a failed request.");

@@ -119,7 +119,7 @@ pub struct RunConfig {
     /// S3: requests in flight at most (default 32).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub s3_concurrency: Option<usize>,
-    /// S3: MiB fetched ahead of the decoders at most (default 32).
+    /// S3: MiB fetched ahead of the decoders at most (default 16).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub s3_read_ahead_mib: Option<u64>,
     /// S3: files up to this many MiB are fetched whole, larger ones by column ranges

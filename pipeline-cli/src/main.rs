@@ -139,7 +139,7 @@ struct RunArgs {
     /// S3: requests in flight at most (default 32).
     #[arg(long, help_heading = "S3")]
     s3_concurrency: Option<usize>,
-    /// S3: MiB fetched ahead of the decoders at most (default 32).
+    /// S3: MiB fetched ahead of the decoders at most (default 16).
     #[arg(long, help_heading = "S3")]
     s3_read_ahead_mib: Option<u64>,
     /// S3: files up to this many MiB are fetched whole, larger ones by column ranges (default 8).

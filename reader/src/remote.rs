@@ -148,13 +148,6 @@ pub(crate) struct Held {
     pub(crate) _permit: Option<OwnedSemaphorePermit>,
 }
 
-/// What the footer pass learnt of a remote file: its metadata, and its bytes when it was
-/// fetched whole (kept if the budget allowed).
-pub(crate) struct Footed {
-    pub(crate) meta: ArrowReaderMetadata,
-    pub(crate) held: Option<Held>,
-}
-
 enum Slot {
     /// Being fetched by the read-ahead.
     InFlight,
@@ -176,6 +169,9 @@ pub(crate) struct Io {
     budget_units: u32,
     /// Bytes of files fetched (by the footer pass or the read-ahead) and not yet read.
     slots: Mutex<HashMap<ObjectPath, Slot>>,
+    /// The files whose bytes the footer pass kept, by size: when the budget is full, a
+    /// smaller file displaces the largest (the most files read with one request each).
+    kept: Mutex<std::collections::BTreeSet<(u64, ObjectPath)>>,
     arrived: Condvar,
 }
 
@@ -247,6 +243,7 @@ impl Io {
             options,
             counters: Arc::default(),
             slots: Mutex::default(),
+            kept: Mutex::default(),
             arrived: Condvar::new(),
         }
     }
@@ -371,7 +368,7 @@ impl Io {
         location: &ObjectPath,
         size: u64,
         described: &str,
-    ) -> Result<Footed> {
+    ) -> Result<ArrowReaderMetadata> {
         self.counters.files.fetch_add(1, Ordering::Relaxed);
         self.counters.file_bytes.fetch_add(size, Ordering::Relaxed);
         if size <= self.options.whole_file_bytes {
@@ -383,14 +380,8 @@ impl Io {
                         source,
                     }
                 })?;
-            let permit = Arc::clone(&self.budget)
-                .try_acquire_many_owned(self.units(bytes.len() as u64))
-                .ok();
-            let held = permit.map(|p| Held {
-                data: FileData::Whole(bytes),
-                _permit: Some(p),
-            });
-            return Ok(Footed { meta, held });
+            self.admit(location, bytes);
+            return Ok(meta);
         }
         let mut file = Tail {
             io: self,
@@ -407,7 +398,40 @@ impl Io {
                 path: described.to_string(),
                 source,
             })?;
-        Ok(Footed { meta, held: None })
+        Ok(meta)
+    }
+
+    /// Keeps a small file's bytes from the footer pass for its read, within the budget:
+    /// when it is full, the largest kept files make room for a smaller one. Reads of the
+    /// files not kept fetch them again (one more request each).
+    fn admit(&self, location: &ObjectPath, bytes: Bytes) {
+        let size = bytes.len() as u64;
+        let need = self.units(size);
+        let mut kept = self.kept.lock().expect("no poisoned lock");
+        loop {
+            if let Ok(permit) = Arc::clone(&self.budget).try_acquire_many_owned(need) {
+                let held = Held {
+                    data: FileData::Whole(bytes),
+                    _permit: Some(permit),
+                };
+                self.slots
+                    .lock()
+                    .expect("no poisoned lock")
+                    .insert(location.clone(), Slot::Ready(held));
+                kept.insert((size, location.clone()));
+                return;
+            }
+            match kept.last() {
+                Some((largest, _)) if *largest > size => {
+                    let (_, evicted) = kept.pop_last().expect("not empty");
+                    let mut slots = self.slots.lock().expect("no poisoned lock");
+                    if matches!(slots.get(&evicted), Some(Slot::Ready(_))) {
+                        slots.remove(&evicted); // releases its budget
+                    }
+                }
+                _ => return, // not kept: its read fetches it again
+            }
+        }
     }
 
     fn units(&self, bytes: u64) -> u32 {
@@ -441,14 +465,6 @@ impl Io {
         })
     }
 
-    /// Puts a footer pass's bytes in the slots, for the read to take.
-    pub(crate) fn keep(&self, location: &ObjectPath, held: Held) {
-        self.slots
-            .lock()
-            .expect("no poisoned lock")
-            .insert(location.clone(), Slot::Ready(held));
-    }
-
     /// The bytes of a file for a read: from the footer pass or the read-ahead, waiting for a
     /// fetch in flight; `None` when nobody fetched it (the caller fetches it itself).
     pub(crate) fn take(&self, location: &ObjectPath) -> Option<Result<Held>> {
@@ -476,6 +492,7 @@ impl Io {
 
     /// Keeps the slots of the locations `keep` accepts.
     pub(crate) fn retain(&self, keep: impl Fn(&ObjectPath) -> bool) {
+        self.kept.lock().expect("no poisoned lock").clear();
         self.slots
             .lock()
             .expect("no poisoned lock")
@@ -484,6 +501,7 @@ impl Io {
 
     /// Forgets every slot (kept bytes included).
     pub(crate) fn clear(&self) {
+        self.kept.lock().expect("no poisoned lock").clear();
         self.slots.lock().expect("no poisoned lock").clear();
         self.arrived.notify_all();
     }

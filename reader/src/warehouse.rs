@@ -41,7 +41,7 @@ pub struct StoreOptions {
     /// Requests in flight at most. Default 32.
     pub concurrency: usize,
     /// Bytes fetched ahead of the decoders at most (one file larger than this is still
-    /// read). Default 32 MiB.
+    /// read). Default 16 MiB.
     pub read_ahead_bytes: u64,
     /// A file up to this size is fetched whole, in one GET; a larger one by ranges of the
     /// column chunks a run needs. Default 8 MiB.
@@ -57,7 +57,7 @@ impl Default for StoreOptions {
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             concurrency: 32,
-            read_ahead_bytes: 32 << 20,
+            read_ahead_bytes: 16 << 20,
             whole_file_bytes: 8 << 20,
         }
     }
@@ -332,16 +332,9 @@ impl Warehouse {
                     .buffered(self.io.options.concurrency.max(1))
                     .collect::<Vec<_>>(),
             );
-            return files
-                .iter()
-                .zip(footed)
-                .map(|(file, footed)| {
-                    let footed = footed?;
-                    if let Some(held) = footed.held {
-                        self.io.keep(&file.location, held);
-                    }
-                    Ok(FileFooter::new(&footed.meta))
-                })
+            return footed
+                .into_iter()
+                .map(|meta| Ok(FileFooter::new(&meta?)))
                 .collect();
         };
         // Local footers on a few threads: opening and parsing 200 footers one by one shows

@@ -27,7 +27,7 @@ pub enum ReadError {
         reason: String,
         /// The (last) underlying error. Not a `source`: the message already carries its whole
         /// chain once (object_store's texts repeat their sources).
-        error: object_store::Error,
+        error: Box<object_store::Error>,
     },
     /// A local file cannot be opened.
     #[error("cannot open {path}: {source}")]

@@ -294,7 +294,7 @@ impl Io {
                     operation,
                     location: described.to_string(),
                     reason,
-                    error,
+                    error: Box::new(error),
                 });
             }
             tracing::debug!(operation, object = described, attempt = tries, error = %error, "Retrying a failed request.");

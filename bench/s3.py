@@ -7,18 +7,17 @@ directly, and through scripts/s3-fault-proxy.py adding a latency to every reques
                 [--extra "--s3-read-ahead-mib 64"]
 
 The month is generated once (target/bench-data/, see benchlib.py) and uploaded once to the
-server's bucket ($OCPAGG_TEST_S3_BUCKET) under bench-<rows>-<seed>/ with plain unsigned PUTs
-(the local server accepts them). After one warm-up run per configuration, the configurations
+server's bucket ($OCPAGG_TEST_S3_BUCKET) under bench-<rows>-<seed>/ with boto3 (the script
+re-executes itself in the .venv that scripts/s3-server.sh creates for moto). After one warm-up run per configuration, the configurations
 run alternately --runs times. Prints, per configuration, the median wall and CPU time, the
 peak RSS, the requests and bytes of the run (from ocpagg's summary), requests per file read,
 and the targets of the issue: 20 ms per request at most 1.5x the server direct, at most 1.3
-requests per file, peak RSS (direct) within 20% of local disk. Python 3.11 standard library.
+requests per file, peak RSS (direct) within 20% of local disk.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import re
 import statistics
@@ -45,33 +44,27 @@ def endpoint() -> tuple[str, int]:
 
 
 def upload(warehouse: str, bucket: str, prefix: str) -> None:
-    """Uploads the warehouse once (a marker object records that it finished)."""
-    host, port = endpoint()
-    marker = f"/{bucket}/{prefix}/.complete"
-    conn = http.client.HTTPConnection(host, port, timeout=60)
-    conn.request("HEAD", marker)
-    r = conn.getresponse()
-    r.read()
-    if r.status == 200:
+    """Uploads the warehouse once (a marker object records that it finished), with boto3
+    from the venv scripts/s3-server.sh made (moto depends on it)."""
+    import boto3  # noqa: PLC0415 (only in the venv; main() re-executes there)
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
+    s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    marker = f"{prefix}/.complete"
+    try:
+        s3.head_object(Bucket=bucket, Key=marker)
         return
+    except ClientError:
+        pass
     print(f"uploading {warehouse} to s3://{bucket}/{prefix} ...", flush=True)
     n = 0
     for root, _, files in os.walk(warehouse):
         for name in files:
-            if not name.endswith(".parquet"):
-                continue
-            path = os.path.join(root, name)
-            key = os.path.relpath(path, warehouse)
-            with open(path, "rb") as f:
-                body = f.read()
-            conn.request("PUT", f"/{bucket}/{prefix}/{urllib.parse.quote(key)}", body=body)
-            r = conn.getresponse()
-            r.read()
-            if r.status != 200:
-                bl.fail(f"PUT {key}: HTTP {r.status}")
-            n += 1
-    conn.request("PUT", marker, body=b"done")
-    conn.getresponse().read()
+            if name.endswith(".parquet"):
+                path = os.path.join(root, name)
+                s3.upload_file(path, bucket, f"{prefix}/{os.path.relpath(path, warehouse)}")
+                n += 1
+    s3.put_object(Bucket=bucket, Key=marker, Body=b"done")
     print(f"uploaded {n} files", flush=True)
 
 
@@ -114,6 +107,13 @@ def io_figures(summary: str) -> tuple[int, float, float, int]:
 
 
 def main() -> int:
+    venv_python = os.path.join(bl.REPO, ".venv", "bin", "python")
+    try:
+        import boto3  # noqa: F401, PLC0415
+    except ImportError:
+        if not os.path.exists(venv_python):
+            bl.fail('no .venv with boto3: run eval "$(scripts/s3-server.sh start)" first')
+        os.execv(venv_python, [venv_python, os.path.abspath(__file__), *sys.argv[1:]])
     p = argparse.ArgumentParser(description="ocpagg from local disk vs S3 (+latency)")
     p.add_argument("--pod-rows", type=int, default=2_000_000)
     p.add_argument("--runs", type=int, default=3)

@@ -4,10 +4,11 @@
 //!   through [`Io::retrying`]: the attempt includes reading the body, so a body cut mid-way is
 //!   retried like a 503. object_store's own retry is turned off (it covers a request but not
 //!   the reading of its body), so every attempt is counted here.
-//! - A file no larger than [`StoreOptions::whole_file_bytes`] is fetched whole in one GET, when
-//!   its footer is first needed; its bytes are kept for the read while the read-ahead budget
-//!   allows. A larger file gets its footer by a ranged GET of its tail, then the column chunks
-//!   a read needs, with ranges less than 1 MiB apart merged.
+//! - The footer pass fetches the smallest files (up to [`StoreOptions::whole_file_bytes`])
+//!   whole, in one GET, and keeps them for their reads, as far as the read-ahead budget goes;
+//!   the other files' footers come from a ranged GET of their tail. A read then fetches a
+//!   small file whole, a larger one by the column chunks it needs (ranges less than 1 MiB
+//!   apart merged).
 //! - [`ReadAhead`] fetches the files of a run in read order, many requests in flight, ahead of
 //!   the decoders, within a budget in bytes ([`StoreOptions::read_ahead_bytes`]).
 
@@ -169,9 +170,6 @@ pub(crate) struct Io {
     budget_units: u32,
     /// Bytes of files fetched (by the footer pass or the read-ahead) and not yet read.
     slots: Mutex<HashMap<ObjectPath, Slot>>,
-    /// The files whose bytes the footer pass kept, by size: when the budget is full, a
-    /// smaller file displaces the largest (the most files read with one request each).
-    kept: Mutex<std::collections::BTreeSet<(u64, ObjectPath)>>,
     arrived: Condvar,
 }
 
@@ -243,7 +241,6 @@ impl Io {
             options,
             counters: Arc::default(),
             slots: Mutex::default(),
-            kept: Mutex::default(),
             arrived: Condvar::new(),
         }
     }
@@ -361,17 +358,38 @@ impl Io {
         Ok(bytes)
     }
 
-    /// The footer of one file; a small file is fetched whole and its bytes kept while the
-    /// read-ahead budget allows.
+    /// Which files of a footer pass to fetch whole and keep for their reads: the smallest
+    /// first (the most files read with one request each), up to the free read-ahead budget.
+    /// Each gets its share of the budget now, so the pass holds no more than the budget;
+    /// the others' footers come from a ranged GET of their tail.
+    pub(crate) fn plan_footers(&self, sizes: &[u64]) -> Vec<Option<OwnedSemaphorePermit>> {
+        let mut order: Vec<usize> = (0..sizes.len()).collect();
+        order.sort_by_key(|&i| sizes[i]);
+        let mut permits: Vec<Option<OwnedSemaphorePermit>> = sizes.iter().map(|_| None).collect();
+        for i in order {
+            if sizes[i] > self.options.whole_file_bytes {
+                break;
+            }
+            match Arc::clone(&self.budget).try_acquire_many_owned(self.units(sizes[i])) {
+                Ok(p) => permits[i] = Some(p),
+                Err(_) => break,
+            }
+        }
+        permits
+    }
+
+    /// The footer of one file. With a share of the budget (see [`Io::plan_footers`]) the
+    /// file is fetched whole and kept for its read; without, its tail is fetched.
     pub(crate) async fn footer(
         &self,
         location: &ObjectPath,
         size: u64,
         described: &str,
+        keep: Option<OwnedSemaphorePermit>,
     ) -> Result<ArrowReaderMetadata> {
         self.counters.files.fetch_add(1, Ordering::Relaxed);
         self.counters.file_bytes.fetch_add(size, Ordering::Relaxed);
-        if size <= self.options.whole_file_bytes {
+        if let Some(permit) = keep {
             let bytes = self.get_whole(location, described).await?;
             let meta =
                 ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::new()).map_err(|source| {
@@ -380,7 +398,14 @@ impl Io {
                         source,
                     }
                 })?;
-            self.admit(location, bytes);
+            let held = Held {
+                data: FileData::Whole(bytes),
+                _permit: Some(permit),
+            };
+            self.slots
+                .lock()
+                .expect("no poisoned lock")
+                .insert(location.clone(), Slot::Ready(held));
             return Ok(meta);
         }
         let mut file = Tail {
@@ -399,39 +424,6 @@ impl Io {
                 source,
             })?;
         Ok(meta)
-    }
-
-    /// Keeps a small file's bytes from the footer pass for its read, within the budget:
-    /// when it is full, the largest kept files make room for a smaller one. Reads of the
-    /// files not kept fetch them again (one more request each).
-    fn admit(&self, location: &ObjectPath, bytes: Bytes) {
-        let size = bytes.len() as u64;
-        let need = self.units(size);
-        let mut kept = self.kept.lock().expect("no poisoned lock");
-        loop {
-            if let Ok(permit) = Arc::clone(&self.budget).try_acquire_many_owned(need) {
-                let held = Held {
-                    data: FileData::Whole(bytes),
-                    _permit: Some(permit),
-                };
-                self.slots
-                    .lock()
-                    .expect("no poisoned lock")
-                    .insert(location.clone(), Slot::Ready(held));
-                kept.insert((size, location.clone()));
-                return;
-            }
-            match kept.last() {
-                Some((largest, _)) if *largest > size => {
-                    let (_, evicted) = kept.pop_last().expect("not empty");
-                    let mut slots = self.slots.lock().expect("no poisoned lock");
-                    if matches!(slots.get(&evicted), Some(Slot::Ready(_))) {
-                        slots.remove(&evicted); // releases its budget
-                    }
-                }
-                _ => return, // not kept: its read fetches it again
-            }
-        }
     }
 
     fn units(&self, bytes: u64) -> u32 {
@@ -492,7 +484,6 @@ impl Io {
 
     /// Keeps the slots of the locations `keep` accepts.
     pub(crate) fn retain(&self, keep: impl Fn(&ObjectPath) -> bool) {
-        self.kept.lock().expect("no poisoned lock").clear();
         self.slots
             .lock()
             .expect("no poisoned lock")
@@ -501,7 +492,6 @@ impl Io {
 
     /// Forgets every slot (kept bytes included).
     pub(crate) fn clear(&self) {
-        self.kept.lock().expect("no poisoned lock").clear();
         self.slots.lock().expect("no poisoned lock").clear();
         self.arrived.notify_all();
     }

@@ -318,16 +318,19 @@ impl Warehouse {
     }
 
     /// The footers of many files, in their order: schema as written, row count, null counts.
-    /// From S3 they are fetched concurrently; a small file is fetched whole and kept for its
-    /// read while the read-ahead budget allows (see [`StoreOptions::whole_file_bytes`]).
+    /// From S3 they are fetched concurrently; the smallest files are fetched whole and kept
+    /// for their reads as far as the free read-ahead budget goes, the others' footers come
+    /// from a ranged GET of their tail.
     pub fn footers(&self, files: &[DataFile]) -> Vec<Result<FileFooter>> {
         let Some(root) = &self.local_root else {
             let io = &self.io;
+            let sizes: Vec<u64> = files.iter().map(|f| f.size).collect();
+            let keep = io.plan_footers(&sizes);
             let footed = self.runtime.block_on(
-                futures::stream::iter(files)
-                    .map(|file| async move {
+                futures::stream::iter(files.iter().zip(keep))
+                    .map(|(file, keep)| async move {
                         let described = self.describe(&file.location);
-                        io.footer(&file.location, file.size, &described).await
+                        io.footer(&file.location, file.size, &described, keep).await
                     })
                     .buffered(self.io.options.concurrency.max(1))
                     .collect::<Vec<_>>(),
@@ -367,7 +370,7 @@ impl Warehouse {
     }
 
     /// A file's footer: schema as written, row count, null counts. No data pages are read
-    /// (from S3, a small file is fetched whole and kept for its read).
+    /// (from S3, a small file may be fetched whole and kept for its read).
     pub fn footer(&self, file: &DataFile) -> Result<FileFooter> {
         self.footers(std::slice::from_ref(file))
             .pop()

@@ -154,10 +154,12 @@ fn runs_behind_faults_give_the_local_rows() {
     let endpoint = format!("http://127.0.0.1:{}", proxy.port);
     let out = tempfile::tempdir().unwrap();
     let fast = ["--s3-initial-backoff", "0.01"];
-    // Whole-file GETs (the default for small files), then column ranges only (every file
-    // counts as large): both through the same faults.
+    // Whole-file GETs kept from the footer pass (the default for small files); a budget too
+    // small to keep them all (footers by tail ranges, then whole-file reads); column ranges
+    // only (every file counts as large): all through the same faults.
     for (name, extra) in [
         ("whole.parquet", vec![]),
+        ("small-budget.parquet", vec!["--s3-read-ahead-mib", "1"]),
         ("ranges.parquet", vec!["--s3-whole-file-mib", "0"]),
     ] {
         let path = out.path().join(name);

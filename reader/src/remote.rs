@@ -652,6 +652,135 @@ mod tests {
         assert_eq!(data.len(), 100);
     }
 
+    fn io(max_retries: usize) -> Io {
+        Io::new(
+            Arc::new(object_store::memory::InMemory::new()),
+            StoreOptions {
+                max_retries,
+                initial_backoff: Duration::from_millis(1),
+                ..StoreOptions::default()
+            },
+        )
+    }
+
+    fn generic(text: &str) -> object_store::Error {
+        object_store::Error::Generic {
+            store: "S3",
+            source: text.to_string().into(),
+        }
+    }
+
+    /// Runs `retrying` with attempts answering `outcomes` in turn (the last one repeating);
+    /// returns the result and the number of attempts.
+    fn attempts(
+        io: &Io,
+        outcomes: Vec<fn() -> std::result::Result<u8, object_store::Error>>,
+    ) -> (Result<u8>, usize) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let result = rt.block_on(io.retrying("read", "s3://b/x.parquet", || {
+            let i = calls.fetch_add(1, Ordering::Relaxed);
+            let outcome = outcomes[i.min(outcomes.len() - 1)]();
+            async move { outcome }
+        }));
+        (result, calls.load(Ordering::Relaxed))
+    }
+
+    #[test]
+    fn transient_errors_are_retried_until_success() {
+        let io = io(10);
+        let (result, calls) = attempts(
+            &io,
+            vec![
+                || {
+                    Err(generic(
+                        "Server returned non-2xx status code: 503 Service Unavailable",
+                    ))
+                },
+                || {
+                    Err(generic(
+                        "Server returned non-2xx status code: 429 Too Many Requests",
+                    ))
+                },
+                || {
+                    Err(generic(
+                        "error decoding response body: end of file before message length reached",
+                    ))
+                },
+                || Ok(7),
+            ],
+        );
+        assert_eq!(result.unwrap(), 7);
+        assert_eq!(calls, 4);
+        let stats = io.counters.snapshot();
+        assert_eq!((stats.requests, stats.retries), (4, 3));
+    }
+
+    #[test]
+    fn retries_stop_at_the_limit_naming_the_object_and_the_last_error() {
+        let io = io(3);
+        let (result, calls) = attempts(
+            &io,
+            vec![|| {
+                Err(generic(
+                    "Server returned non-2xx status code: 503 Service Unavailable",
+                ))
+            }],
+        );
+        assert_eq!(calls, 4, "one try and three retries");
+        let text = result.unwrap_err().to_string();
+        assert!(
+            text.starts_with("cannot read s3://b/x.parquet: gave up after 4 attempts in "),
+            "{text}"
+        );
+        assert!(text.ends_with("503 Service Unavailable"), "{text}");
+    }
+
+    #[test]
+    fn retries_stop_when_their_time_is_up() {
+        let io = Io::new(
+            Arc::new(object_store::memory::InMemory::new()),
+            StoreOptions {
+                max_retries: 1_000,
+                initial_backoff: Duration::from_millis(10),
+                retry_timeout: Duration::from_millis(200),
+                ..StoreOptions::default()
+            },
+        );
+        let (result, calls) = attempts(&io, vec![|| Err(generic("connection reset by peer"))]);
+        // Waits of 5-10, 10-20, 20-40, 40-80, 80-160 ms: at most 6 attempts fit in 200 ms.
+        assert!((2..=7).contains(&calls), "{calls} attempts");
+        assert!(result.unwrap_err().to_string().contains("gave up after"));
+    }
+
+    #[test]
+    fn permanent_errors_are_not_retried() {
+        let io = io(10);
+        let (result, calls) = attempts(
+            &io,
+            vec![|| {
+                Err(object_store::Error::NotFound {
+                    path: "x.parquet".into(),
+                    source: "gone".into(),
+                })
+            }],
+        );
+        assert_eq!(calls, 1);
+        assert!(!result.unwrap_err().to_string().contains("gave up"));
+        let (_, calls) = attempts(
+            &io,
+            vec![|| {
+                Err(generic(
+                    "Server returned non-2xx status code: 400 Bad Request",
+                ))
+            }],
+        );
+        assert_eq!(calls, 1);
+    }
+
     #[test]
     fn jitter_stays_in_unit_interval() {
         for _ in 0..1000 {

@@ -511,6 +511,15 @@ pub(crate) struct Planned {
 pub(crate) async fn read_ahead(io: Arc<Io>, files: Vec<Planned>) {
     let mut in_flight = futures::stream::FuturesUnordered::new();
     for file in files {
+        let present = |io: &Io| {
+            io.slots
+                .lock()
+                .expect("no poisoned lock")
+                .contains_key(&file.location)
+        };
+        if present(&io) {
+            continue; // kept by the footer pass (holding its budget already), or taken
+        }
         let estimate = if file.size <= io.options.whole_file_bytes {
             file.size
         } else {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README "Run the tests", and CI). Installs and starts what the tests need
 # (an S3-compatible server and a PostgreSQL server, both on loopback), then checks formatting,
-# lints, and runs every test.
+# lints, and runs every test. The S3 fault tests (pipeline-cli/tests/e2e/s3_faults.rs) also need
+# python3 (scripts/s3-fault-proxy.py, standard library only) and openssl (a test CA).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -101,6 +101,31 @@ pub struct RunConfig {
     /// No progress output, warnings and errors only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quiet: Option<bool>,
+    /// S3: retries of a failed request or body read (default 10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_max_retries: Option<usize>,
+    /// S3: seconds after which an operation is no longer retried (default 180).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_retry_timeout: Option<f64>,
+    /// S3: first backoff between retries in seconds, doubled up to 15 s (default 0.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_initial_backoff: Option<f64>,
+    /// S3: timeout of one request, body included, in seconds (default 30).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_request_timeout: Option<f64>,
+    /// S3: connect timeout in seconds (default 5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_connect_timeout: Option<f64>,
+    /// S3: requests in flight at most (default 32).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_concurrency: Option<usize>,
+    /// S3: MiB fetched ahead of the decoders at most (default 16).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_read_ahead_mib: Option<u64>,
+    /// S3: files up to this many MiB are fetched whole, larger ones by column ranges
+    /// (default 8).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3_whole_file_mib: Option<u64>,
 }
 
 /// Every key of [`RunConfig`].
@@ -124,6 +149,14 @@ pub const KEYS: &[&str] = &[
     "threads",
     "batch_size",
     "quiet",
+    "s3_max_retries",
+    "s3_retry_timeout",
+    "s3_initial_backoff",
+    "s3_request_timeout",
+    "s3_connect_timeout",
+    "s3_concurrency",
+    "s3_read_ahead_mib",
+    "s3_whole_file_mib",
 ];
 
 /// A configuration error: the user must fix a setting (exit code 2).
@@ -277,7 +310,9 @@ impl RunConfig {
             Some(n) => n,
             None => 65_536,
         };
+        let store = self.store_options()?;
         Ok(Job {
+            store,
             warehouse,
             request: ocpagg_reader::ScanRequest {
                 org,
@@ -371,6 +406,69 @@ pub fn check_month(year: i32, month: u32) -> Result<(), UsageError> {
     Ok(())
 }
 
+impl RunConfig {
+    /// The S3 settings, defaults filled in.
+    fn store_options(&self) -> Result<ocpagg_reader::StoreOptions, UsageError> {
+        let mut o = ocpagg_reader::StoreOptions::default();
+        let secs = |v: Option<f64>, key: &str, default: std::time::Duration| match v {
+            None => Ok(default),
+            Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {
+                Ok(std::time::Duration::from_secs_f64(s))
+            }
+            Some(s) => Err(UsageError(format!(
+                "setting `{key}` = {s}: expected seconds, more than 0 and at most 86400"
+            ))),
+        };
+        let positive = |v: Option<u64>, key: &str, default: u64| match v {
+            None => Ok(default),
+            Some(0) => Err(UsageError(format!("setting `{key}` must be at least 1"))),
+            Some(n) => Ok(n),
+        };
+        let mib = |v: Option<u64>, key: &str, default: u64| -> Result<u64, UsageError> {
+            let n = positive(v, key, default >> 20)?;
+            n.checked_mul(1 << 20)
+                .filter(|&b| b <= 1 << 40)
+                .ok_or_else(|| UsageError(format!("setting `{key}` = {n} MiB is too large")))
+        };
+        if let Some(n) = self.s3_max_retries {
+            o.max_retries = n;
+        }
+        o.retry_timeout = secs(self.s3_retry_timeout, "s3_retry_timeout", o.retry_timeout)?;
+        o.initial_backoff = secs(
+            self.s3_initial_backoff,
+            "s3_initial_backoff",
+            o.initial_backoff,
+        )?;
+        o.request_timeout = secs(
+            self.s3_request_timeout,
+            "s3_request_timeout",
+            o.request_timeout,
+        )?;
+        o.connect_timeout = secs(
+            self.s3_connect_timeout,
+            "s3_connect_timeout",
+            o.connect_timeout,
+        )?;
+        o.concurrency = positive(
+            self.s3_concurrency.map(|n| n as u64),
+            "s3_concurrency",
+            o.concurrency as u64,
+        )?
+        .min(1024) as usize;
+        o.read_ahead_bytes = mib(
+            self.s3_read_ahead_mib,
+            "s3_read_ahead_mib",
+            o.read_ahead_bytes,
+        )?;
+        // 0 is allowed here: every file is then read by column ranges.
+        o.whole_file_bytes = match self.s3_whole_file_mib {
+            Some(0) => 0,
+            v => mib(v, "s3_whole_file_mib", o.whole_file_bytes)?,
+        };
+        Ok(o)
+    }
+}
+
 /// The last day of `first`'s month.
 pub fn last_day_of_month(first: NaiveDate) -> NaiveDate {
     let (y, m) = if first.month() == 12 {
@@ -443,6 +541,8 @@ pub struct Job {
     pub batch_size: usize,
     /// Silence progress.
     pub quiet: bool,
+    /// S3 network settings (retries, timeouts, concurrency, read-ahead).
+    pub store: ocpagg_reader::StoreOptions,
 }
 
 /// Parses `--start-date`-style values with a message naming the flag.

@@ -122,6 +122,30 @@ struct RunArgs {
     /// Print warnings and errors only.
     #[arg(long, short)]
     quiet: bool,
+    /// S3: retries of a failed request or body read (default 10).
+    #[arg(long, help_heading = "S3")]
+    s3_max_retries: Option<usize>,
+    /// S3: seconds after which an operation is no longer retried (default 180).
+    #[arg(long, help_heading = "S3")]
+    s3_retry_timeout: Option<f64>,
+    /// S3: first backoff between retries, seconds, doubled up to 15 s (default 0.1).
+    #[arg(long, help_heading = "S3")]
+    s3_initial_backoff: Option<f64>,
+    /// S3: timeout of one request, body included, seconds (default 30).
+    #[arg(long, help_heading = "S3")]
+    s3_request_timeout: Option<f64>,
+    /// S3: connect timeout, seconds (default 5).
+    #[arg(long, help_heading = "S3")]
+    s3_connect_timeout: Option<f64>,
+    /// S3: requests in flight at most (default 32).
+    #[arg(long, help_heading = "S3")]
+    s3_concurrency: Option<usize>,
+    /// S3: MiB fetched ahead of the decoders at most (default 16).
+    #[arg(long, help_heading = "S3")]
+    s3_read_ahead_mib: Option<u64>,
+    /// S3: files up to this many MiB are fetched whole, larger ones by column ranges (default 8).
+    #[arg(long, help_heading = "S3")]
+    s3_whole_file_mib: Option<u64>,
 }
 
 impl RunArgs {
@@ -147,6 +171,14 @@ impl RunArgs {
             threads: self.threads,
             batch_size: self.batch_size,
             quiet: self.quiet.then_some(true),
+            s3_max_retries: self.s3_max_retries,
+            s3_retry_timeout: self.s3_retry_timeout,
+            s3_initial_backoff: self.s3_initial_backoff,
+            s3_request_timeout: self.s3_request_timeout,
+            s3_connect_timeout: self.s3_connect_timeout,
+            s3_concurrency: self.s3_concurrency,
+            s3_read_ahead_mib: self.s3_read_ahead_mib,
+            s3_whole_file_mib: self.s3_whole_file_mib,
         }
     }
 }

@@ -23,7 +23,9 @@ use ocpagg_aggregate::{
 };
 use ocpagg_aggregate::{CostCategory, LikePattern, RunInfo, SideInputs};
 use ocpagg_labels::EnabledKeys;
-use ocpagg_reader::{DataFile, DateRange, FileFooter, Projection, ReportType, ScanPlan, Warehouse};
+use ocpagg_reader::{
+    DataFile, DateRange, FileFooter, IoStats, Projection, ReadSpec, ReportType, ScanPlan, Warehouse,
+};
 use ocpagg_writer::pg::{self, read_side_inputs, Slice, SummaryTable};
 use ocpagg_writer::PgTarget;
 use ocpagg_writer::{open_file_sink, PostgresSink, SummarySink, WriteReport};
@@ -70,6 +72,8 @@ pub struct RunReport {
     pub convert_time: Duration,
     /// Time the writer spent encoding and writing.
     pub write_time: Duration,
+    /// Requests and bytes, when the warehouse is in S3.
+    pub io: Option<IoStats>,
 }
 
 impl RunReport {
@@ -97,6 +101,9 @@ pub(crate) struct ReadJob {
     /// The first day the file may hold (from its footer); `i32::MIN` when unknown (set by
     /// `order_jobs`).
     first_day: i32,
+    /// The file's footer, read once for the selection, the order and the read (set by
+    /// `order_jobs`).
+    footer: Option<FileFooter>,
 }
 
 impl ReadJob {
@@ -106,6 +113,7 @@ impl ReadJob {
             kind,
             index: 0,
             first_day: i32::MIN,
+            footer: None,
         }
     }
 
@@ -241,24 +249,31 @@ pub fn run(job: &Job) -> Result<RunReport> {
     let (sink, side, run) = open_output(job)?;
     // The database may have filled in the report period and the cluster.
     let job = &Job { run, ..job.clone() };
-    let warehouse = Warehouse::open(&job.warehouse)?;
+    let warehouse = Warehouse::open_with(&job.warehouse, &job.store)?;
     let plan = warehouse.plan(&job.request)?;
     if !plan.has(ReportType::PodUsage, false) {
         bail!("{}", no_pod_files(&warehouse, job));
+    }
+    // Every footer is read once: the daily pod files' here (concurrently), the others' in
+    // `order_jobs`; the read reuses them.
+    let daily_pods: Vec<DataFile> = plan.files(ReportType::PodUsage, true).cloned().collect();
+    let mut footers: BTreeMap<String, FileFooter> = BTreeMap::new();
+    for (file, footer) in daily_pods.iter().zip(warehouse.footers(&daily_pods)) {
+        footers.insert(file.location.to_string(), footer?);
     }
     let FileSelection {
         jobs,
         pods_from_daily,
         storage_from_daily,
     } = select_files(&plan, |file| {
-        let footer = warehouse.footer(file)?;
-        let complete = daily_pods_complete(&footer);
+        let footer = &footers[file.location.as_ref()];
+        let complete = daily_pods_complete(footer);
         if !complete {
             tracing::info!(file = %warehouse.describe(&file.location), "Daily pod file lacks complete effective usage; using hourly line items.");
         }
         Ok(complete)
     })?;
-    let jobs = order_jobs(&warehouse, jobs)?;
+    let jobs = order_jobs(&warehouse, jobs, footers)?;
     let counters = Arc::new(Counters::default());
     counters
         .files_total
@@ -279,6 +294,20 @@ pub fn run(job: &Job) -> Result<RunReport> {
     let read_time: Mutex<Duration> = Mutex::default();
     let cancelled = AtomicBool::new(false);
     let first_days: Vec<i32> = jobs.iter().map(|j| j.first_day).collect();
+    let projections: Vec<Projection> = jobs.iter().map(ReadJob::projection).collect();
+    let specs: Vec<ReadSpec> = jobs
+        .iter()
+        .zip(&projections)
+        .map(|(j, projection)| ReadSpec {
+            file: &j.file,
+            footer: j.footer.as_ref().expect("set by order_jobs"),
+            projection,
+            range: Some(range),
+        })
+        .collect();
+    // Fetches (S3 only) in read order, ahead of the readers; stops when dropped.
+    let read_ahead = warehouse.read_ahead(&specs)?;
+    drop(specs);
     let (job_tx, job_rx) = unbounded::<ReadJob>();
     for j in jobs {
         job_tx.send(j).expect("receiver alive");
@@ -349,7 +378,9 @@ pub fn run(job: &Job) -> Result<RunReport> {
         Ok(())
     });
     drop(progress);
+    drop(read_ahead);
     outcome?;
+    report.io = warehouse.is_remote().then(|| warehouse.io_stats());
     report.rows_read = rows_read.into_inner().expect("no poisoned lock");
     report.read_time = read_time.into_inner().expect("no poisoned lock");
     report.files_read = counters.files_done.load(Ordering::Relaxed);
@@ -483,8 +514,13 @@ fn read_files(
         }
         let projection = read_job.projection();
         let ReadJob {
-            file, kind, index, ..
+            file,
+            kind,
+            index,
+            footer,
+            ..
         } = read_job;
+        let footer = footer.expect("set by order_jobs");
         let name: Arc<str> = warehouse.describe(&file.location).into();
         let table = if file.daily {
             format!("{} (daily)", file.report_type)
@@ -492,7 +528,8 @@ fn read_files(
             file.report_type.to_string()
         };
         let t = Instant::now();
-        let batches = warehouse.read(&file, &projection, Some(range), job.batch_size);
+        let batches =
+            warehouse.read_with_footer(&file, &footer, &projection, Some(range), job.batch_size);
         busy += t.elapsed();
         let mut batches = match batches {
             Ok(b) => b,
@@ -557,39 +594,33 @@ fn day_text(day: i32) -> String {
         .map_or_else(|| format!("day {day}"), |d| d.to_string())
 }
 
-/// Reads every job's footer (on a few threads: remote footers are latency-bound) and puts the
-/// jobs in the order of the first day each file may hold, so that days complete one after
-/// the other while reading. A file whose footer gives no time range is read first: until it
-/// is done, no day can be called complete.
-fn order_jobs(warehouse: &Warehouse, jobs: Vec<ReadJob>) -> Result<Vec<ReadJob>> {
-    const FOOTER_THREADS: usize = 8;
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut first_days: Vec<Option<Result<i32>>> = (0..jobs.len()).map(|_| None).collect();
-    let slots: Vec<Mutex<&mut Option<Result<i32>>>> =
-        first_days.iter_mut().map(Mutex::new).collect();
-    std::thread::scope(|s| {
-        for _ in 0..FOOTER_THREADS.min(jobs.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(ReadJob { file, .. }) = jobs.get(i) else {
-                    break;
-                };
-                let first = warehouse
-                    .footer(file)
-                    .map_err(anyhow::Error::from)
-                    .map(|f| {
-                        f.interval_start.map_or(i32::MIN, |(min, _)| {
-                            i32::try_from(min.div_euclid(86_400)).unwrap_or(i32::MIN)
-                        })
-                    });
-                **slots[i].lock().expect("no poisoned lock") = Some(first);
-            });
-        }
-    });
-    drop(slots);
+/// Reads the footer of every job not in `known` (all at once: remote footers are
+/// latency-bound) and puts the jobs in the order of the first day each file may hold, so
+/// that days complete one after the other while reading. A file whose footer gives no time
+/// range is read first: until it is done, no day can be called complete.
+fn order_jobs(
+    warehouse: &Warehouse,
+    jobs: Vec<ReadJob>,
+    mut known: BTreeMap<String, FileFooter>,
+) -> Result<Vec<ReadJob>> {
+    let missing: Vec<DataFile> = jobs
+        .iter()
+        .filter(|j| !known.contains_key(j.file.location.as_ref()))
+        .map(|j| j.file.clone())
+        .collect();
+    for (file, footer) in missing.iter().zip(warehouse.footers(&missing)) {
+        known.insert(file.location.to_string(), footer?);
+    }
     let mut ordered = Vec::with_capacity(jobs.len());
-    for (mut job, first) in jobs.into_iter().zip(first_days) {
-        job.first_day = first.expect("every footer was read")?;
+    for mut job in jobs {
+        let footer = known
+            .get(job.file.location.as_ref())
+            .cloned()
+            .expect("every footer was read");
+        job.first_day = footer.interval_start.map_or(i32::MIN, |(min, _)| {
+            i32::try_from(min.div_euclid(86_400)).unwrap_or(i32::MIN)
+        });
+        job.footer = Some(footer);
         ordered.push(job);
     }
     // Stable: label tables (listed first) stay ahead of the usage of the same day.

@@ -221,7 +221,7 @@ fn warehouse_remedy(url: &str) -> String {
 /// Lists the month, checks the report types and every footer the run reads. Returns the
 /// bytes of the files the run reads (0 when the listing failed).
 fn check_warehouse(job: &Job, report: &mut Report) -> u64 {
-    let warehouse = match Warehouse::open(&job.warehouse) {
+    let warehouse = match Warehouse::open_with(&job.warehouse, &job.store) {
         Ok(w) => w,
         Err(e) => {
             report.fail("warehouse", e.to_string(), warehouse_remedy(&job.warehouse));

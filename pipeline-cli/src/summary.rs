@@ -28,6 +28,18 @@ pub fn render(report: &RunReport) -> String {
             "         pod sums from koku's daily roll-up; node capacity from hourly line items"
         );
     }
+    if let Some(io) = &report.io {
+        let mib = |b: u64| b as f64 / f64::from(1u32 << 20);
+        let _ = writeln!(
+            s,
+            "s3       {} requests ({} retries, {:.2} per file read), {:.1} MiB received of files totalling {:.1} MiB",
+            io.requests,
+            io.retries,
+            io.requests as f64 / report.files_read.max(1) as f64,
+            mib(io.bytes),
+            mib(io.file_bytes)
+        );
+    }
     let a = &report.aggregate;
     let _ = writeln!(
         s,

@@ -16,15 +16,18 @@ pub enum ReadError {
         reason: String,
     },
     /// The object store (local disk or S3) failed.
-    #[error("cannot {operation} {location}: {source}")]
+    #[error("cannot {operation} {location}: {reason}{}", chain_text(.error))]
     Store {
         /// What we were doing (`list`, `read`).
         operation: &'static str,
         /// The full location (URL of the file or prefix).
         location: String,
-        /// The underlying error.
-        #[source]
-        source: object_store::Error,
+        /// How long it was retried, when it was (`gave up after 4 attempts in 2.1 s; last
+        /// error: `), else empty.
+        reason: String,
+        /// The (last) underlying error. Not a `source`: the message already carries its whole
+        /// chain once (object_store's texts repeat their sources).
+        error: Box<object_store::Error>,
     },
     /// A local file cannot be opened.
     #[error("cannot open {path}: {source}")]
@@ -87,6 +90,22 @@ pub enum ReadError {
         /// Why.
         reason: String,
     },
+}
+
+/// An error and its sources in one line, each text only once: object_store's messages
+/// include their source's text, which a plain chain would repeat.
+fn chain_text(error: &object_store::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// Shorthand for results of this crate.

@@ -40,13 +40,17 @@
 #![warn(missing_docs)]
 
 mod error;
+mod remote;
 mod scan;
 pub mod schema;
 mod timestamp;
 mod warehouse;
 
 pub use error::{ReadError, Result};
+pub use remote::IoStats;
 pub use scan::{DateRange, FileBatches, FileFooter, Projection};
 pub use schema::{ColumnKind, ColumnSpec, ReportType};
 pub use timestamp::parse_timestamp;
-pub use warehouse::{DataFile, ScanPlan, ScanRequest, StoreOptions, Warehouse};
+pub use warehouse::{
+    DataFile, ReadAhead, ReadSpec, ScanPlan, ScanRequest, StoreOptions, Warehouse,
+};

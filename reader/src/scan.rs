@@ -16,24 +16,17 @@ use arrow::datatypes::{
     TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
     TimestampSecondType,
 };
-use bytes::Bytes;
 use chrono::NaiveDate;
-use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt, TryFutureExt};
-use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
     ParquetRecordBatchReaderBuilder,
 };
-use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStream};
-use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
-use parquet::errors::ParquetError;
-use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
-use tokio::runtime::Runtime;
+use parquet::arrow::ProjectionMask;
+use parquet::file::reader::ChunkReader;
 
 use crate::error::{ReadError, Result};
+use crate::remote::FileData;
 use crate::schema::{canonical_schema, ColumnKind, ColumnSpec, ReportType, INTERVAL_START};
 use crate::timestamp::parse_timestamp;
 
@@ -126,26 +119,22 @@ impl DateRange {
     }
 }
 
-enum Source {
-    Local(ParquetRecordBatchReader),
-    Remote {
-        stream: ParquetRecordBatchStream<RemoteFile>,
-        runtime: Arc<Runtime>,
-    },
-}
-
 /// The canonical record batches of one file. Each item is one batch of at most the requested
 /// batch size; an error ends the iteration.
 pub struct FileBatches {
-    source: Source,
+    reader: ParquetRecordBatchReader,
     normalizer: Normalizer,
     failed: bool,
+    /// A remote file's share of the read-ahead budget, released when the batches are dropped.
+    _held: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl FileBatches {
+    /// Opens a file on local disk whose footer is known.
     pub(crate) fn open_local(
         path: &Path,
         described: String,
+        footer: &FileFooter,
         projection: &Projection,
         range: Option<DateRange>,
         batch_size: usize,
@@ -154,73 +143,48 @@ impl FileBatches {
             path: described.clone(),
             source,
         })?;
-        let not_parquet = |source| ReadError::NotParquet {
-            path: described.clone(),
-            source,
-        };
-        let plain =
-            ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(not_parquet)?;
-        let setup = Setup::new(&plain, described.clone(), projection, range)?;
-        let hinted = ArrowReaderMetadata::try_new(
-            Arc::clone(plain.metadata()),
-            ArrowReaderOptions::new().with_schema(Arc::clone(&setup.hint)),
-        )
-        .map_err(not_parquet)?;
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, hinted)
-            .with_projection(setup.mask.clone())
-            .with_row_groups(setup.row_groups.clone())
-            .with_batch_size(batch_size)
-            .build()
-            .map_err(not_parquet)?;
-        Ok(Self {
-            source: Source::Local(reader),
-            normalizer: setup.normalizer,
-            failed: false,
-        })
+        let setup = Setup::new(&footer.meta, described, projection, range)?;
+        Self::build(file, &footer.meta, setup, batch_size, None)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn open_remote(
-        store: Arc<dyn ObjectStore>,
-        runtime: Arc<Runtime>,
-        location: ObjectPath,
-        size: u64,
-        described: String,
-        projection: &Projection,
-        range: Option<DateRange>,
+    /// Decodes a remote file from bytes already in memory (see [`crate::remote`]).
+    pub(crate) fn open_fetched(
+        data: FileData,
+        held: Option<tokio::sync::OwnedSemaphorePermit>,
+        footer: &FileFooter,
+        setup: Setup,
         batch_size: usize,
     ) -> Result<Self> {
-        let mut file = RemoteFile {
-            store,
-            location,
-            size,
-        };
+        Self::build(data, &footer.meta, setup, batch_size, held)
+    }
+
+    fn build<R: ChunkReader + 'static>(
+        input: R,
+        plain: &ArrowReaderMetadata,
+        setup: Setup,
+        batch_size: usize,
+        held: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<Self> {
         let not_parquet = |source| ReadError::NotParquet {
-            path: described.clone(),
+            path: setup.normalizer.path.clone(),
             source,
         };
-        let plain = runtime
-            .block_on(ArrowReaderMetadata::load_async(
-                &mut file,
-                ArrowReaderOptions::new(),
-            ))
-            .map_err(|e| remote_error(e, &described))?;
-        let setup = Setup::new(&plain, described.clone(), projection, range)?;
         let hinted = ArrowReaderMetadata::try_new(
             Arc::clone(plain.metadata()),
             ArrowReaderOptions::new().with_schema(Arc::clone(&setup.hint)),
         )
         .map_err(not_parquet)?;
-        let stream = ParquetRecordBatchStreamBuilder::new_with_metadata(file, hinted)
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(input, hinted)
             .with_projection(setup.mask.clone())
             .with_row_groups(setup.row_groups.clone())
             .with_batch_size(batch_size)
             .build()
             .map_err(not_parquet)?;
         Ok(Self {
-            source: Source::Remote { stream, runtime },
+            reader,
             normalizer: setup.normalizer,
             failed: false,
+            _held: held,
         })
     }
 }
@@ -239,10 +203,12 @@ pub struct FileFooter {
     /// from their statistics; `None` when a row group lacks them or the column is not a
     /// timestamp or date (e.g. timestamps written as text).
     pub interval_start: Option<(i64, i64)>,
+    /// The parsed footer, kept so a read does not fetch or parse it again.
+    pub(crate) meta: ArrowReaderMetadata,
 }
 
 impl FileFooter {
-    fn new(meta: &ArrowReaderMetadata) -> Self {
+    pub(crate) fn new(meta: &ArrowReaderMetadata) -> Self {
         let md = meta.metadata();
         let mut null_counts = std::collections::BTreeMap::new();
         let descr = md.file_metadata().schema_descr();
@@ -261,6 +227,7 @@ impl FileFooter {
             rows: md.file_metadata().num_rows().max(0) as u64,
             null_counts,
             interval_start: time_range(meta),
+            meta: meta.clone(),
         }
     }
 }
@@ -304,50 +271,6 @@ pub(crate) fn footer_local(path: &Path, described: &str) -> Result<FileFooter> {
     Ok(FileFooter::new(&meta))
 }
 
-/// [`footer_local`] for an object store.
-pub(crate) fn footer_remote(
-    store: Arc<dyn ObjectStore>,
-    runtime: &Runtime,
-    location: ObjectPath,
-    size: u64,
-    described: &str,
-) -> Result<FileFooter> {
-    let mut file = RemoteFile {
-        store,
-        location,
-        size,
-    };
-    let meta = runtime
-        .block_on(ArrowReaderMetadata::load_async(
-            &mut file,
-            ArrowReaderOptions::new(),
-        ))
-        .map_err(|e| remote_error(e, described))?;
-    Ok(FileFooter::new(&meta))
-}
-
-/// A failure while fetching a remote file surfaces as a ParquetError wrapping the
-/// object_store error; keep "cannot read" apart from "not Parquet".
-fn remote_error(e: ParquetError, described: &str) -> ReadError {
-    match e {
-        ParquetError::External(inner) => match inner.downcast::<object_store::Error>() {
-            Ok(source) => ReadError::Store {
-                operation: "read",
-                location: described.to_string(),
-                source: *source,
-            },
-            Err(other) => ReadError::Decode {
-                path: described.to_string(),
-                source: other,
-            },
-        },
-        other => ReadError::NotParquet {
-            path: described.to_string(),
-            source: other,
-        },
-    }
-}
-
 impl Iterator for FileBatches {
     type Item = Result<RecordBatch>;
 
@@ -356,17 +279,12 @@ impl Iterator for FileBatches {
             return None;
         }
         loop {
-            let raw = match &mut self.source {
-                Source::Local(reader) => reader.next().map(|r| {
-                    r.map_err(|e| ReadError::Decode {
-                        path: self.normalizer.path.clone(),
-                        source: Box::new(e),
-                    })
-                }),
-                Source::Remote { stream, runtime } => runtime
-                    .block_on(stream.next())
-                    .map(|r| r.map_err(|e| remote_error(e, &self.normalizer.path))),
-            }?;
+            let raw = self.reader.next().map(|r| {
+                r.map_err(|e| ReadError::Decode {
+                    path: self.normalizer.path.clone(),
+                    source: Box::new(e),
+                })
+            })?;
             let result = raw.and_then(|batch| self.normalizer.normalize(&batch));
             match result {
                 Ok(batch) if batch.num_rows() == 0 => continue,
@@ -381,15 +299,18 @@ impl Iterator for FileBatches {
 }
 
 /// Everything decided from a file's footer before reading data.
-struct Setup {
+pub(crate) struct Setup {
     hint: SchemaRef,
     mask: ProjectionMask,
     row_groups: Vec<usize>,
+    /// Byte ranges of the column chunks the read decodes (projected columns of the row
+    /// groups kept): what a remote read fetches.
+    pub(crate) ranges: Vec<Range<u64>>,
     normalizer: Normalizer,
 }
 
 impl Setup {
-    fn new(
+    pub(crate) fn new(
         plain: &ArrowReaderMetadata,
         path: String,
         projection: &Projection,
@@ -435,10 +356,23 @@ impl Setup {
             ts_index: projection.index_of(INTERVAL_START),
         };
         let row_groups = normalizer.prune_row_groups(plain)?;
+        let descr = plain.parquet_schema();
+        let leaves: Vec<usize> = (0..descr.num_columns())
+            .filter(|&i| mask.leaf_included(i))
+            .collect();
+        let mut ranges = Vec::new();
+        for &rg in &row_groups {
+            let group = plain.metadata().row_group(rg);
+            for &leaf in &leaves {
+                let (start, len) = group.column(leaf).byte_range();
+                ranges.push(start..start.saturating_add(len));
+            }
+        }
         Ok(Self {
             hint,
             mask,
             row_groups,
+            ranges,
             normalizer,
         })
     }
@@ -694,49 +628,4 @@ fn to_seconds(raw: &ArrayRef) -> TimestampSecondArray {
         other => unreachable!("to_seconds called on {other}"),
     };
     out.with_timezone("UTC")
-}
-
-/// Reads byte ranges of one object through the warehouse's object store.
-struct RemoteFile {
-    store: Arc<dyn ObjectStore>,
-    location: ObjectPath,
-    size: u64,
-}
-
-impl AsyncFileReader for RemoteFile {
-    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
-        self.store
-            .get_range(&self.location, range)
-            .map_err(|e| ParquetError::External(Box::new(e)))
-            .boxed()
-    }
-
-    fn get_byte_ranges(
-        &mut self,
-        ranges: Vec<Range<u64>>,
-    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
-        async move {
-            self.store
-                .get_ranges(&self.location, &ranges)
-                .await
-                .map_err(|e| ParquetError::External(Box::new(e)))
-        }
-        .boxed()
-    }
-
-    fn get_metadata<'a>(
-        &'a mut self,
-        options: Option<&'a ArrowReaderOptions>,
-    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
-        async move {
-            // The size is known from the listing, so the footer takes one ranged GET.
-            let size = self.size;
-            let metadata = ParquetMetaDataReader::new()
-                .with_arrow_reader_options(options)
-                .load_and_finish(&mut *self, size)
-                .await?;
-            Ok(Arc::new(metadata))
-        }
-        .boxed()
-    }
 }

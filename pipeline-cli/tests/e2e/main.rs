@@ -11,6 +11,7 @@
 //! - `tls`: connecting to PostgreSQL with each `sslmode`, against a real TLS server;
 //! - `pg`: the test servers and koku's tables (shared helpers);
 //! - `preflight`: `ocpagg preflight`, the pre-run checks, against local, S3 and PostgreSQL;
+//! - `s3_faults`: S3 through a fault-injecting proxy, over HTTPS with a private CA;
 //! - `validate`: the scenario suite through generate → run → `ocpagg validate`.
 
 mod bad_input;
@@ -19,6 +20,7 @@ mod database;
 mod oracle;
 mod pg;
 mod preflight;
+mod s3_faults;
 mod scenarios;
 mod sources;
 mod storage;

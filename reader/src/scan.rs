@@ -285,7 +285,8 @@ impl Iterator for FileBatches {
                     source: Box::new(e),
                 })
             })?;
-            let result = raw.and_then(|batch| self.normalizer.normalize(&batch));
+            let normalizer = &mut self.normalizer;
+            let result = raw.and_then(|batch| normalizer.normalize(&batch));
             match result {
                 Ok(batch) if batch.num_rows() == 0 => continue,
                 Ok(batch) => return Some(Ok(batch)),
@@ -354,8 +355,18 @@ impl Setup {
             plans,
             range: range.map(|r| r.seconds()),
             ts_index: projection.index_of(INTERVAL_START),
+            groups: Vec::new(),
+            seen: 0,
         };
         let row_groups = normalizer.prune_row_groups(plain)?;
+        let mut normalizer = normalizer;
+        normalizer.groups = row_groups
+            .iter()
+            .map(|&rg| {
+                let rows = plain.metadata().row_group(rg).num_rows();
+                (rg, u64::try_from(rows).unwrap_or(0))
+            })
+            .collect();
         let descr = plain.parquet_schema();
         let leaves: Vec<usize> = (0..descr.num_columns())
             .filter(|&i| mask.leaf_included(i))
@@ -462,11 +473,17 @@ struct Normalizer {
     plans: Vec<ColumnPlan>,
     range: Option<Range<i64>>,
     ts_index: Option<usize>,
+    /// The row groups read, in order, with their row counts: where a bad value sits.
+    groups: Vec<(usize, u64)>,
+    /// Rows decoded so far.
+    seen: u64,
 }
 
 impl Normalizer {
-    fn normalize(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+    fn normalize(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
         let rows = batch.num_rows();
+        let first_row = self.seen;
+        self.seen += rows as u64;
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.plans.len());
         for (plan, field) in self.plans.iter().zip(self.schema.fields()) {
             let array = match plan {
@@ -475,7 +492,11 @@ impl Normalizer {
                     let raw = batch
                         .column_by_name(name)
                         .expect("projected column present");
-                    self.convert(name, *conversion, raw, field.data_type())?
+                    let array = self.convert(name, *conversion, raw, field.data_type())?;
+                    if field.data_type() == &DataType::Float64 {
+                        self.check_measure(name, &array, first_row)?;
+                    }
+                    array
                 }
             };
             columns.push(array);
@@ -487,6 +508,39 @@ impl Normalizer {
             }
         })?;
         self.filter_range(batch)
+    }
+
+    /// A measure (seconds, bytes, cores) must be a finite number, not negative: anything
+    /// else would become a wrong sum (or, summed with other values, one that depends on their
+    /// order). The error names the file, the column and the row group.
+    fn check_measure(&self, column: &'static str, array: &ArrayRef, first_row: u64) -> Result<()> {
+        let values = array.as_primitive::<arrow::datatypes::Float64Type>();
+        let bad = |v: f64| !v.is_finite() || v < 0.0;
+        let found = if values.null_count() == 0 {
+            values.values().iter().position(|&v| bad(v))
+        } else {
+            (0..values.len()).find(|&i| values.is_valid(i) && bad(values.value(i)))
+        };
+        let Some(i) = found else {
+            return Ok(());
+        };
+        let value = values.value(i);
+        let row = first_row + i as u64;
+        let mut start = 0;
+        let group = self
+            .groups
+            .iter()
+            .find(|(_, rows)| {
+                start += rows;
+                row < start
+            })
+            .map_or_else(|| "?".to_string(), |(rg, _)| rg.to_string());
+        Err(ReadError::BadValue {
+            path: self.path.clone(),
+            column,
+            value: value.to_string(),
+            reason: format!("row group {group}: a measure must be a finite number, not negative"),
+        })
     }
 
     fn convert(

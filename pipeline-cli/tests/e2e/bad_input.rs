@@ -658,11 +658,39 @@ fn timestamp_units_and_dictionary_keys_are_tolerated() {
     }
 }
 
-/// An infinite, NaN or absurdly large measure never becomes a number in the output: the run
-/// stops naming the column (issue #18: `inf` used to come out as 655884233731895200).
+/// An infinite, NaN or negative measure stops the run naming the file, the column and the row
+/// group; an absurdly large one makes a sum too large to hold, which stops the run naming the
+/// output column (issue #18: `inf` used to come out as 655884233731895200, NaN as null).
 #[test]
-fn non_finite_and_overflowing_measures_are_refused() {
-    for value in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 1e300] {
+fn non_finite_negative_and_overflowing_measures_are_refused() {
+    type Set = fn(&mut PodItem);
+    let cases: [(Set, &[&str]); 6] = [
+        (
+            |p| p.usage_cpu_core_seconds = f64::INFINITY,
+            &["pod_usage_cpu_core_seconds", "row group 0", ".parquet"],
+        ),
+        (
+            |p| p.usage_cpu_core_seconds = f64::NEG_INFINITY,
+            &["pod_usage_cpu_core_seconds", "row group 0"],
+        ),
+        (
+            |p| p.usage_cpu_core_seconds = f64::NAN,
+            &["pod_usage_cpu_core_seconds", "row group 0"],
+        ),
+        (
+            |p| p.usage_cpu_core_seconds = -1.0,
+            &["pod_usage_cpu_core_seconds", "not negative"],
+        ),
+        (
+            |p| p.node_capacity_cpu_cores = f64::NAN,
+            &["node_capacity_cpu_cores", "row group 0"],
+        ),
+        (
+            |p| p.usage_cpu_core_seconds = 1e300,
+            &["pod_usage_cpu_core_hours", "2025-10-02"],
+        ),
+    ];
+    for (set, expect) in cases {
         let mut data = Dataset::default();
         for d in 1..=2 {
             for ts in hours(day(d), 0, 3) {
@@ -673,8 +701,14 @@ fn non_finite_and_overflowing_measures_are_refused() {
                 );
             }
         }
-        data.pods[4].usage_cpu_core_seconds = value;
-        let lake = Lake::new(&data);
+        set(&mut data.pods[4]);
+        let lake = Lake::write(
+            &data,
+            &ocpagg_fixtures::WriteOptions {
+                daily: false,
+                ..Default::default()
+            },
+        );
         let out = lake.path().join("out.parquet");
         std::fs::write(&out, b"previous").unwrap();
         let o = ocpagg(&[
@@ -695,13 +729,11 @@ fn non_finite_and_overflowing_measures_are_refused() {
             "--output",
             &out.display().to_string(),
         ]);
-        assert_eq!(o.code, 1, "{value}: {}", o.stderr);
-        assert!(
-            o.stderr.contains("pod_usage_cpu_core"),
-            "{value}: {}",
-            o.stderr
-        );
-        assert!(!o.stderr.contains("panicked"), "{value}: {}", o.stderr);
+        assert_eq!(o.code, 1, "{expect:?}: {}", o.stderr);
+        for e in expect {
+            assert!(o.stderr.contains(e), "{e}: {}", o.stderr);
+        }
+        assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
         assert_eq!(std::fs::read(&out).unwrap(), b"previous");
     }
 }

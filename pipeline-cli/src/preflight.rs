@@ -249,9 +249,15 @@ fn check_warehouse(job: &Job, report: &mut Report) -> u64 {
         return 0;
     }
 
-    // Footers, read once each: the daily pod files' first (the file selection asks for them,
-    // as a run does), then those of every file the run reads.
-    let mut footers: BTreeMap<String, Result<FileFooter, String>> = BTreeMap::new();
+    // Footers, read once each, all at once (from S3, one at a time would cost a round trip
+    // per file); then the file selection asks for the daily pod files' as a run does, and the
+    // checks below for those of every file the run reads.
+    let mut footers: BTreeMap<String, Result<FileFooter, String>> = plan
+        .files
+        .iter()
+        .zip(warehouse.footers(&plan.files))
+        .map(|(file, footer)| (file.location.to_string(), footer.map_err(|e| e.to_string())))
+        .collect();
     let selection = select_files(&plan, |file| {
         Ok(footer(&mut footers, &warehouse, file).is_ok_and(|f| daily_pods_complete(&f)))
     })

@@ -416,13 +416,8 @@ fn signals_stop_the_run_and_leave_the_output_untouched() {
     std::fs::write(&out, b"the previous output").unwrap();
     for (signal, code, name) in [("-INT", 130, "SIGINT"), ("-TERM", 143, "SIGTERM")] {
         let child = Command::new(env!("CARGO_BIN_EXE_ocpagg"))
-            .args(["run", "--quiet", "--threads", "1", "--warehouse"])
-            .arg(lake.path())
-            .args([
-                "--org", ORG, "--source", SOURCE, "--year", "2025", "--month", "10",
-            ])
-            .args(["--cluster-id", CLUSTER, "--output"])
-            .arg(&out)
+            .args(run_argv(lake.path(), &out.display().to_string()))
+            .args(["--threads", "1"])
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -566,26 +561,9 @@ fn wrong_footer_statistics_are_caught() {
         .expect("the file of 2025-10-03");
     shift_footer_statistics(&day3, 9);
     let out = lake.path().join("out.parquet");
-    let o = ocpagg(&[
-        "run",
-        "--quiet",
-        "--threads",
-        "1",
-        "--warehouse",
-        &lake.path().display().to_string(),
-        "--org",
-        ORG,
-        "--source",
-        SOURCE,
-        "--year",
-        "2025",
-        "--month",
-        "10",
-        "--cluster-id",
-        CLUSTER,
-        "--output",
-        &out.display().to_string(),
-    ]);
+    let mut args = run_argv(lake.path(), &out.display().to_string());
+    args.extend(["--threads".into(), "1".into()]);
+    let o = ocpagg(&args);
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(
         o.stderr
@@ -711,24 +689,7 @@ fn non_finite_negative_and_overflowing_measures_are_refused() {
         );
         let out = lake.path().join("out.parquet");
         std::fs::write(&out, b"previous").unwrap();
-        let o = ocpagg(&[
-            "run",
-            "--quiet",
-            "--warehouse",
-            &lake.path().display().to_string(),
-            "--org",
-            ORG,
-            "--source",
-            SOURCE,
-            "--year",
-            "2025",
-            "--month",
-            "10",
-            "--cluster-id",
-            CLUSTER,
-            "--output",
-            &out.display().to_string(),
-        ]);
+        let o = ocpagg(&run_argv(lake.path(), &out.display().to_string()));
         assert_eq!(o.code, 1, "{expect:?}: {}", o.stderr);
         for e in expect {
             assert!(o.stderr.contains(e), "{e}: {}", o.stderr);

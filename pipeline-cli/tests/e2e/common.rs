@@ -233,6 +233,32 @@ pub struct Outcome {
     pub stderr: String,
 }
 
+/// `ocpagg run --quiet` of the test source's October 2025 from `warehouse` into `output`:
+/// the arguments every binary test starts from (add flags with `extend`).
+pub fn run_argv(warehouse: &Path, output: &str) -> Vec<String> {
+    [
+        "run",
+        "--quiet",
+        "--warehouse",
+        &warehouse.display().to_string(),
+        "--org",
+        ORG,
+        "--source",
+        SOURCE,
+        "--year",
+        "2025",
+        "--month",
+        "10",
+        "--cluster-id",
+        CLUSTER,
+        "--output",
+        output,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
 /// Runs the `ocpagg` binary with `args`.
 pub fn ocpagg<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Outcome {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ocpagg"))

@@ -724,30 +724,10 @@ fn ocpagg(args: &[&str]) -> (i32, String) {
     )
 }
 
-fn run_args<'a>(lake: &'a Path, output: &'a str, schema: &'a str) -> Vec<String> {
-    [
-        "run",
-        "--warehouse",
-        lake.to_str().unwrap(),
-        "--org",
-        ORG,
-        "--source",
-        SOURCE,
-        "--year",
-        "2025",
-        "--month",
-        "10",
-        "--cluster-id",
-        CLUSTER,
-        "--output",
-        output,
-        "--schema",
-        schema,
-        "--quiet",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+fn run_args(lake: &Path, output: &str, schema: &str) -> Vec<String> {
+    let mut args = run_argv(lake, output);
+    args.extend(["--schema".into(), schema.into()]);
+    args
 }
 
 /// Bad connection strings, unreachable servers, missing schemas and foreign tables.

@@ -65,8 +65,8 @@ pub use error::{AggregateError, Result};
 pub use finished::FinishedDays;
 pub use like::LikePattern;
 pub use output::{
-    to_record_batch, Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow,
-    ZERO_INFRASTRUCTURE_COST,
+    to_record_batch, to_record_batch_with_csi, Capacity, DataSource, PodMeasures, StorageMeasures,
+    SummaryRow, ZERO_INFRASTRUCTURE_COST,
 };
 pub use pods::{
     row_order, sort_rows, AggregateStats, Aggregator, PodPartial, PodPass, PreparedBatch, Summary,

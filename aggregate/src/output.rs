@@ -7,7 +7,7 @@ use arrow::array::{
 };
 
 use crate::config::RunInfo;
-use crate::schema::{summary_schema, SUMMARY_COLUMNS};
+use crate::schema::{summary_schema, summary_schema_with_csi, SUMMARY_COLUMNS};
 
 /// `infrastructure_usage_cost` of Pod and Storage rows, as koku's jsonb prints it.
 pub const ZERO_INFRASTRUCTURE_COST: &str = r#"{"cpu": 0, "memory": 0, "storage": 0}"#;
@@ -201,4 +201,22 @@ pub fn to_record_batch(run: &RunInfo, rows: &[SummaryRow]) -> RecordBatch {
     ];
     debug_assert_eq!(columns.len(), SUMMARY_COLUMNS.len());
     RecordBatch::try_new(summary_schema(), columns).expect("columns match the summary schema")
+}
+
+/// [`to_record_batch`] plus a trailing `csi_volume_handle` column
+/// ([`summary_schema_with_csi`]): the claim's CSI handle on Storage rows, null elsewhere.
+/// `RecordBatch::project(0..SUMMARY_COLUMNS.len())` gives back the summary batch.
+pub fn to_record_batch_with_csi(run: &RunInfo, rows: &[SummaryRow]) -> RecordBatch {
+    let batch = to_record_batch(run, rows);
+    let bytes = rows
+        .iter()
+        .map(|r| r.storage.csi_volume_handle.as_deref().map_or(0, str::len))
+        .sum();
+    let mut csi = StringBuilder::with_capacity(rows.len(), bytes);
+    rows.iter()
+        .for_each(|r| csi.append_option(r.storage.csi_volume_handle.as_deref()));
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(csi.finish()));
+    RecordBatch::try_new(summary_schema_with_csi(), columns)
+        .expect("columns match the summary schema with csi_volume_handle")
 }

@@ -86,6 +86,10 @@ pub struct RunConfig {
     /// libpq `key=value` pairs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// koku's Hive table location (a path, `file://` URL or `s3://bucket/prefix`): each day's
+    /// rows are also written there as Parquet, partitioned as koku's Trino SQL does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hive_output: Option<String>,
     /// PostgreSQL schema of koku's tables (default: the org).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
@@ -144,6 +148,7 @@ pub const KEYS: &[&str] = &[
     "cost_category",
     "node_role",
     "output",
+    "hive_output",
     "schema",
     "copy_format",
     "threads",
@@ -242,6 +247,15 @@ impl RunConfig {
                 )));
             }
             Output::File(output)
+        };
+        let hive_output = match self.hive_output.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(url) if url.contains("://") && !["s3://", "s3a://", "file://"].iter().any(|p| url.starts_with(p)) => {
+                return Err(UsageError(format!(
+                    "setting `hive_output`: {url:?} is neither a path, a file:// URL nor s3://bucket/prefix"
+                )))
+            }
+            Some(url) => Some(url.to_string()),
         };
         let first = NaiveDate::from_ymd_opt(year, month, 1)
             .ok_or_else(|| UsageError(format!("invalid year/month {year}-{month}")))?;
@@ -344,6 +358,7 @@ impl RunConfig {
                 ..SideInputs::default()
             },
             output,
+            hive_output,
             threads,
             batch_size,
             quiet: self.quiet.unwrap_or(false),
@@ -535,6 +550,8 @@ pub struct Job {
     pub explicit: Explicit,
     /// Output target.
     pub output: Output,
+    /// koku's Hive table location, when the Hive copy is written too.
+    pub hive_output: Option<String>,
     /// Worker threads.
     pub threads: usize,
     /// Parquet read batch size.

@@ -107,6 +107,10 @@ struct RunArgs {
     /// libpq key=value pairs; PG* variables fill the gaps).
     #[arg(long)]
     output: Option<String>,
+    /// koku's Hive table location (path, file:// or s3://bucket/prefix): also write each
+    /// day's rows there as Parquet, under source=/year=/month=/day= partitions.
+    #[arg(long)]
+    hive_output: Option<String>,
     /// PostgreSQL schema holding koku's tables (default: the org).
     #[arg(long)]
     schema: Option<String>,
@@ -166,6 +170,7 @@ impl RunArgs {
             cost_category: list(&self.cost_category),
             node_role: list(&self.node_role),
             output: self.output.clone(),
+            hive_output: self.hive_output.clone(),
             schema: self.schema.clone(),
             copy_format: self.copy_format.clone(),
             threads: self.threads,

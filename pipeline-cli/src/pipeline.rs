@@ -17,9 +17,9 @@ use arrow::array::{AsArray, RecordBatch};
 use chrono::NaiveDate;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use ocpagg_aggregate::{
-    to_record_batch, AggregateStats, Aggregator, FinishedDays, PodPass, PreparedBatch,
-    PreparedStorage, SummaryRow, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS,
-    POD_USAGE_COLUMNS, STORAGE_USAGE_COLUMNS,
+    to_record_batch, to_record_batch_with_csi, AggregateStats, Aggregator, FinishedDays, PodPass,
+    PreparedBatch, PreparedStorage, SummaryRow, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS,
+    POD_CAPACITY_COLUMNS, POD_USAGE_COLUMNS, STORAGE_USAGE_COLUMNS,
 };
 use ocpagg_aggregate::{CostCategory, LikePattern, RunInfo, SideInputs};
 use ocpagg_labels::EnabledKeys;
@@ -28,7 +28,7 @@ use ocpagg_reader::{
 };
 use ocpagg_writer::pg::{self, read_side_inputs, Slice, SummaryTable};
 use ocpagg_writer::PgTarget;
-use ocpagg_writer::{open_file_sink, PostgresSink, SummarySink, WriteReport};
+use ocpagg_writer::{open_file_sink, HiveSink, HiveTee, PostgresSink, SummarySink, WriteReport};
 use rayon::prelude::*;
 
 use crate::config::{Job, Output};
@@ -74,6 +74,8 @@ pub struct RunReport {
     pub write_time: Duration,
     /// Requests and bytes, when the warehouse is in S3.
     pub io: Option<IoStats>,
+    /// With a Hive copy (`write.hive`): the Trino call that makes its partitions visible.
+    pub hive_sync_call: Option<String>,
 }
 
 impl RunReport {
@@ -249,6 +251,10 @@ pub fn run(job: &Job) -> Result<RunReport> {
     let (sink, side, run) = open_output(job)?;
     // The database may have filled in the report period and the cluster.
     let job = &Job { run, ..job.clone() };
+    let sink = match &job.hive_output {
+        Some(url) => open_hive(job, url, sink)?,
+        None => sink,
+    };
     let warehouse = Warehouse::open_with(&job.warehouse, &job.store)?;
     let plan = warehouse.plan(&job.request)?;
     if !plan.has(ReportType::PodUsage, false) {
@@ -380,6 +386,16 @@ pub fn run(job: &Job) -> Result<RunReport> {
     drop(progress);
     drop(read_ahead);
     outcome?;
+    if let Some(hive) = &report.write.hive {
+        report.hive_sync_call = Some(hive_sync_call(job));
+        tracing::info!(
+            location = %hive.location,
+            partitions = %hive.describe_partitions(),
+            rows = hive.rows,
+            "Hive partitions replaced; make them visible with {}.",
+            hive_sync_call(job)
+        );
+    }
     report.io = warehouse.is_remote().then(|| warehouse.io_stats());
     report.rows_read = rows_read.into_inner().expect("no poisoned lock");
     report.read_time = read_time.into_inner().expect("no poisoned lock");
@@ -437,6 +453,36 @@ fn open_output(job: &Job) -> Result<(Box<dyn SummarySink>, SideInputs, RunInfo)>
     let cancel = sink.cancel_handle();
     crate::interrupt::on_signal(move || cancel.cancel());
     Ok((Box::new(sink), side, run))
+}
+
+/// Tees `sink` with koku's Hive copy at `url` (issue #17): same batches, Hive published
+/// first, then `sink` finished.
+fn open_hive(job: &Job, url: &str, sink: Box<dyn SummarySink>) -> Result<Box<dyn SummarySink>> {
+    let location = ocpagg_reader::open_writable_store(url, &job.store)
+        .with_context(|| format!("setting `hive_output`: cannot open {url}"))?;
+    let hive = HiveSink::open(
+        location.store,
+        &location.display,
+        &job.request.source,
+        job.run.start,
+        job.run.end,
+        job.store.concurrency.min(16),
+    )
+    .context("cannot open the Hive output")?;
+    Ok(Box::new(HiveTee::new(hive, sink)))
+}
+
+/// The Trino call that makes new Hive partitions visible, for the run's schema (the
+/// database schema, else the org).
+pub fn hive_sync_call(job: &Job) -> String {
+    let schema = match &job.output {
+        Output::Postgres { schema, .. } => schema.as_str(),
+        Output::File(_) => job.request.org.as_str(),
+    };
+    format!(
+        "CALL system.sync_partition_metadata('{schema}', '{}', 'FULL')",
+        ocpagg_writer::hive::HIVE_TABLE
+    )
 }
 
 fn source_uuid(job: &Job) -> Result<uuid::Uuid> {
@@ -826,7 +872,11 @@ fn convert_rows(
                     .step_by(OUTPUT_BATCH_ROWS)
                     .map(|from| {
                         let to = (from + OUTPUT_BATCH_ROWS).min(end);
-                        to_record_batch(&job.run, &ready.rows(from..to))
+                        if job.hive_output.is_some() {
+                            to_record_batch_with_csi(&job.run, &ready.rows(from..to))
+                        } else {
+                            to_record_batch(&job.run, &ready.rows(from..to))
+                        }
                     })
                     .collect()
             });

@@ -52,5 +52,6 @@ pub use scan::{DateRange, FileBatches, FileFooter, Projection};
 pub use schema::{ColumnKind, ColumnSpec, ReportType};
 pub use timestamp::parse_timestamp;
 pub use warehouse::{
-    DataFile, ReadAhead, ReadSpec, ScanPlan, ScanRequest, StoreOptions, Warehouse,
+    open_writable_store, DataFile, ReadAhead, ReadSpec, ScanPlan, ScanRequest, StoreOptions,
+    Warehouse, WritableStore,
 };

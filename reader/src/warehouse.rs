@@ -167,6 +167,89 @@ fn client_options(options: &StoreOptions) -> std::result::Result<ClientOptions, 
         .with_connect_timeout(options.connect_timeout))
 }
 
+/// An object store to write to (koku's Hive table location, issue #17): the same URLs,
+/// `AWS_*` settings, `AWS_CA_BUNDLE` and timeouts as a warehouse, but with object_store's own
+/// retries on (every write request is whole and can be resent): `max_retries` retries,
+/// backoff from `initial_backoff` doubling up to 15 s, within `retry_timeout`.
+#[derive(Debug, Clone)]
+pub struct WritableStore {
+    /// The store, rooted at the URL's prefix or directory.
+    pub store: Arc<dyn ObjectStore>,
+    /// The location for messages: `s3://bucket/prefix` or the absolute directory.
+    pub display: String,
+    /// Whether the store is S3 (not local disk).
+    pub remote: bool,
+}
+
+/// Opens `url` (a path, `file://` URL or `s3://bucket[/prefix]`) for writing. A local
+/// directory is created if missing; local writes are synced (file and directory) before they
+/// count as done, and a directory left empty by a delete is removed.
+pub fn open_writable_store(url: &str, options: &StoreOptions) -> Result<WritableStore> {
+    let invalid = |reason: String| ReadError::InvalidWarehouse {
+        url: url.to_string(),
+        reason,
+    };
+    if let Some(rest) = url
+        .strip_prefix("s3://")
+        .or_else(|| url.strip_prefix("s3a://"))
+    {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(invalid("the URL names no bucket".into()));
+        }
+        let retry = RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: options.initial_backoff,
+                max_backoff: Duration::from_secs(15),
+                base: 2.0,
+            },
+            max_retries: options.max_retries,
+            retry_timeout: options.retry_timeout,
+        };
+        let store = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_retry(retry)
+            .with_client_options(client_options(options).map_err(invalid)?)
+            .build()
+            .map_err(|e| invalid(e.to_string()))?;
+        let prefix = prefix.trim_matches('/');
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            Arc::new(store)
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+        };
+        return Ok(WritableStore {
+            store,
+            display: format!("s3://{bucket}/{prefix}")
+                .trim_end_matches('/')
+                .to_string(),
+            remote: true,
+        });
+    }
+    let path = match url.strip_prefix("file://") {
+        Some(p) => PathBuf::from(p),
+        None if url.contains("://") => {
+            return Err(invalid(
+                "unsupported scheme; use a local path, file:// or s3://".into(),
+            ))
+        }
+        None => PathBuf::from(url),
+    };
+    std::fs::create_dir_all(&path).map_err(|e| invalid(format!("cannot create directory: {e}")))?;
+    let root = path
+        .canonicalize()
+        .map_err(|e| invalid(format!("cannot open directory: {e}")))?;
+    let store = LocalFileSystem::new_with_prefix(&root)
+        .map_err(|e| invalid(e.to_string()))?
+        .with_automatic_cleanup(true)
+        .with_fsync(true);
+    Ok(WritableStore {
+        store: Arc::new(store),
+        display: root.display().to_string(),
+        remote: false,
+    })
+}
+
 impl Warehouse {
     /// Opens a warehouse with default network settings. `url` is a local path, a `file://` URL
     /// or `s3://bucket[/prefix]`.

@@ -18,14 +18,14 @@ use crate::pg::*;
 const SOURCE_B: &str = "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d";
 
 /// A new, empty schema with koku's tables and report periods, named after the test.
-fn fresh_schema(name: &str) -> (Client, String) {
+pub(crate) fn fresh_schema(name: &str) -> (Client, String) {
     let schema = format!("t_{name}");
     let mut c = client();
     koku_schema(&mut c, &schema, &[SOURCE, SOURCE_B]);
     (c, schema)
 }
 
-fn pg_config(lake: &Lake, schema: &str) -> RunConfig {
+pub(crate) fn pg_config(lake: &Lake, schema: &str) -> RunConfig {
     let mut config = lake.config();
     config.output = Some(db_url());
     config.schema = Some(schema.into());
@@ -43,7 +43,7 @@ fn run_db_err(config: &RunConfig) -> String {
 }
 
 /// The table's rows of one source (all sources if `None`), as the file outputs' [`Row`]s.
-fn table_rows(c: &mut Client, schema: &str, source: Option<&str>) -> Vec<Row> {
+pub(crate) fn table_rows(c: &mut Client, schema: &str, source: Option<&str>) -> Vec<Row> {
     let select: Vec<String> = SUMMARY_COLUMNS
         .iter()
         .map(|col| match col.pg_type {
@@ -138,7 +138,7 @@ fn assert_same_rows(file: &[Row], table: &[Row]) {
     }
 }
 
-fn small_month(pod_rows: u64) -> Dataset {
+pub(crate) fn small_month(pod_rows: u64) -> Dataset {
     let spec = ScaleSpec::new(2025, 10, pod_rows);
     let mut data = Dataset::default();
     for d in spec.days() {

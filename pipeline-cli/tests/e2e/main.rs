@@ -9,6 +9,7 @@
 //! - `bad_input`: errors, exit codes, and nothing half-written (runs the real binary);
 //! - `database`: PostgreSQL output and side inputs against a real server;
 //! - `tls`: connecting to PostgreSQL with each `sslmode`, against a real TLS server;
+//! - `hive`: `--hive-output`, koku's Hive copy, against PostgreSQL, local disk and S3;
 //! - `pg`: the test servers and koku's tables (shared helpers);
 //! - `preflight`: `ocpagg preflight`, the pre-run checks, against local, S3 and PostgreSQL;
 //! - `s3_faults`: S3 through a fault-injecting proxy, over HTTPS with a private CA;
@@ -17,6 +18,7 @@
 mod bad_input;
 mod common;
 mod database;
+mod hive;
 mod oracle;
 mod pg;
 mod preflight;

@@ -248,7 +248,10 @@ pub fn run(job: &Job) -> Result<RunReport> {
     let started = Instant::now();
     // Open the sink first: an unwritable output should fail before minutes of reading, and
     // a database also supplies side inputs.
-    let (sink, side, run) = open_output(job)?;
+    // Set once the writer starts finishing (Hive publication, then commit): a signal no
+    // longer cancels the database session then, so the two end up both replaced.
+    let finishing = Arc::new(AtomicBool::new(false));
+    let (sink, side, run) = open_output(job, &finishing)?;
     // The database may have filled in the report period and the cluster.
     let job = &Job { run, ..job.clone() };
     let sink = match &job.hive_output {
@@ -350,7 +353,7 @@ pub fn run(job: &Job) -> Result<RunReport> {
         drop(batch_tx);
         let writer = std::thread::Builder::new()
             .name("ocpagg-write".into())
-            .spawn_scoped(s, move || write_all(sink, out_rx))
+            .spawn_scoped(s, move || write_all(sink, out_rx, &finishing))
             .context("cannot start the writer thread")?;
         let pool = &pool;
         let converter = std::thread::Builder::new()
@@ -407,7 +410,10 @@ pub fn run(job: &Job) -> Result<RunReport> {
 /// Opens the output. A database is checked (schema, table, columns), supplies the side
 /// inputs the configuration does not set and the report period (with the cluster) when not
 /// given, and starts its transaction; all before any data is read.
-fn open_output(job: &Job) -> Result<(Box<dyn SummarySink>, SideInputs, RunInfo)> {
+fn open_output(
+    job: &Job,
+    finishing: &Arc<AtomicBool>,
+) -> Result<(Box<dyn SummarySink>, SideInputs, RunInfo)> {
     let (target, schema, copy_format) = match &job.output {
         Output::File(path) => {
             return Ok((
@@ -450,8 +456,15 @@ fn open_output(job: &Job) -> Result<(Box<dyn SummarySink>, SideInputs, RunInfo)>
     let sink = PostgresSink::open(client, target, table, slice, copy_format)?;
     // A signal cancels what the session waits for (another run's lock), so that the run
     // stops at once rather than when the other run ends.
+    // Not once the run is finishing: with a Hive copy, that is after the Hive publication
+    // began, and a rollback then would leave the two apart.
     let cancel = sink.cancel_handle();
-    crate::interrupt::on_signal(move || cancel.cancel());
+    let finishing = Arc::clone(finishing);
+    crate::interrupt::on_signal(move || {
+        if !finishing.load(Ordering::SeqCst) {
+            cancel.cancel();
+        }
+    });
     Ok((Box::new(sink), side, run))
 }
 
@@ -895,6 +908,7 @@ fn convert_rows(
 fn write_all(
     mut sink: Box<dyn SummarySink>,
     input: Receiver<Out>,
+    finishing: &AtomicBool,
 ) -> Result<(WriteReport, Duration)> {
     let mut busy = Duration::ZERO;
     for msg in input.iter() {
@@ -906,6 +920,7 @@ fn write_all(
             }
             Out::Done => {
                 // The last chance to stop: after `finish`, the rows are in place.
+                finishing.store(true, Ordering::SeqCst);
                 if let Some(signal) = crate::interrupt::requested() {
                     return Err(signal.into());
                 }

@@ -181,6 +181,9 @@ pub fn preflight(job: &Job) -> Report {
             check_database(job, target, schema, &mut report);
         }
     }
+    if let Some(url) = &job.hive_output {
+        check_hive_output(job, url, &mut report);
+    }
     let temp = std::env::temp_dir();
     match free_bytes(&temp) {
         Ok(free) if free >= MIN_FREE_BYTES => report.pass(
@@ -636,6 +639,62 @@ fn check_database(job: &Job, target: &PgTarget, schema: &str, report: &mut Repor
             format!("create the partition as the table's owner, or GRANT the privileges to {user}"),
         ),
         Err(e) => report.fail("partition", e.to_string(), "check the role's access"),
+    }
+}
+
+/// `--hive-output`: the location can be listed (S3), or is (or can become) a directory.
+/// Changes nothing: a missing local directory is only reported (the run creates it).
+fn check_hive_output(job: &Job, url: &str, report: &mut Report) {
+    let remote = url.starts_with("s3://") || url.starts_with("s3a://");
+    if !remote {
+        let path = Path::new(url.strip_prefix("file://").unwrap_or(url));
+        let existing = path.ancestors().find(|p| p.exists());
+        match existing {
+            Some(p) if p == path && p.is_dir() => {
+                report.pass("hive output", format!("{} is a directory", path.display()))
+            }
+            Some(p) if p.is_dir() => report.pass(
+                "hive output",
+                format!(
+                    "{} will be created by the run (in {})",
+                    path.display(),
+                    p.display()
+                ),
+            ),
+            _ => report.fail(
+                "hive output",
+                format!(
+                    "{} is not a directory and cannot be created",
+                    path.display()
+                ),
+                "give the Hive table's location: a directory, or s3://bucket/prefix",
+            ),
+        }
+        return;
+    }
+    let checked = ocpagg_reader::open_writable_store(url, &job.store)
+        .map_err(|e| e.to_string())
+        .and_then(|location| {
+            ocpagg_writer::hive::check_location(
+                location.store.as_ref(),
+                &job.request.source,
+                job.run.start,
+            )
+            .map(|n| (location.display, n))
+            .map_err(|e| e.to_string())
+        });
+    match checked {
+        Ok((display, n)) => report.pass(
+            "hive output",
+            format!(
+                "{display} lists ({n} objects in the first day's partition; write access is not tested)"
+            ),
+        ),
+        Err(e) => report.fail(
+            "hive output",
+            e,
+            "check the bucket and prefix in --hive-output and the AWS_* settings (the same as the warehouse's)",
+        ),
     }
 }
 

@@ -112,6 +112,25 @@ pub fn partition_path(source: &str, day: NaiveDate) -> String {
     )
 }
 
+/// Lists the partition of `day` under the store (one request): a wrong bucket, endpoint or
+/// credentials fail here. Returns the number of objects the partition holds now.
+pub fn check_location(store: &dyn ObjectStore, source: &str, day: NaiveDate) -> Result<usize> {
+    let prefix = ObjectPath::from(partition_path(source, day));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| WriteError::Aborted {
+            reason: format!("cannot start the I/O runtime: {e}"),
+        })?;
+    let listed = runtime
+        .block_on(store.list_with_delimiter(Some(&prefix)))
+        .map_err(|e| WriteError::Io {
+            path: format!("{prefix} (listing)"),
+            source: Box::new(e),
+        })?;
+    Ok(listed.objects.len())
+}
+
 /// One partition the publication replaced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HivePartition {

@@ -316,3 +316,27 @@ fn hive_copy_on_s3() {
             .unwrap();
     }
 }
+
+/// `preflight` checks `--hive-output`: an S3 location that lists passes, a missing bucket
+/// fails, a local directory to be created passes and is not created.
+#[test]
+fn preflight_checks_the_hive_location() {
+    use ocpagg_cli::preflight::{preflight, Status};
+    let lake = Lake::new(&small_month(500));
+    let status = |hive: String| {
+        let mut config = lake.config();
+        config.hive_output = Some(hive);
+        let report = preflight(&config.resolve().unwrap());
+        let check = report.named("hive output").next().unwrap().clone();
+        (check.status, check.detail)
+    };
+    let bucket = crate::sources::s3_bucket();
+    let (s, detail) = status(format!("s3://{bucket}/hive-preflight"));
+    assert_eq!(s, Status::Pass, "{detail}");
+    let (s, detail) = status("s3://no-such-bucket-ocpagg/hive".into());
+    assert_eq!(s, Status::Fail, "{detail}");
+    let missing = lake.path().join("hive/new");
+    let (s, detail) = status(missing.display().to_string());
+    assert_eq!(s, Status::Pass, "{detail}");
+    assert!(!missing.exists(), "preflight creates nothing");
+}

@@ -482,7 +482,7 @@ fn open_hive(job: &Job, url: &str, sink: Box<dyn SummarySink>) -> Result<Box<dyn
         job.store.concurrency.min(16),
     )
     .context("cannot open the Hive output")?;
-    Ok(Box::new(HiveTee::new(hive, sink)))
+    Ok(Box::new(HiveTee::new(hive, sink)?))
 }
 
 /// The Trino call that makes new Hive partitions visible, for the run's schema (the

@@ -88,12 +88,13 @@ pub fn render(report: &RunReport) -> String {
         let removed: u64 = hive.partitions.iter().map(|p| p.objects_removed).sum();
         let _ = writeln!(
             s,
-            "hive     {} rows in {} partitions under {} ({}; {} old objects removed)",
+            "hive     {} rows in {} partitions under {} ({}; {} old objects removed; published in {})",
             hive.rows,
             hive.partitions.len(),
             hive.location,
             hive.describe_partitions(),
-            removed
+            removed,
+            secs(hive.publish_time)
         );
         if let Some(call) = &report.hive_sync_call {
             let _ = writeln!(s, "         then run in Trino: {call}");

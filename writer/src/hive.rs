@@ -157,6 +157,8 @@ pub struct HiveReport {
     pub partitions: Vec<HivePartition>,
     /// Rows written, all partitions.
     pub rows: u64,
+    /// Time spent closing the spooled files and publishing them.
+    pub publish_time: std::time::Duration,
 }
 
 impl HiveReport {
@@ -345,6 +347,7 @@ impl HiveSink {
     /// the publication, leaving the partitions done replaced, the others untouched, and in
     /// a partition being done at that moment possibly both the new and the old files.
     pub fn publish(mut self) -> Result<HiveReport> {
+        let started = std::time::Instant::now();
         let mut ready: BTreeMap<i32, (PathBuf, u64)> = BTreeMap::new();
         for (day, file) in std::mem::take(&mut self.files) {
             let closed = file
@@ -427,6 +430,7 @@ impl HiveSink {
             run_id: self.run_id.to_string(),
             partitions,
             rows,
+            publish_time: started.elapsed(),
         })
     }
 }
@@ -575,25 +579,79 @@ impl SummarySink for HiveSink {
 }
 
 /// Writes every batch to koku's Hive copy and to another sink (PostgreSQL or a file), so both
-/// hold the same rows with the same uuids. `finish` publishes the Hive copy first, then
+/// hold the same rows with the same uuids. The Hive copy is encoded on a thread of its own
+/// (`ocpagg-hive`), beside the other sink's work. `finish` publishes the Hive copy first, then
 /// finishes the other sink (a database commits), as koku writes Hive before PostgreSQL. If
-/// the Hive publication fails, the other sink is dropped (a database rolls back).
+/// the Hive publication fails, the other sink is dropped (a database rolls back). Dropped
+/// unfinished, neither keeps anything.
 pub struct HiveTee {
-    hive: HiveSink,
-    inner: Box<dyn SummarySink>,
+    batches: Option<std::sync::mpsc::SyncSender<RecordBatch>>,
+    hive: Option<std::thread::JoinHandle<Result<HiveSink>>>,
+    inner: Option<Box<dyn SummarySink>>,
 }
 
 impl HiveTee {
     /// Tees batches to `hive` and `inner`. Batches may carry the trailing
     /// `csi_volume_handle` column; `inner` gets the summary columns only.
-    pub fn new(hive: HiveSink, inner: Box<dyn SummarySink>) -> Self {
-        Self { hive, inner }
+    pub fn new(hive: HiveSink, inner: Box<dyn SummarySink>) -> Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(4);
+        let location = hive.location.clone();
+        let worker = std::thread::Builder::new()
+            .name("ocpagg-hive".into())
+            .spawn(move || {
+                let mut hive = hive;
+                for batch in rx {
+                    hive.write(&batch)?;
+                }
+                Ok(hive)
+            })
+            .map_err(|e| WriteError::Io {
+                path: location,
+                source: Box::new(e),
+            })?;
+        Ok(Self {
+            batches: Some(tx),
+            hive: Some(worker),
+            inner: Some(inner),
+        })
+    }
+
+    /// Ends the Hive thread and returns its sink, or the error it stopped with.
+    fn join_hive(&mut self) -> Result<HiveSink> {
+        self.batches = None;
+        let Some(worker) = self.hive.take() else {
+            return Err(WriteError::Aborted {
+                reason: "the Hive copy has already ended".into(),
+            });
+        };
+        worker.join().unwrap_or_else(|_| {
+            Err(WriteError::Aborted {
+                reason: "the Hive thread panicked".into(),
+            })
+        })
     }
 }
 
 impl SummarySink for HiveTee {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.hive.write(batch)?;
+        let sent = match &self.batches {
+            Some(tx) => tx.send(batch.clone()).is_ok(),
+            None => false,
+        };
+        if !sent {
+            // The Hive thread stopped: its result is the error.
+            return Err(match self.join_hive() {
+                Err(e) => e,
+                Ok(_) => WriteError::Aborted {
+                    reason: "the Hive copy ended early".into(),
+                },
+            });
+        }
+        let Some(inner) = self.inner.as_mut() else {
+            return Err(WriteError::Aborted {
+                reason: "a batch after the end of the rows".into(),
+            });
+        };
         let n = summary_schema().fields().len();
         if batch.num_columns() > n {
             let projected =
@@ -602,15 +660,19 @@ impl SummarySink for HiveTee {
                     .map_err(|e| WriteError::Aborted {
                         reason: format!("the summary columns of a batch: {e}"),
                     })?;
-            self.inner.write(&projected)
+            inner.write(&projected)
         } else {
-            self.inner.write(batch)
+            inner.write(batch)
         }
     }
 
-    fn finish(self: Box<Self>) -> Result<WriteReport> {
-        let HiveTee { hive, inner } = *self;
-        let published = hive.publish()?;
+    fn finish(mut self: Box<Self>) -> Result<WriteReport> {
+        let published = self.join_hive()?.publish()?;
+        let Some(inner) = self.inner.take() else {
+            return Err(WriteError::Aborted {
+                reason: "the output was already finished".into(),
+            });
+        };
         match inner.finish() {
             Ok(mut report) => {
                 report.hive = Some(published);
@@ -621,6 +683,16 @@ impl SummarySink for HiveTee {
                 partitions: published.describe_partitions(),
                 source: Box::new(e),
             }),
+        }
+    }
+}
+
+impl Drop for HiveTee {
+    fn drop(&mut self) {
+        // Unfinished: the Hive thread ends and drops its sink (the spool goes with it) before
+        // the process goes on.
+        if self.hive.is_some() {
+            let _ = self.join_hive();
         }
     }
 }

@@ -140,6 +140,11 @@ pub struct RunConfig {
     /// run, failed or not (node_exporter's textfile collector).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_file: Option<std::path::PathBuf>,
+    /// What koku's Clowder configuration (`ACG_CONFIG`) supplied beyond `output` and
+    /// `warehouse`: the database CA and the object store's endpoint and keys. Set by
+    /// [`RunConfig::load`]; not a key.
+    #[serde(skip)]
+    pub clowder: Option<crate::clowder::ClowderSettings>,
 }
 
 /// Every key of [`RunConfig`].
@@ -209,12 +214,15 @@ impl RunConfig {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment
+        let mut config: RunConfig = figment
             // Only our keys: other OCPAGG_* variables (OCPAGG_LOG, test settings) are not settings.
             .merge(Env::prefixed("OCPAGG_").only(KEYS))
             .merge(Serialized::defaults(flags))
             .extract()
-            .map_err(|e| UsageError(format!("invalid configuration: {e}")))
+            .map_err(|e| UsageError(format!("invalid configuration: {e}")))?;
+        // Lowest of all: what Clowder's file says.
+        crate::clowder::fill(&mut config)?;
+        Ok(config)
     }
 
     /// How the run reports (checked apart from the rest, so that a run with a bad setting
@@ -288,8 +296,17 @@ impl RunConfig {
             need(&self.cluster_id, "cluster_id")?
         };
         let output = if ocpagg_writer::pg::is_connection_string(&output) {
-            let target = ocpagg_writer::PgTarget::parse(&output)
+            let mut target = ocpagg_writer::PgTarget::parse(&output)
                 .map_err(|e| UsageError(format!("setting `output`: {e}")))?;
+            if let Some(ca) = self.clowder.as_ref().and_then(|c| c.database_ca.as_ref()) {
+                target = target
+                    .with_root_cert_pem(
+                        ca,
+                        "ACG_CONFIG database.rdsCa",
+                        ocpagg_writer::pg::SslMode::VerifyFull,
+                    )
+                    .map_err(|e| UsageError(format!("setting `output` (from ACG_CONFIG): {e}")))?;
+            }
             let copy_format = match self.copy_format.as_deref() {
                 None | Some("binary") => ocpagg_writer::CopyFormat::Binary,
                 Some("text") => ocpagg_writer::CopyFormat::Text,
@@ -485,6 +502,9 @@ impl RunConfig {
     /// The S3 settings, defaults filled in.
     fn store_options(&self) -> Result<ocpagg_reader::StoreOptions, UsageError> {
         let mut o = ocpagg_reader::StoreOptions::default();
+        if let Some(clowder) = &self.clowder {
+            o.defaults = clowder.s3.clone();
+        }
         let secs = |v: Option<f64>, key: &str, default: std::time::Duration| match v {
             None => Ok(default),
             Some(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => {

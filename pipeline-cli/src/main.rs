@@ -194,6 +194,7 @@ impl RunArgs {
             log_format: self.log_format.clone(),
             tracing_id: self.tracing_id.clone(),
             metrics_file: self.metrics_file.clone(),
+            clowder: None,
         }
     }
 }

@@ -52,5 +52,5 @@ pub use scan::{DateRange, FileBatches, FileFooter, Projection};
 pub use schema::{ColumnKind, ColumnSpec, ReportType};
 pub use timestamp::parse_timestamp;
 pub use warehouse::{
-    DataFile, ReadAhead, ReadSpec, ScanPlan, ScanRequest, StoreOptions, Warehouse,
+    DataFile, ReadAhead, ReadSpec, S3Defaults, ScanPlan, ScanRequest, StoreOptions, Warehouse,
 };

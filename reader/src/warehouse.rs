@@ -46,6 +46,83 @@ pub struct StoreOptions {
     /// A file up to this size is fetched whole, in one GET; a larger one by ranges of the
     /// column chunks a run needs. Default 8 MiB.
     pub whole_file_bytes: u64,
+    /// Endpoint, region and credentials to use where the `AWS_*` environment sets none.
+    pub defaults: S3Defaults,
+}
+
+/// S3 settings that the `AWS_*` environment overrides, one by one (koku's Clowder
+/// configuration supplies them). Its `Debug` never shows the keys.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct S3Defaults {
+    /// Endpoint URL (`AWS_ENDPOINT_URL`), e.g. `https://minio:9000`.
+    pub endpoint: Option<String>,
+    /// Region (`AWS_REGION`, `AWS_DEFAULT_REGION`).
+    pub region: Option<String>,
+    /// Access key id (`AWS_ACCESS_KEY_ID`).
+    pub access_key_id: Option<String>,
+    /// Secret access key (`AWS_SECRET_ACCESS_KEY`).
+    pub secret_access_key: Option<String>,
+    /// Plain HTTP allowed (`AWS_ALLOW_HTTP`): an `http://` endpoint needs it.
+    pub allow_http: Option<bool>,
+}
+
+impl std::fmt::Debug for S3Defaults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "***");
+        f.debug_struct("S3Defaults")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &hidden(&self.access_key_id))
+            .field("secret_access_key", &hidden(&self.secret_access_key))
+            .field("allow_http", &self.allow_http)
+            .finish()
+    }
+}
+
+impl S3Defaults {
+    /// Applies the defaults whose environment variables are unset to `builder`.
+    fn apply(&self, mut builder: AmazonS3Builder) -> AmazonS3Builder {
+        let unset = |names: &[&str]| {
+            names
+                .iter()
+                .all(|n| std::env::var_os(n).is_none_or(|v| v.is_empty()))
+        };
+        if let Some(v) = self
+            .endpoint
+            .as_ref()
+            .filter(|_| unset(&["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]))
+        {
+            builder = builder.with_endpoint(v);
+        }
+        if let Some(v) = self
+            .region
+            .as_ref()
+            .filter(|_| unset(&["AWS_REGION", "AWS_DEFAULT_REGION"]))
+        {
+            builder = builder.with_region(v);
+        }
+        if let Some(v) = self
+            .access_key_id
+            .as_ref()
+            .filter(|_| unset(&["AWS_ACCESS_KEY_ID"]))
+        {
+            builder = builder.with_access_key_id(v);
+        }
+        if let Some(v) = self
+            .secret_access_key
+            .as_ref()
+            .filter(|_| unset(&["AWS_SECRET_ACCESS_KEY"]))
+        {
+            builder = builder.with_secret_access_key(v);
+        }
+        builder
+    }
+
+    /// Whether plain HTTP is allowed by the defaults (and `AWS_ALLOW_HTTP` is unset).
+    fn allow_http(&self) -> bool {
+        self.allow_http == Some(true)
+            && std::env::var_os("AWS_ALLOW_HTTP").is_none_or(|v| v.is_empty())
+    }
 }
 
 impl Default for StoreOptions {
@@ -59,6 +136,7 @@ impl Default for StoreOptions {
             concurrency: 32,
             read_ahead_bytes: 16 << 20,
             whole_file_bytes: 8 << 20,
+            defaults: S3Defaults::default(),
         }
     }
 }
@@ -162,6 +240,9 @@ fn client_options(options: &StoreOptions) -> std::result::Result<ClientOptions, 
             client = client.with_root_certificate(cert);
         }
     }
+    if options.defaults.allow_http() {
+        client = client.with_allow_http(true);
+    }
     Ok(client
         .with_timeout(options.request_timeout)
         .with_connect_timeout(options.connect_timeout))
@@ -201,7 +282,9 @@ impl Warehouse {
                 max_retries: 0,
                 retry_timeout: options.retry_timeout,
             };
-            let store = AmazonS3Builder::from_env()
+            let store = options
+                .defaults
+                .apply(AmazonS3Builder::from_env())
                 .with_bucket_name(bucket)
                 .with_retry(retry)
                 .with_client_options(client_options(options).map_err(invalid)?)

@@ -7,6 +7,7 @@
 //! - `storage`: Storage rows, unallocated rows and node roles, hand-computed, plus a
 //!   capacity-balance property on generated months;
 //! - `bad_input`: errors, exit codes, and nothing half-written (runs the real binary);
+//! - `clowder`: a month on koku's Clowder settings (`ACG_CONFIG`) alone;
 //! - `database`: PostgreSQL output and side inputs against a real server;
 //! - `tls`: connecting to PostgreSQL with each `sslmode`, against a real TLS server;
 //! - `pg`: the test servers and koku's tables (shared helpers);
@@ -16,6 +17,7 @@
 //! - `validate`: the scenario suite through generate → run → `ocpagg validate`.
 
 mod bad_input;
+mod clowder;
 mod common;
 mod database;
 mod oracle;

@@ -274,6 +274,12 @@ pub fn run(job: &Job) -> Result<RunReport> {
         Ok(complete)
     })?;
     let jobs = order_jobs(&warehouse, jobs, footers)?;
+    let footed: Vec<(&DataFile, &FileFooter)> = jobs
+        .iter()
+        .filter_map(|j| j.footer.as_ref().map(|f| (&j.file, f)))
+        .collect();
+    warehouse.check_duplicates(&footed)?;
+    drop(footed);
     let counters = Arc::new(Counters::default());
     counters
         .files_total

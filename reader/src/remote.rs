@@ -320,7 +320,7 @@ impl Io {
         Ok(listed)
     }
 
-    async fn get_whole(&self, location: &ObjectPath, described: &str) -> Result<Bytes> {
+    pub(crate) async fn get_whole(&self, location: &ObjectPath, described: &str) -> Result<Bytes> {
         let bytes = self
             .retrying("read", described, || async {
                 self.store.get(location).await?.bytes().await

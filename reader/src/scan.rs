@@ -23,7 +23,9 @@ use parquet::arrow::arrow_reader::{
     ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::ProjectionMask;
+use parquet::column::page::PageReader;
 use parquet::file::reader::ChunkReader;
+use parquet::file::serialized_reader::SerializedPageReader;
 
 use crate::error::{ReadError, Result};
 use crate::remote::FileData;
@@ -137,13 +139,17 @@ impl FileBatches {
         footer: &FileFooter,
         projection: &Projection,
         range: Option<DateRange>,
+        month: Option<Range<i64>>,
         batch_size: usize,
     ) -> Result<Self> {
-        let file = File::open(path).map_err(|source| ReadError::Io {
+        let io = |source| ReadError::Io {
             path: described.clone(),
             source,
-        })?;
-        let setup = Setup::new(&footer.meta, described, projection, range)?;
+        };
+        let file = File::open(path).map_err(io)?;
+        let pages = file.try_clone().map_err(io)?;
+        let setup = Setup::new(&footer.meta, described, projection, range, month)?;
+        setup.check_page_rows(Arc::new(pages), &footer.meta)?;
         Self::build(file, &footer.meta, setup, batch_size, None)
     }
 
@@ -155,6 +161,7 @@ impl FileBatches {
         setup: Setup,
         batch_size: usize,
     ) -> Result<Self> {
+        setup.check_page_rows(Arc::new(data.clone()), &footer.meta)?;
         Self::build(data, &footer.meta, setup, batch_size, held)
     }
 
@@ -316,7 +323,12 @@ impl Setup {
         path: String,
         projection: &Projection,
         range: Option<DateRange>,
+        month: Option<Range<i64>>,
     ) -> Result<Self> {
+        check_row_counts(plain, &path)?;
+        if let Some(month) = &month {
+            check_statistics_month(plain, month, &path)?;
+        }
         let file_schema = plain.schema();
         // Ask the decoder for dictionary arrays on every text column we read: koku's strings
         // are dictionary-encoded in the file, so each distinct value is decoded (and later
@@ -354,6 +366,7 @@ impl Setup {
             schema: Arc::clone(&projection.schema),
             plans,
             range: range.map(|r| r.seconds()),
+            month,
             ts_index: projection.index_of(INTERVAL_START),
             groups: Vec::new(),
             seen: 0,
@@ -386,6 +399,56 @@ impl Setup {
             ranges,
             normalizer,
         })
+    }
+}
+
+impl Setup {
+    /// The data pages of `interval_start` (a column every table has) hold as many rows as
+    /// each row group read says: the decoder reads a row group's pages by its count, so a
+    /// count that disagrees with the pages would drop rows or shift them into the next row
+    /// group. Only page headers are read.
+    pub(crate) fn check_page_rows<R: ChunkReader + 'static>(
+        &self,
+        input: Arc<R>,
+        plain: &ArrowReaderMetadata,
+    ) -> Result<()> {
+        let md = plain.metadata();
+        let descr = md.file_metadata().schema_descr();
+        let Some(leaf) = descr
+            .columns()
+            .iter()
+            .position(|c| c.path().parts() == [INTERVAL_START])
+        else {
+            return Ok(());
+        };
+        let path = &self.normalizer.path;
+        for &g in &self.row_groups {
+            let rg = md.row_group(g);
+            let claimed = usize::try_from(rg.num_rows()).unwrap_or(0);
+            let not_parquet = |source| ReadError::NotParquet {
+                path: path.clone(),
+                source,
+            };
+            let mut pages =
+                SerializedPageReader::new(Arc::clone(&input), rg.column(leaf), claimed, None)
+                    .map_err(not_parquet)?;
+            let mut rows = 0usize;
+            while let Some(page) = pages.peek_next_page().map_err(not_parquet)? {
+                if !page.is_dict {
+                    rows = rows.saturating_add(page.num_rows.or(page.num_levels).unwrap_or(0));
+                }
+                pages.skip_next_page().map_err(not_parquet)?;
+            }
+            if rows != claimed {
+                return Err(ReadError::Inconsistent {
+                    path: path.clone(),
+                    reason: format!(
+                        "row group {g} says {claimed} rows, the pages of its column \"{INTERVAL_START}\" hold {rows}"
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -472,6 +535,8 @@ struct Normalizer {
     schema: SchemaRef,
     plans: Vec<ColumnPlan>,
     range: Option<Range<i64>>,
+    /// The month of the file's directory (epoch seconds): a line item outside it is an error.
+    month: Option<Range<i64>>,
     ts_index: Option<usize>,
     /// The row groups read, in order, with their row counts: where a bad value sits.
     groups: Vec<(usize, u64)>,
@@ -507,7 +572,46 @@ impl Normalizer {
                 source: Box::new(e),
             }
         })?;
+        self.check_month(&batch, first_row)?;
         self.filter_range(batch)
+    }
+
+    /// The row group holding the `row`-th row read, as text (`?` if the counts are off).
+    fn row_group_of(&self, row: u64) -> String {
+        let mut start = 0;
+        self.groups
+            .iter()
+            .find(|(_, rows)| {
+                start += rows;
+                row < start
+            })
+            .map_or_else(|| "?".to_string(), |(rg, _)| rg.to_string())
+    }
+
+    /// Every line item lies in the month of the file's directory: koku partitions by month,
+    /// so a row of another month is a file in the wrong place (or a wrong clock), and would
+    /// otherwise be dropped or counted in a month it does not belong to, silently.
+    fn check_month(&self, batch: &RecordBatch, first_row: u64) -> Result<()> {
+        let (Some(month), Some(ts)) = (&self.month, self.ts_index) else {
+            return Ok(());
+        };
+        let times = batch.column(ts).as_primitive::<TimestampSecondType>();
+        let Some((i, t)) = times
+            .iter()
+            .enumerate()
+            .find_map(|(i, t)| t.filter(|t| !month.contains(t)).map(|t| (i, t)))
+        else {
+            return Ok(());
+        };
+        Err(ReadError::OutsideMonth {
+            path: self.path.clone(),
+            what: format!(
+                "row group {} holds a line item of",
+                self.row_group_of(first_row + i as u64)
+            ),
+            value: instant_text(t),
+            month: month_text(month),
+        })
     }
 
     /// A measure (seconds, bytes, cores) must be a finite number, not negative: anything
@@ -525,16 +629,7 @@ impl Normalizer {
             return Ok(());
         };
         let value = values.value(i);
-        let row = first_row + i as u64;
-        let mut start = 0;
-        let group = self
-            .groups
-            .iter()
-            .find(|(_, rows)| {
-                start += rows;
-                row < start
-            })
-            .map_or_else(|| "?".to_string(), |(rg, _)| rg.to_string());
+        let group = self.row_group_of(first_row + i as u64);
         Err(ReadError::BadValue {
             path: self.path.clone(),
             column,
@@ -654,6 +749,113 @@ impl Normalizer {
             })
             .collect())
     }
+}
+
+/// An instant as `2025-11-01 00:00:00 UTC`.
+fn instant_text(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0)
+        .map_or_else(|| format!("{seconds} s since 1970"), |t| t.to_string())
+}
+
+/// The month of `[first instant, next month)` as `2025-10`.
+fn month_text(month: &Range<i64>) -> String {
+    chrono::DateTime::from_timestamp(month.start, 0).map_or_else(
+        || format!("{} s since 1970", month.start),
+        |t| t.format("%Y-%m").to_string(),
+    )
+}
+
+/// The footer's row counts agree: the file's with the sum of its row groups', and each row
+/// group's with the number of values of each of its (flat) column chunks. A file without row
+/// groups holds no line items: an empty or unfinished upload, refused rather than read as
+/// nothing. The Parquet decoder trusts these counts, so a lie would drop or misplace rows.
+fn check_row_counts(plain: &ArrowReaderMetadata, path: &str) -> Result<()> {
+    let md = plain.metadata();
+    let bad = |reason: String| {
+        Err(ReadError::Inconsistent {
+            path: path.to_string(),
+            reason,
+        })
+    };
+    if md.num_row_groups() == 0 {
+        return bad(
+            "it has no row groups, so no line items (an empty or unfinished upload): remove it"
+                .into(),
+        );
+    }
+    let file_rows = md.file_metadata().num_rows();
+    let group_rows: i64 = md
+        .row_groups()
+        .iter()
+        .map(|rg| rg.num_rows())
+        .fold(0i64, i64::saturating_add);
+    if file_rows != group_rows {
+        return bad(format!(
+            "its footer says {file_rows} rows, its row groups hold {group_rows}"
+        ));
+    }
+    let descr = md.file_metadata().schema_descr();
+    for (g, rg) in md.row_groups().iter().enumerate() {
+        if rg.num_rows() < 0 {
+            return bad(format!("row group {g} says {} rows", rg.num_rows()));
+        }
+        for (c, column) in rg.columns().iter().enumerate() {
+            let flat = descr.column(c).max_rep_level() == 0;
+            if flat && column.num_values() != rg.num_rows() {
+                return bad(format!(
+                    "row group {g} says {} rows, its column {:?} holds {} values",
+                    rg.num_rows(),
+                    descr.column(c).path().string(),
+                    column.num_values()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every row group's `interval_start` statistics lie in the month of the file's directory
+/// (checked before any pruning, so a row group of another month is never skipped silently).
+fn check_statistics_month(
+    plain: &ArrowReaderMetadata,
+    month: &Range<i64>,
+    path: &str,
+) -> Result<()> {
+    let Ok(field) = plain.schema().field_with_name(INTERVAL_START) else {
+        return Ok(());
+    };
+    if !matches!(
+        field.data_type(),
+        DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+    ) {
+        return Ok(());
+    }
+    let Ok(converter) =
+        StatisticsConverter::try_new(INTERVAL_START, plain.schema(), plain.parquet_schema())
+    else {
+        return Ok(());
+    };
+    let groups = plain.metadata().row_groups();
+    let (Ok(mins), Ok(maxs)) = (
+        converter.row_group_mins(groups.iter()),
+        converter.row_group_maxes(groups.iter()),
+    ) else {
+        return Ok(());
+    };
+    let (mins, maxs) = (to_seconds(&mins), to_seconds(&maxs));
+    for g in 0..groups.len() {
+        for bound in [&mins, &maxs] {
+            if bound.is_valid(g) && !month.contains(&bound.value(g)) {
+                return Err(ReadError::OutsideMonth {
+                    path: path.to_string(),
+                    what: format!("row group {g}'s footer statistics say it holds"),
+                    value: instant_text(bound.value(g)),
+                    month: month_text(month),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Rescales any timestamp or date array to whole epoch seconds (floor), zone `UTC`.

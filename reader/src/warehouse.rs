@@ -1,6 +1,7 @@
 //! Opening a warehouse (local directory or S3 bucket) and planning a scan: which files of
 //! koku's layout hold a given org, source and month.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -87,6 +88,22 @@ pub struct DataFile {
     pub location: ObjectPath,
     /// Size in bytes.
     pub size: u64,
+    /// The year of the month directory the file was listed in (`year=YYYY`).
+    pub year: i32,
+    /// The month of that directory (`month=MM`, 1..=12): every line item of the file must
+    /// fall in it.
+    pub month: u32,
+}
+
+impl DataFile {
+    /// The file's month as epoch seconds `[first instant, first instant of the next month)`,
+    /// `None` for a month that does not exist (a plan only lists real months).
+    pub fn month_seconds(&self) -> Option<Range<i64>> {
+        let first = chrono::NaiveDate::from_ymd_opt(self.year, self.month, 1)?;
+        let next = first.checked_add_months(chrono::Months::new(1))?;
+        let at = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp());
+        Some(at(first)?..at(next)?)
+    }
 }
 
 /// The files of one scan, sorted by location so runs are repeatable.
@@ -310,6 +327,8 @@ impl Warehouse {
                     daily,
                     location: meta.location,
                     size: meta.size,
+                    year: request.year,
+                    month: request.month,
                 });
             }
         }
@@ -377,6 +396,76 @@ impl Warehouse {
             .expect("one footer per file")
     }
 
+    /// Refuses two files of the same table, granularity and month with the same bytes: the
+    /// same upload stored under two names would count every line item twice. Candidates are
+    /// files of equal size and equal footers (row groups, column chunks and statistics); only
+    /// those are compared byte for byte, so the usual month reads no data here.
+    pub fn check_duplicates(&self, files: &[(&DataFile, &FileFooter)]) -> Result<()> {
+        for (i, (a, fa)) in files.iter().enumerate() {
+            for (b, fb) in &files[i + 1..] {
+                let candidate = a.report_type == b.report_type
+                    && a.daily == b.daily
+                    && a.size == b.size
+                    && fa.rows == fb.rows
+                    && fa.meta.metadata().row_groups() == fb.meta.metadata().row_groups();
+                if candidate && self.same_bytes(a, b)? {
+                    return Err(ReadError::Duplicate {
+                        path: self.describe(&a.location),
+                        other: self.describe(&b.location),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether two files hold the same bytes (read in blocks locally, whole from S3).
+    fn same_bytes(&self, a: &DataFile, b: &DataFile) -> Result<bool> {
+        let Some(root) = &self.local_root else {
+            let io = &self.io;
+            let (da, db) = self.runtime.block_on(futures::future::join(
+                io.get_whole(&a.location, &self.describe(&a.location)),
+                io.get_whole(&b.location, &self.describe(&b.location)),
+            ));
+            return Ok(da? == db?);
+        };
+        use std::io::Read;
+        let open = |f: &DataFile| {
+            std::fs::File::open(root.join(f.location.as_ref())).map_err(|source| ReadError::Io {
+                path: self.describe(&f.location),
+                source,
+            })
+        };
+        let (mut fa, mut fb) = (open(a)?, open(b)?);
+        let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+        loop {
+            let read = |f: &mut std::fs::File, buf: &mut [u8], file: &DataFile| {
+                let mut n = 0;
+                while n < buf.len() {
+                    match f.read(&mut buf[n..]) {
+                        Ok(0) => break,
+                        Ok(k) => n += k,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(source) => {
+                            return Err(ReadError::Io {
+                                path: self.describe(&file.location),
+                                source,
+                            })
+                        }
+                    }
+                }
+                Ok(n)
+            };
+            let (na, nb) = (read(&mut fa, &mut ba, a)?, read(&mut fb, &mut bb, b)?);
+            if na != nb || ba[..na] != bb[..nb] {
+                return Ok(false);
+            }
+            if na == 0 {
+                return Ok(true);
+            }
+        }
+    }
+
     /// Starts fetching, in this order, what the reads of these files will need, ahead of
     /// the decoders within the read-ahead budget (S3 only; a local warehouse does nothing).
     /// Fetching stops when the returned guard is dropped.
@@ -387,7 +476,13 @@ impl Warehouse {
         let mut planned = Vec::with_capacity(reads.len());
         for r in reads {
             let described = self.describe(&r.file.location);
-            let setup = Setup::new(&r.footer.meta, described.clone(), r.projection, r.range)?;
+            let setup = Setup::new(
+                &r.footer.meta,
+                described.clone(),
+                r.projection,
+                r.range,
+                r.file.month_seconds(),
+            )?;
             planned.push(Planned {
                 location: r.file.location.clone(),
                 size: r.file.size,
@@ -435,10 +530,22 @@ impl Warehouse {
         if let Some(root) = &self.local_root {
             let path: PathBuf = root.join(file.location.as_ref());
             return FileBatches::open_local(
-                &path, described, footer, projection, range, batch_size,
+                &path,
+                described,
+                footer,
+                projection,
+                range,
+                file.month_seconds(),
+                batch_size,
             );
         }
-        let setup = Setup::new(&footer.meta, described.clone(), projection, range)?;
+        let setup = Setup::new(
+            &footer.meta,
+            described.clone(),
+            projection,
+            range,
+            file.month_seconds(),
+        )?;
         let (data, permit) = match self.io.take(&file.location) {
             Some(held) => {
                 let held = held?;

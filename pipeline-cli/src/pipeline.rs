@@ -689,7 +689,8 @@ fn aggregate(
                 // day means the statistics lied, and folding it would count it twice.
                 if let Some(day) = first_day_of(&batch).filter(|&d| d <= finished_through) {
                     bail!(
-                        "{file}: holds rows of {}, a day already finished because this file's footer statistics                          (the minimum of interval_start) say it starts later; the statistics are wrong: rewrite the file",
+                        "{file}: holds rows of {}, a day already finished because this file's footer statistics \
+                     (the minimum of interval_start) say it starts later; the statistics are wrong: rewrite the file",
                         day_text(day)
                     );
                 }

@@ -32,6 +32,13 @@ use crate::remote::FileData;
 use crate::schema::{canonical_schema, ColumnKind, ColumnSpec, ReportType, INTERVAL_START};
 use crate::timestamp::parse_timestamp;
 
+/// The largest measure one line item may hold: 2^70 (1.2e21), the least range of the
+/// aggregate's exact sums (seconds are summed with 56 fractional bits in 126). No real line
+/// item comes near (it is 290 PiB for an hour in byte-seconds); a value above it could not
+/// even be summed once, so it is refused here, naming the file, rather than as an overflowed
+/// output column.
+pub const MAX_MEASURE: f64 = 1_180_591_620_717_411_303_424.0;
+
 /// The columns to read from one report table. Batches come out with exactly these columns,
 /// in this order, with the canonical types of [`ColumnKind`]; a missing optional column reads
 /// as nulls.
@@ -422,6 +429,7 @@ impl Setup {
             return Ok(());
         };
         let path = &self.normalizer.path;
+        self.check_page_sizes(input.as_ref(), plain)?;
         for &g in &self.row_groups {
             let rg = md.row_group(g);
             let claimed = usize::try_from(rg.num_rows()).unwrap_or(0);
@@ -449,6 +457,197 @@ impl Setup {
             }
         }
         Ok(())
+    }
+}
+
+impl Setup {
+    /// No page of a column read may claim more than [`MAX_PAGE_BYTES`] decompressed, nor more
+    /// than its column chunk's whole uncompressed size: the Parquet decoder reserves (and for
+    /// some codecs fills) a page's claimed size before decompressing it, so a header claiming
+    /// 2 GiB would cost 2 GiB of memory (or abort) rather than fail. Only page headers are
+    /// read; a header this reader cannot parse is left to the decoder, which refuses it.
+    fn check_page_sizes<R: ChunkReader>(&self, input: &R, plain: &ArrowReaderMetadata) -> Result<()> {
+        let md = plain.metadata();
+        let descr = md.file_metadata().schema_descr();
+        let leaves: Vec<usize> = (0..descr.num_columns())
+            .filter(|&i| self.mask.leaf_included(i))
+            .collect();
+        let path = &self.normalizer.path;
+        for &g in &self.row_groups {
+            let rg = md.row_group(g);
+            for &leaf in &leaves {
+                let chunk = rg.column(leaf);
+                let (start, len) = chunk.byte_range();
+                let end = start.saturating_add(len);
+                let whole = u64::try_from(chunk.uncompressed_size()).unwrap_or(0);
+                let limit = whole.min(MAX_PAGE_BYTES);
+                let mut at = start;
+                while at < end {
+                    let want = (end - at).min(1 << 16) as usize;
+                    let Ok(bytes) = input.get_bytes(at, want) else {
+                        break;
+                    };
+                    let Some(page) = thrift::page_sizes(&bytes) else {
+                        break; // unparsed or longer than 64 KiB: the decoder decides
+                    };
+                    if page.uncompressed > limit as i64 {
+                        return Err(ReadError::Inconsistent {
+                            path: path.clone(),
+                            reason: format!(
+                                "a page of column {:?} in row group {g} claims {} bytes decompressed, \
+                                 more than {} (its column chunk holds {whole} bytes in all, and no \
+                                 page may exceed {MAX_PAGE_BYTES})",
+                                descr.column(leaf).path().string(),
+                                page.uncompressed,
+                                limit,
+                            ),
+                        });
+                    }
+                    let Ok(next) = u64::try_from(page.compressed) else {
+                        break;
+                    };
+                    at = at
+                        .saturating_add(page.header_len as u64)
+                        .saturating_add(next);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The largest decompressed page read (64 MiB): writers cut pages at about 1 MiB, and the
+/// largest value koku writes (a label string) is limited to 1 MiB.
+pub const MAX_PAGE_BYTES: u64 = 64 << 20;
+
+/// Just enough of Thrift's compact protocol to read a Parquet page header's sizes and length
+/// without the decoder (whose page header type is private).
+mod thrift {
+    /// The sizes a page header claims, and the header's own length.
+    pub(super) struct PageSizes {
+        pub(super) header_len: usize,
+        pub(super) uncompressed: i64,
+        pub(super) compressed: i64,
+    }
+
+    struct Input<'a> {
+        bytes: &'a [u8],
+        at: usize,
+    }
+
+    impl Input<'_> {
+        fn byte(&mut self) -> Option<u8> {
+            let b = *self.bytes.get(self.at)?;
+            self.at += 1;
+            Some(b)
+        }
+
+        fn varint(&mut self) -> Option<u64> {
+            let mut v = 0u64;
+            for shift in (0..64).step_by(7) {
+                let b = self.byte()?;
+                v |= u64::from(b & 0x7f) << shift;
+                if b & 0x80 == 0 {
+                    return Some(v);
+                }
+            }
+            None
+        }
+
+        fn zigzag(&mut self) -> Option<i64> {
+            let v = self.varint()?;
+            Some((v >> 1) as i64 ^ -((v & 1) as i64))
+        }
+
+        fn skip(&mut self, n: usize) -> Option<()> {
+            self.at = self.at.checked_add(n).filter(|&e| e <= self.bytes.len())?;
+            Some(())
+        }
+
+        /// Skips one value of compact type `ty`; `depth` bounds nesting.
+        fn skip_value(&mut self, ty: u8, depth: u8) -> Option<()> {
+            let depth = depth.checked_sub(1)?;
+            match ty {
+                1 | 2 => Some(()),
+                3 => self.skip(1),
+                4..=6 => self.varint().map(drop),
+                7 => self.skip(8),
+                8 => {
+                    let n = usize::try_from(self.varint()?).ok()?;
+                    self.skip(n)
+                }
+                9 | 10 => {
+                    let h = self.byte()?;
+                    let n = match h >> 4 {
+                        15 => usize::try_from(self.varint()?).ok()?,
+                        n => usize::from(n),
+                    };
+                    let elem = h & 0x0f;
+                    for _ in 0..n {
+                        if elem == 1 || elem == 2 {
+                            self.skip(1)?;
+                        } else {
+                            self.skip_value(elem, depth)?;
+                        }
+                    }
+                    Some(())
+                }
+                11 => {
+                    let n = usize::try_from(self.varint()?).ok()?;
+                    if n > 0 {
+                        let kv = self.byte()?;
+                        for _ in 0..n {
+                            self.skip_value(kv >> 4, depth)?;
+                            self.skip_value(kv & 0x0f, depth)?;
+                        }
+                    }
+                    Some(())
+                }
+                12 => self.skip_struct(depth, |_, _, _| None).map(drop),
+                _ => None,
+            }
+        }
+
+        /// Reads a struct's fields: `take(input, id, type)` reads an i32/i64 field it wants
+        /// (returning its value) or returns `None` to have it skipped. Returns the wanted
+        /// values by field id 1..=3.
+        fn skip_struct(
+            &mut self,
+            depth: u8,
+            want: impl Fn(&mut Self, i16, u8) -> Option<i64>,
+        ) -> Option<[Option<i64>; 4]> {
+            let mut found = [None; 4];
+            let mut id: i16 = 0;
+            loop {
+                let h = self.byte()?;
+                if h == 0 {
+                    return Some(found);
+                }
+                let ty = h & 0x0f;
+                id = match h >> 4 {
+                    0 => i16::try_from(self.zigzag()?).ok()?,
+                    delta => id.checked_add(i16::from(delta))?,
+                };
+                if (1..=3).contains(&id) && (ty == 5 || ty == 6) {
+                    let v = want(self, id, ty).or_else(|| self.zigzag())?;
+                    found[id as usize] = Some(v);
+                } else {
+                    self.skip_value(ty, depth)?;
+                }
+            }
+        }
+    }
+
+    /// The sizes of the page header at the start of `bytes` (fields 2 and 3 of Parquet's
+    /// `PageHeader`), or `None` if it is not a complete, well-formed header.
+    pub(super) fn page_sizes(bytes: &[u8]) -> Option<PageSizes> {
+        let mut input = Input { bytes, at: 0 };
+        let found = input.skip_struct(16, |_, _, _| None)?;
+        Some(PageSizes {
+            header_len: input.at,
+            uncompressed: found[2]?,
+            compressed: found[3]?,
+        })
     }
 }
 
@@ -614,12 +813,13 @@ impl Normalizer {
         })
     }
 
-    /// A measure (seconds, bytes, cores) must be a finite number, not negative: anything
-    /// else would become a wrong sum (or, summed with other values, one that depends on their
-    /// order). The error names the file, the column and the row group.
+    /// A measure (seconds, bytes, cores) must be a finite number, not negative, at most
+    /// [`MAX_MEASURE`]: anything else would become a wrong sum (or, summed with other values,
+    /// one that depends on their order). The error names the file, the column and the row
+    /// group.
     fn check_measure(&self, column: &'static str, array: &ArrayRef, first_row: u64) -> Result<()> {
         let values = array.as_primitive::<arrow::datatypes::Float64Type>();
-        let bad = |v: f64| !v.is_finite() || v < 0.0;
+        let bad = |v: f64| !v.is_finite() || v < 0.0 || v > MAX_MEASURE;
         let found = if values.null_count() == 0 {
             values.values().iter().position(|&v| bad(v))
         } else {
@@ -633,8 +833,14 @@ impl Normalizer {
         Err(ReadError::BadValue {
             path: self.path.clone(),
             column,
-            value: value.to_string(),
-            reason: format!("row group {group}: a measure must be a finite number, not negative"),
+            value: if value.abs() >= 1e16 {
+                format!("{value:e}")
+            } else {
+                value.to_string()
+            },
+            reason: format!(
+                "row group {group}: a measure must be a finite number, not negative, at most 2^70 (1.2e21)"
+            ),
         })
     }
 

@@ -7,6 +7,7 @@
 //! - `storage`: Storage rows, unallocated rows and node roles, hand-computed, plus a
 //!   capacity-balance property on generated months;
 //! - `bad_input`: errors, exit codes, and nothing half-written (runs the real binary);
+//! - `corpus`: the bad-data corpus, files broken one way each, run through the binary;
 //! - `database`: PostgreSQL output and side inputs against a real server;
 //! - `tls`: connecting to PostgreSQL with each `sslmode`, against a real TLS server;
 //! - `pg`: the test servers and koku's tables (shared helpers);
@@ -16,6 +17,7 @@
 
 mod bad_input;
 mod common;
+mod corpus;
 mod database;
 mod oracle;
 mod pg;

@@ -353,11 +353,14 @@ impl Aggregator {
         let map = std::mem::take(&mut self.node_labels);
         self.node_labels = self.add_label_table(batch, "node", "node_labels", map)?;
         let ts = times(batch)?;
-        let (nodes, node_remap) = self.strings.intern_dictionary(column(batch, "node")?);
-        let labels = text_dictionary(column(batch, "node_labels")?);
+        let (nodes, node_remap) = self.strings.intern_dictionary(column(batch, "node")?)?;
+        let labels = text_dictionary(column(batch, "node_labels")?)?;
         let labels = labels.as_dictionary::<Int32Type>();
         let values = arrow::compute::cast(labels.values(), &arrow::datatypes::DataType::Utf8)
-            .expect("text dictionary values");
+            .map_err(|source| AggregateError::Arrow {
+                what: "reading node label text",
+                source,
+            })?;
         let infra: Vec<bool> = values
             .as_string::<i32>()
             .iter()
@@ -391,7 +394,7 @@ impl Aggregator {
         mut map: HashMap<(i32, StringId), LabelSetId>,
     ) -> Result<HashMap<(i32, StringId), LabelSetId>> {
         let ts = times(batch)?;
-        let (keys, key_remap) = self.strings.intern_dictionary(column(batch, key)?);
+        let (keys, key_remap) = self.strings.intern_dictionary(column(batch, key)?)?;
         let (label_col, label_remap) = self.intern_labels(column(batch, labels)?, labels)?;
         let label_keys = label_col.as_dictionary::<Int32Type>().keys();
         for (i, node) in row_ids(&keys, &key_remap).enumerate() {
@@ -417,14 +420,17 @@ impl Aggregator {
         column: &ArrayRef,
         name: &'static str,
     ) -> Result<(ArrayRef, Vec<LabelSetId>)> {
-        let dict = text_dictionary(column);
+        let dict = text_dictionary(column)?;
         let labels = &mut self.labels;
         let remap = self.label_remaps.get_or(
             (0, name),
             dict.as_dictionary::<Int32Type>().values(),
             |values| {
                 let values = arrow::compute::cast(values, &arrow::datatypes::DataType::Utf8)
-                    .expect("text dictionary values");
+                    .map_err(|source| AggregateError::Arrow {
+                        what: "reading label text",
+                        source,
+                    })?;
                 values
                     .as_string::<i32>()
                     .iter()
@@ -449,22 +455,19 @@ impl Aggregator {
         table: u8,
         name: &'static str,
         column: &ArrayRef,
-    ) -> (ArrayRef, Vec<StringId>) {
-        let dict = text_dictionary(column);
+    ) -> Result<(ArrayRef, Vec<StringId>)> {
+        let dict = text_dictionary(column)?;
         let strings = if SHORT_LIVED_COLUMNS.contains(&name) {
             &mut self.short_lived
         } else {
             &mut self.strings
         };
-        let remap = self
-            .string_remaps
-            .get_or(
-                (table, name),
-                dict.as_dictionary::<Int32Type>().values(),
-                |values| Ok::<_, std::convert::Infallible>(strings.intern_values(values)),
-            )
-            .unwrap_or_else(|never| match never {});
-        (dict, remap)
+        let remap = self.string_remaps.get_or(
+            (table, name),
+            dict.as_dictionary::<Int32Type>().values(),
+            |values| strings.intern_values(values),
+        )?;
+        Ok((dict, remap))
     }
 
     /// Interns a pod_usage batch's dictionary values (sequential, cheap).
@@ -475,7 +478,7 @@ impl Aggregator {
             let i = schema
                 .index_of(name)
                 .map_err(|_| AggregateError::MissingColumn { column: name })?;
-            let (col, remap) = this.intern_column(0, name, &columns[i]);
+            let (col, remap) = this.intern_column(0, name, &columns[i])?;
             columns[i] = col;
             Ok(remap)
         };
@@ -496,7 +499,11 @@ impl Aggregator {
         } else {
             Default::default()
         };
-        let batch = RecordBatch::try_new(schema, columns).expect("same schema, re-keyed columns");
+        let batch =
+            RecordBatch::try_new(schema, columns).map_err(|source| AggregateError::Arrow {
+                what: "re-keying a pod batch",
+                source,
+            })?;
         Ok(PreparedBatch {
             pass,
             batch,

@@ -238,6 +238,8 @@ enum Rows {
 /// Record batches, from the conversion thread to the writer.
 enum Out {
     Batch(RecordBatch),
+    /// Building the batches failed: the writer aborts with this error.
+    Failed(anyhow::Error),
     Done,
 }
 
@@ -827,7 +829,7 @@ fn convert_rows(
         for start in (0..len).step_by(window) {
             let t = Instant::now();
             let end = (start + window).min(len);
-            let batches: Vec<RecordBatch> = pool.install(|| {
+            let batches: Result<Vec<RecordBatch>, _> = pool.install(|| {
                 (start..end)
                     .into_par_iter()
                     .step_by(OUTPUT_BATCH_ROWS)
@@ -838,6 +840,13 @@ fn convert_rows(
                     .collect()
             });
             busy += t.elapsed();
+            let batches = match batches {
+                Ok(batches) => batches,
+                Err(e) => {
+                    let _ = out.send(Out::Failed(e.into()));
+                    return busy;
+                }
+            };
             for batch in batches {
                 if out.send(Out::Batch(batch)).is_err() {
                     return busy; // the writer stopped; its error is reported
@@ -861,6 +870,7 @@ fn write_all(
                 sink.write(&batch)?;
                 busy += t.elapsed();
             }
+            Out::Failed(e) => return Err(e),
             Out::Done => {
                 // The last chance to stop: after `finish`, the rows are in place.
                 if let Some(signal) = crate::interrupt::requested() {

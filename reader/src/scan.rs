@@ -16,7 +16,7 @@ use arrow::datatypes::{
     TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
     TimestampSecondType,
 };
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveTime};
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
@@ -117,13 +117,8 @@ pub struct DateRange {
 impl DateRange {
     /// The range as epoch seconds `[lo, hi)`.
     pub fn seconds(&self) -> Range<i64> {
-        let lo = self
-            .start
-            .and_hms_opt(0, 0, 0)
-            .unwrap()
-            .and_utc()
-            .timestamp();
-        let hi = self.end.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp() + 86_400;
+        let lo = self.start.and_time(NaiveTime::MIN).and_utc().timestamp();
+        let hi = self.end.and_time(NaiveTime::MIN).and_utc().timestamp() + 86_400;
         lo..hi
     }
 }
@@ -466,7 +461,11 @@ impl Setup {
     /// some codecs fills) a page's claimed size before decompressing it, so a header claiming
     /// 2 GiB would cost 2 GiB of memory (or abort) rather than fail. Only page headers are
     /// read; a header this reader cannot parse is left to the decoder, which refuses it.
-    fn check_page_sizes<R: ChunkReader>(&self, input: &R, plain: &ArrowReaderMetadata) -> Result<()> {
+    fn check_page_sizes<R: ChunkReader>(
+        &self,
+        input: &R,
+        plain: &ArrowReaderMetadata,
+    ) -> Result<()> {
         let md = plain.metadata();
         let descr = md.file_metadata().schema_descr();
         let leaves: Vec<usize> = (0..descr.num_columns())
@@ -755,7 +754,13 @@ impl Normalizer {
                 ColumnPlan::Present { name, conversion } => {
                     let raw = batch
                         .column_by_name(name)
-                        .expect("projected column present");
+                        .ok_or_else(|| ReadError::Decode {
+                            path: self.path.clone(),
+                            source: format!(
+                                "internal error: projected column {name:?} not decoded"
+                            )
+                            .into(),
+                        })?;
                     let array = self.convert(name, *conversion, raw, field.data_type())?;
                     if field.data_type() == &DataType::Float64 {
                         self.check_measure(name, &array, first_row)?;
@@ -819,7 +824,8 @@ impl Normalizer {
     /// group.
     fn check_measure(&self, column: &'static str, array: &ArrayRef, first_row: u64) -> Result<()> {
         let values = array.as_primitive::<arrow::datatypes::Float64Type>();
-        let bad = |v: f64| !v.is_finite() || v < 0.0 || v > MAX_MEASURE;
+        // NaN and the infinities are outside the range too.
+        let bad = |v: f64| !(0.0..=MAX_MEASURE).contains(&v);
         let found = if values.null_count() == 0 {
             values.values().iter().position(|&v| bad(v))
         } else {

@@ -4,7 +4,7 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -374,16 +374,18 @@ impl Warehouse {
                         &root.join(file.location.as_ref()),
                         &self.describe(&file.location),
                     );
-                    *slots[i].lock().expect("no poisoned lock") = Some(footer);
+                    *slots[i].lock().unwrap_or_else(PoisonError::into_inner) = Some(footer);
                 });
             }
         });
         slots
             .into_iter()
-            .map(|slot| {
+            .zip(files)
+            .map(|(slot, file)| {
+                // Every slot was filled: the threads take indices until none is left.
                 slot.into_inner()
-                    .expect("no poisoned lock")
-                    .expect("every footer was read")
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .unwrap_or_else(|| Err(self.unread(file)))
             })
             .collect()
     }
@@ -393,7 +395,7 @@ impl Warehouse {
     pub fn footer(&self, file: &DataFile) -> Result<FileFooter> {
         self.footers(std::slice::from_ref(file))
             .pop()
-            .expect("one footer per file")
+            .unwrap_or_else(|| Err(self.unread(file)))
     }
 
     /// Refuses two files of the same table, granularity and month with the same bytes: the
@@ -463,6 +465,14 @@ impl Warehouse {
             if na == 0 {
                 return Ok(true);
             }
+        }
+    }
+
+    /// The error for a footer that was not read (never expected: each file gets one).
+    fn unread(&self, file: &DataFile) -> ReadError {
+        ReadError::Io {
+            path: self.describe(&file.location),
+            source: std::io::Error::other("internal error: the footer was not read"),
         }
     }
 

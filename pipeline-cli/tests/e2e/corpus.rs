@@ -440,7 +440,11 @@ fn number_as_text(path: &Path, column: &'static str) {
 /// Row 0's `interval_start` set to `at`; with `statistics = false` the file is written with
 /// no statistics, so only the rows can tell.
 fn move_first_row(path: &Path, at: NaiveDate, hour: u32, statistics: bool) {
-    let instant = at.and_hms_opt(hour, 0, 0).unwrap().and_utc().timestamp_millis();
+    let instant = at
+        .and_hms_opt(hour, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp_millis();
     let file = std::fs::File::open(path).unwrap();
     let batches: Vec<RecordBatch> =
         parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
@@ -468,9 +472,12 @@ fn move_first_row(path: &Path, at: NaiveDate, hour: u32, statistics: bool) {
             EnabledStatistics::None
         })
         .build();
-    let mut w =
-        ArrowWriter::try_new(std::fs::File::create(path).unwrap(), b.schema(), Some(props))
-            .unwrap();
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(path).unwrap(),
+        b.schema(),
+        Some(props),
+    )
+    .unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
 }
@@ -482,7 +489,8 @@ fn move_first_row(path: &Path, at: NaiveDate, hour: u32, statistics: bool) {
 #[test]
 fn corpus_structure() {
     let mut cases = Vec::new();
-    let cuts: [(&str, fn(usize) -> usize); 6] = [
+    type Cut = fn(usize) -> usize;
+    let cuts: [(&str, Cut); 6] = [
         ("zero bytes", |_| 0),
         ("the magic only", |_| 4),
         ("100 bytes", |_| 100),
@@ -549,15 +557,22 @@ fn corpus_structure() {
         "row counts: footer and chunks say one fewer than the pages",
         |root| {
             let f = pods(root);
-            edit_footer(&f, |m| with_file_rows(with_group_rows(m, -1, true), |n| n - 1));
-            expect(&[&name(&f), "the pages of its column \"interval_start\" hold 4"])
+            edit_footer(&f, |m| {
+                with_file_rows(with_group_rows(m, -1, true), |n| n - 1)
+            });
+            expect(&[
+                &name(&f),
+                "the pages of its column \"interval_start\" hold 4",
+            ])
         },
     ));
     cases.push(Case::new(
         "row counts: footer and chunks say one more than the pages",
         |root| {
             let f = pods(root);
-            edit_footer(&f, |m| with_file_rows(with_group_rows(m, 1, true), |n| n + 1));
+            edit_footer(&f, |m| {
+                with_file_rows(with_group_rows(m, 1, true), |n| n + 1)
+            });
             expect(&[&name(&f), "row group 0 says 5 rows"])
         },
     ));
@@ -626,7 +641,10 @@ fn corpus_values() {
     for (table, column) in [
         (ReportType::PodUsage, "pod_usage_cpu_core_seconds"),
         (ReportType::PodUsage, "node_capacity_memory_bytes"),
-        (ReportType::StorageUsage, "persistentvolumeclaim_usage_byte_seconds"),
+        (
+            ReportType::StorageUsage,
+            "persistentvolumeclaim_usage_byte_seconds",
+        ),
     ] {
         for (what, value, says) in values {
             cases.push(Case::new(format!("{column} {what}"), move |root| {
@@ -639,12 +657,37 @@ fn corpus_values() {
     let deep = format!("{}1{}", r#"{"a": "#.repeat(200), "}".repeat(200));
     let long = format!(r#"{{"a": "{}"}}"#, "x".repeat(5 << 20));
     let labels: [(ReportType, &'static str, &str, String); 6] = [
-        (ReportType::PodUsage, "pod_labels", "not JSON", "app=web".into()),
-        (ReportType::PodUsage, "pod_labels", "nested 200 deep", deep.clone()),
+        (
+            ReportType::PodUsage,
+            "pod_labels",
+            "not JSON",
+            "app=web".into(),
+        ),
+        (
+            ReportType::PodUsage,
+            "pod_labels",
+            "nested 200 deep",
+            deep.clone(),
+        ),
         (ReportType::PodUsage, "pod_labels", "5 MiB", long.clone()),
-        (ReportType::NodeLabels, "node_labels", "not JSON", "{\"a\": ".into()),
-        (ReportType::NamespaceLabels, "namespace_labels", "nested 200 deep", deep),
-        (ReportType::StorageUsage, "persistentvolumeclaim_labels", "5 MiB", long),
+        (
+            ReportType::NodeLabels,
+            "node_labels",
+            "not JSON",
+            "{\"a\": ".into(),
+        ),
+        (
+            ReportType::NamespaceLabels,
+            "namespace_labels",
+            "nested 200 deep",
+            deep,
+        ),
+        (
+            ReportType::StorageUsage,
+            "persistentvolumeclaim_labels",
+            "5 MiB",
+            long,
+        ),
     ];
     for (table, column, what, text) in labels {
         cases.push(Case::new(format!("{column} {what}"), move |root| {
@@ -662,22 +705,30 @@ fn corpus_values() {
 #[test]
 fn corpus_layout() {
     let mut cases = Vec::new();
-    cases.push(Case::new("a November file in October's directory", |root| {
-        let mut data = Dataset::default();
-        for ts in hours(NaiveDate::from_ymd_opt(2025, 11, 3).unwrap(), 0, 4) {
-            data.pods.push(
-                PodItem::new(ts, "ns", "worker-1", "p")
-                    .cpu(1.0, 1.0, 1.0)
-                    .node_capacity(4.0, 16.0),
-            );
-        }
-        data.write(root, &layout(), &hourly_only()).unwrap();
-        let from = month_dir(root, ReportType::PodUsage, 11)
-            .join(format!("{CLUSTER}_pod_usage_20251103.0_0.parquet"));
-        let to = month_dir(root, ReportType::PodUsage, 10).join("uploaded-late.parquet");
-        std::fs::rename(from, &to).unwrap();
-        expect(&[&name(&to), "interval_start", "outside 2025-10", "statistics"])
-    }));
+    cases.push(Case::new(
+        "a November file in October's directory",
+        |root| {
+            let mut data = Dataset::default();
+            for ts in hours(NaiveDate::from_ymd_opt(2025, 11, 3).unwrap(), 0, 4) {
+                data.pods.push(
+                    PodItem::new(ts, "ns", "worker-1", "p")
+                        .cpu(1.0, 1.0, 1.0)
+                        .node_capacity(4.0, 16.0),
+                );
+            }
+            data.write(root, &layout(), &hourly_only()).unwrap();
+            let from = month_dir(root, ReportType::PodUsage, 11)
+                .join(format!("{CLUSTER}_pod_usage_20251103.0_0.parquet"));
+            let to = month_dir(root, ReportType::PodUsage, 10).join("uploaded-late.parquet");
+            std::fs::rename(from, &to).unwrap();
+            expect(&[
+                &name(&to),
+                "interval_start",
+                "outside 2025-10",
+                "statistics",
+            ])
+        },
+    ));
     for (what, date, hour, statistics) in [
         ("2025-11-01 00:00 (statistics)", (11, 1), 0, true),
         ("2025-11-01 00:00 (no statistics)", (11, 1), 0, false),
@@ -694,16 +745,18 @@ fn corpus_layout() {
     cases.push(Case::new("footer statistics: 40 days later", |root| {
         let f = pods(root);
         shift_footer_statistics(&f, 40);
-        expect(&[&name(&f), "interval_start", "footer statistics", "outside 2025-10"])
+        expect(&[
+            &name(&f),
+            "interval_start",
+            "footer statistics",
+            "outside 2025-10",
+        ])
     }));
-    let mut lying = Case::new(
-        "footer statistics: day 3 claims day 12",
-        |root| {
-            let f = file_of(root, ReportType::PodUsage, 3);
-            shift_footer_statistics(&f, 9);
-            expect(&[&name(&f), "2025-10-03", "statistics"])
-        },
-    );
+    let mut lying = Case::new("footer statistics: day 3 claims day 12", |root| {
+        let f = file_of(root, ReportType::PodUsage, 3);
+        shift_footer_statistics(&f, 9);
+        expect(&[&name(&f), "2025-10-03", "statistics"])
+    });
     lying.data = || {
         let mut data = Dataset::default();
         for d in 3..=12 {

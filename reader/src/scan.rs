@@ -32,12 +32,36 @@ use crate::remote::FileData;
 use crate::schema::{canonical_schema, ColumnKind, ColumnSpec, ReportType, INTERVAL_START};
 use crate::timestamp::parse_timestamp;
 
-/// The largest measure one line item may hold: 2^70 (1.2e21), the least range of the
-/// aggregate's exact sums (seconds are summed with 56 fractional bits in 126). No real line
-/// item comes near (it is 290 PiB for an hour in byte-seconds); a value above it could not
-/// even be summed once, so it is refused here, naming the file, rather than as an overflowed
-/// output column.
-pub const MAX_MEASURE: f64 = 1_180_591_620_717_411_303_424.0;
+/// The largest `*_seconds` measure (core-seconds) of one line item: 2^70 (1.2e21), the range
+/// of the aggregate's exact sums of seconds (56 fractional bits in 126). A value above it
+/// could not even be summed once, so it is refused here, naming the file, rather than later
+/// as an overflowed output column (sums of values in range that overflow still are).
+pub const MAX_SECONDS: f64 = 1_180_591_620_717_411_303_424.0;
+
+/// The largest `*_byte_seconds` measure of one line item: 2^110 (1.3e33), the range of the
+/// aggregate's exact sums of byte-seconds (16 fractional bits in 126).
+pub const MAX_BYTE_SECONDS: f64 = 1_298_074_214_633_706_907_132_624_082_305_024.0;
+
+/// The largest capacity in cores, 10^18: a capacity is output as it is (a maximum), into
+/// `numeric(33,15)`, which holds less than 10^18.
+pub const MAX_CORES: f64 = 1e18;
+
+/// The largest capacity in bytes, 10^18 GiB, output in GiB into `numeric(33,15)`.
+pub const MAX_BYTES: f64 = 1e18 * 1_073_741_824.0;
+
+/// The largest value a measure column may hold: the range of its sum for the summed
+/// (`*_seconds`) columns, what the output can hold for the capacities (maxima).
+fn measure_limit(column: &str) -> f64 {
+    if column.ends_with("_byte_seconds") {
+        MAX_BYTE_SECONDS
+    } else if column.ends_with("_seconds") {
+        MAX_SECONDS
+    } else if column.ends_with("_bytes") {
+        MAX_BYTES
+    } else {
+        MAX_CORES
+    }
+}
 
 /// The columns to read from one report table. Batches come out with exactly these columns,
 /// in this order, with the canonical types of [`ColumnKind`]; a missing optional column reads
@@ -818,14 +842,15 @@ impl Normalizer {
         })
     }
 
-    /// A measure (seconds, bytes, cores) must be a finite number, not negative, at most
-    /// [`MAX_MEASURE`]: anything else would become a wrong sum (or, summed with other values,
+    /// A measure (seconds, bytes, cores) must be a finite number, not negative, and not above
+    /// what its sum can hold ([`MAX_SECONDS`], [`MAX_BYTE_SECONDS`]): anything else would become a wrong sum (or, summed with other values,
     /// one that depends on their order). The error names the file, the column and the row
     /// group.
     fn check_measure(&self, column: &'static str, array: &ArrayRef, first_row: u64) -> Result<()> {
         let values = array.as_primitive::<arrow::datatypes::Float64Type>();
         // NaN and the infinities are outside the range too.
-        let bad = |v: f64| !(0.0..=MAX_MEASURE).contains(&v);
+        let limit = measure_limit(column);
+        let bad = |v: f64| !(0.0..=limit).contains(&v);
         let found = if values.null_count() == 0 {
             values.values().iter().position(|&v| bad(v))
         } else {
@@ -845,7 +870,12 @@ impl Normalizer {
                 value.to_string()
             },
             reason: format!(
-                "row group {group}: a measure must be a finite number, not negative, at most 2^70 (1.2e21)"
+                "row group {group}: a measure must be a finite number, not negative{}",
+                if column.ends_with("_seconds") {
+                    format!(", at most {limit:.1e} (what its sum can hold)")
+                } else {
+                    format!(", at most {limit:.1e} (what the output can hold)")
+                }
             ),
         })
     }

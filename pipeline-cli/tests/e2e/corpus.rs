@@ -636,7 +636,7 @@ fn corpus_values() {
         ("infinite", f64::INFINITY, "finite"),
         ("-infinite", f64::NEG_INFINITY, "finite"),
         ("NaN", f64::NAN, "finite"),
-        ("1e300", 1e300, "at most 2^70"),
+        ("1e300", 1e300, "at most"),
     ];
     for (table, column) in [
         (ReportType::PodUsage, "pod_usage_cpu_core_seconds"),

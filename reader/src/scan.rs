@@ -265,6 +265,20 @@ impl FileFooter {
     }
 }
 
+impl FileFooter {
+    /// The checks of a read that need only the footer: the row counts agree and no row
+    /// group is empty of row groups, and every row group's `interval_start` statistics lie in
+    /// `file`'s month. A read makes them too (so a footer-only check like `ocpagg preflight`
+    /// refuses what a run refuses); the pages and the rows are checked only by a read.
+    pub fn check(&self, file: &crate::DataFile, path: &str) -> Result<()> {
+        check_row_counts(&self.meta, path)?;
+        if let Some(month) = file.month_seconds() {
+            check_statistics_month(&self.meta, &month, path)?;
+        }
+        Ok(())
+    }
+}
+
 /// The `interval_start` range of a file from its row-group statistics, if every row group
 /// has them.
 fn time_range(meta: &ArrowReaderMetadata) -> Option<(i64, i64)> {

@@ -850,3 +850,60 @@ fn corpus_postgres_keeps_its_rows() {
         assert_eq!(snapshot(&mut c), before, "{what}: the table changed");
     }
 }
+
+/// `ocpagg preflight` refuses, from the footers alone, what a run refuses from them: no row
+/// groups, row counts that disagree, statistics outside the month, the same file twice.
+#[test]
+fn corpus_preflight_agrees() {
+    type Break = fn(&Path) -> PathBuf;
+    let cases: [(&str, Break); 4] = [
+        ("zero row groups", |root| {
+            let f = pods(root);
+            let schema = {
+                let file = std::fs::File::open(&f).unwrap();
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                    .unwrap()
+                    .schema()
+                    .clone()
+            };
+            let w =
+                ArrowWriter::try_new(std::fs::File::create(&f).unwrap(), schema, None).unwrap();
+            w.close().unwrap();
+            f
+        }),
+        ("row counts", |root| {
+            let f = pods(root);
+            edit_footer(&f, |m| {
+                with_file_rows(with_group_rows(m, -1, false), |n| n - 1)
+            });
+            f
+        }),
+        ("statistics of November", |root| {
+            let f = file_of(root, ReportType::NodeLabels, 2);
+            shift_footer_statistics(&f, 40);
+            f
+        }),
+        ("duplicate", |root| {
+            let f = file_of(root, ReportType::StorageUsage, 2);
+            std::fs::copy(&f, f.with_file_name("again.parquet")).unwrap();
+            f
+        }),
+    ];
+    for (what, breaks) in cases {
+        let lake = Lake::write(&base(), &hourly_only());
+        let f = breaks(lake.path());
+        let out = lake.path().join("out.parquet");
+        let mut args = run_argv(lake.path(), &out.display().to_string());
+        args[0] = "preflight".into();
+        let o = ocpagg(&args);
+        assert_eq!(o.code, 1, "{what}: {}{}", o.stdout, o.stderr);
+        assert!(
+            o.stdout
+                .lines()
+                .any(|l| l.starts_with("FAIL") && l.contains(&name(&f))),
+            "{what}: {}",
+            o.stdout
+        );
+        assert!(o.stdout.contains("NOT READY"), "{what}: {}", o.stdout);
+    }
+}

@@ -290,7 +290,9 @@ fn check_warehouse(job: &Job, report: &mut Report) -> u64 {
             pod_problems |= is_hourly_pod;
             continue;
         }
-        let problems = job_file.projection().check_schema(&footer.schema, &described);
+        let problems = job_file
+            .projection()
+            .check_schema(&footer.schema, &described);
         if problems.is_empty() {
             files_ok += 1;
             if is_hourly_pod {

@@ -866,8 +866,7 @@ fn corpus_preflight_agrees() {
                     .schema()
                     .clone()
             };
-            let w =
-                ArrowWriter::try_new(std::fs::File::create(&f).unwrap(), schema, None).unwrap();
+            let w = ArrowWriter::try_new(std::fs::File::create(&f).unwrap(), schema, None).unwrap();
             w.close().unwrap();
             f
         }),

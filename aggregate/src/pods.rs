@@ -45,6 +45,10 @@ const INFRA_LABEL_TEXT: &str = r#""node_role_kubernetes_io": "infra""#;
 /// Merged label maps kept from one day to the next (the same pods carry the same labels every
 /// day); beyond this many, the cache is cleared after a day's rows are built.
 const MERGED_LABELS_KEPT: usize = 1 << 15;
+/// Raw label strings cached from one day to the next (each is parsed once while cached);
+/// beyond this many, the cache is cleared after a day's rows are built, so a month of
+/// distinct label strings (pods that come and go) is not held to the month's end.
+const RAW_LABELS_KEPT: usize = 1 << 16;
 /// Text columns whose values matter only within a day (pods join claims to placements; a
 /// claim's names are copied into its row), and which a month holds many of: they are interned
 /// apart from the long-lived names (namespaces, nodes, storage classes) and forgotten as days
@@ -254,6 +258,8 @@ pub struct Aggregator {
     pub(crate) role_pairs: HashMap<(StringId, StringId), bool>,
     string_remaps: DictionaryCache<StringId>,
     label_remaps: DictionaryCache<LabelSetId>,
+    /// [`RAW_LABELS_KEPT`] (lower in tests, to exercise the forgetting).
+    pub(crate) raw_labels_kept: usize,
 }
 
 pub(crate) fn column<'a>(batch: &'a RecordBatch, name: &'static str) -> Result<&'a ArrayRef> {
@@ -334,6 +340,7 @@ impl Aggregator {
             role_pairs: HashMap::new(),
             string_remaps: DictionaryCache::default(),
             label_remaps: DictionaryCache::default(),
+            raw_labels_kept: RAW_LABELS_KEPT,
         }
     }
 
@@ -776,6 +783,7 @@ impl Aggregator {
         self.namespace_labels.retain(|&(day, _), _| day > last_day);
         // The days keep their JSON; the merged ids are not used past this point.
         self.merged.clear_if_over(MERGED_LABELS_KEPT);
+        self.labels.forget_raw_if_over(self.raw_labels_kept);
         self.forget_short_lived();
         FinishedDays::new(groups, storage, texts, labels, categories, capacity)
     }

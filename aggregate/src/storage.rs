@@ -589,6 +589,44 @@ mod tests {
     /// Finishing the first day early and the rest at the end gives the rows that one
     /// `finish` gives: every Pod, Storage and unallocated row, the same numbers.
     #[test]
+    fn forgetting_raw_label_strings_between_days_gives_the_same_rows() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let labelled = |b: RecordBatch| {
+            let i = b.schema().index_of("pod_labels").unwrap();
+            let mut columns = b.columns().to_vec();
+            columns[i] = text(&[Some(r#"{"app": "a"}"#), Some(r#"{"app": "b", "x": "1"}"#)]);
+            RecordBatch::try_new(b.schema(), columns).unwrap()
+        };
+        let day0 = labelled(pods());
+        let day1 = shifted(&labelled(pods()), 86_400);
+        let mut whole = aggregator();
+        whole
+            .add_batches(&pool, vec![day0.clone(), day1.clone()], PodPass::Both)
+            .unwrap();
+        let parsed_once = whole.labels.strings_parsed();
+        let mut whole = whole.finish().rows;
+
+        let mut split = aggregator();
+        split.raw_labels_kept = 0;
+        split.add_batches(&pool, vec![day0], PodPass::Both).unwrap();
+        let mut rows = split.finish_days(0);
+        assert_eq!(split.labels.raw_cached(), 0, "forgotten after day 0");
+        split.add_batches(&pool, vec![day1], PodPass::Both).unwrap();
+        assert_eq!(
+            split.labels.strings_parsed(),
+            2 * parsed_once,
+            "parsed again"
+        );
+        rows.extend(split.finish().rows);
+        crate::pods::sort_rows(&mut whole);
+        crate::pods::sort_rows(&mut rows);
+        assert_eq!(rows, whole);
+    }
+
+    #[test]
     fn finishing_day_by_day_gives_the_same_rows() {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)

@@ -520,11 +520,16 @@ impl Setup {
                 let limit = whole.min(MAX_PAGE_BYTES);
                 let mut at = start;
                 while at < end {
-                    let want = (end - at).min(1 << 16) as usize;
-                    let Ok(bytes) = input.get_bytes(at, want) else {
-                        break;
+                    // A header is some tens of bytes (more with long statistics): read a
+                    // little, and more only if that did not hold it.
+                    let header = |window: u64| {
+                        let want = (end - at).min(window) as usize;
+                        input
+                            .get_bytes(at, want)
+                            .ok()
+                            .and_then(|b| thrift::page_sizes(&b))
                     };
-                    let Some(page) = thrift::page_sizes(&bytes) else {
+                    let Some(page) = header(512).or_else(|| header(1 << 16)) else {
                         break; // unparsed or longer than 64 KiB: the decoder decides
                     };
                     if page.uncompressed > limit as i64 {

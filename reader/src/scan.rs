@@ -843,6 +843,11 @@ impl Normalizer {
             return Ok(());
         };
         let times = batch.column(ts).as_primitive::<TimestampSecondType>();
+        // The common case in two vectorised passes; the row is looked for only on failure.
+        let (lo, hi) = (arrow::compute::min(times), arrow::compute::max(times));
+        if lo.is_none_or(|lo| lo >= month.start) && hi.is_none_or(|hi| hi < month.end) {
+            return Ok(());
+        }
         let Some((i, t)) = times
             .iter()
             .enumerate()

@@ -906,3 +906,56 @@ fn corpus_preflight_agrees() {
         assert!(o.stdout.contains("NOT READY"), "{what}: {}", o.stdout);
     }
 }
+
+/// A few cases from S3 (decoded from fetched bytes rather than a local file, duplicates
+/// compared by ranged GETs): the same outcomes as on local disk.
+#[test]
+fn corpus_from_s3() {
+    let bucket = crate::sources::s3_bucket();
+    type Break = fn(&Path) -> (PathBuf, &'static str);
+    let cases: [(&str, Break); 5] = [
+        ("truncated", |root| {
+            let f = pods(root);
+            truncate_to(&f, |n| n / 2);
+            (f, "not a readable Parquet file")
+        }),
+        ("page header: uncompressed size 2 GiB", |root| {
+            let f = pods(root);
+            page_claims_2_gib(&f, "pod_usage_cpu_core_seconds", 2);
+            (f, "claims 2147483647 bytes decompressed")
+        }),
+        ("row counts: one fewer than the pages", |root| {
+            let f = pods(root);
+            edit_footer(&f, |m| {
+                with_file_rows(with_group_rows(m, -1, true), |n| n - 1)
+            });
+            (f, "the pages of its column \"interval_start\" hold 4")
+        }),
+        ("row of November", |root| {
+            let f = file_of(root, ReportType::StorageUsage, 2);
+            move_first_row(&f, NaiveDate::from_ymd_opt(2025, 11, 1).unwrap(), 0, false);
+            (f, "outside 2025-10")
+        }),
+        ("duplicate", |root| {
+            let f = file_of(root, ReportType::PodUsage, 2);
+            std::fs::copy(&f, f.with_file_name("again.parquet")).unwrap();
+            (f, "same contents")
+        }),
+    ];
+    for (i, (what, breaks)) in cases.into_iter().enumerate() {
+        let lake = Lake::write(&base(), &hourly_only());
+        let (f, says) = breaks(lake.path());
+        let prefix = format!("corpus-{}-{i}", std::process::id());
+        crate::sources::upload(lake.path(), &bucket, &prefix);
+        let out_dir = tempfile::tempdir().unwrap();
+        let output = out_dir.path().join("summary.parquet");
+        let url = format!("s3://{bucket}/{prefix}");
+        let m = measured_run(&run_argv(Path::new(&url), &output.display().to_string()));
+        assert_eq!(m.code, 1, "{what}: {}", m.stderr);
+        assert!(m.stderr.contains(&name(&f)), "{what}: {}", m.stderr);
+        assert!(m.stderr.contains(says), "{what}: {}", m.stderr);
+        assert!(!m.stderr.contains("panicked"), "{what}: {}", m.stderr);
+        assert!(m.rss_kib < MAX_RSS_KIB, "{what}: {} KiB", m.rss_kib);
+        assert_eq!(std::fs::read_dir(out_dir.path()).unwrap().count(), 0);
+    }
+}

@@ -7,6 +7,7 @@ use arrow::array::{
 };
 
 use crate::config::RunInfo;
+use crate::error::{AggregateError, Result};
 use crate::schema::{summary_schema, SUMMARY_COLUMNS};
 
 /// `infrastructure_usage_cost` of Pod and Storage rows, as koku's jsonb prints it.
@@ -125,7 +126,7 @@ pub struct SummaryRow {
 }
 
 /// Builds one record batch in [`summary_schema`] from rows, with a fresh v4 uuid per row.
-pub fn to_record_batch(run: &RunInfo, rows: &[SummaryRow]) -> RecordBatch {
+pub fn to_record_batch(run: &RunInfo, rows: &[SummaryRow]) -> Result<RecordBatch> {
     let n = rows.len();
     let texts = |f: &dyn Fn(&SummaryRow) -> Option<&str>| -> ArrayRef {
         // Sized exactly: label texts are long, and doubling would leave up to half unused.
@@ -200,5 +201,8 @@ pub fn to_record_batch(run: &RunInfo, rows: &[SummaryRow]) -> RecordBatch {
         Arc::new(categories.finish()),
     ];
     debug_assert_eq!(columns.len(), SUMMARY_COLUMNS.len());
-    RecordBatch::try_new(summary_schema(), columns).expect("columns match the summary schema")
+    RecordBatch::try_new(summary_schema(), columns).map_err(|source| AggregateError::Arrow {
+        what: "building summary rows",
+        source,
+    })
 }

@@ -241,6 +241,8 @@ enum Rows {
 /// Record batches, from the conversion thread to the writer.
 enum Out {
     Batch(RecordBatch),
+    /// Building the batches failed: the writer aborts with this error.
+    Failed(anyhow::Error),
     Done,
 }
 
@@ -277,6 +279,12 @@ pub fn run(job: &Job) -> Result<RunReport> {
         Ok(complete)
     })?;
     let jobs = order_jobs(&warehouse, jobs, footers)?;
+    let footed: Vec<(&DataFile, &FileFooter)> = jobs
+        .iter()
+        .filter_map(|j| j.footer.as_ref().map(|f| (&j.file, f)))
+        .collect();
+    warehouse.check_duplicates(&footed)?;
+    drop(footed);
     let counters = Arc::new(Counters::default());
     counters
         .files_total
@@ -687,7 +695,8 @@ fn aggregate(
                 // day means the statistics lied, and folding it would count it twice.
                 if let Some(day) = first_day_of(&batch).filter(|&d| d <= finished_through) {
                     bail!(
-                        "{file}: holds rows of {}, a day already finished because this file's footer statistics                          (the minimum of interval_start) say it starts later; the statistics are wrong: rewrite the file",
+                        "{file}: holds rows of {}, a day already finished because this file's footer statistics \
+                     (the minimum of interval_start) say it starts later; the statistics are wrong: rewrite the file",
                         day_text(day)
                     );
                 }
@@ -824,7 +833,7 @@ fn convert_rows(
         for start in (0..len).step_by(window) {
             let t = Instant::now();
             let end = (start + window).min(len);
-            let batches: Vec<RecordBatch> = pool.install(|| {
+            let batches: Result<Vec<RecordBatch>, _> = pool.install(|| {
                 (start..end)
                     .into_par_iter()
                     .step_by(OUTPUT_BATCH_ROWS)
@@ -835,6 +844,13 @@ fn convert_rows(
                     .collect()
             });
             busy += t.elapsed();
+            let batches = match batches {
+                Ok(batches) => batches,
+                Err(e) => {
+                    let _ = out.send(Out::Failed(e.into()));
+                    return busy;
+                }
+            };
             for batch in batches {
                 if out.send(Out::Batch(batch)).is_err() {
                     return busy; // the writer stopped; its error is reported
@@ -858,6 +874,7 @@ fn write_all(
                 sink.write(&batch)?;
                 busy += t.elapsed();
             }
+            Out::Failed(e) => return Err(e),
             Out::Done => {
                 // The last chance to stop: after `finish`, the rows are in place.
                 if let Some(signal) = crate::interrupt::requested() {

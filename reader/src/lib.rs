@@ -38,6 +38,7 @@
 //! # Ok::<(), ocpagg_reader::ReadError>(())
 //! ```
 #![warn(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod error;
 mod remote;

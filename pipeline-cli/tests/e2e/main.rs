@@ -8,6 +8,7 @@
 //!   capacity-balance property on generated months;
 //! - `bad_input`: errors, exit codes, and nothing half-written (runs the real binary);
 //! - `clowder`: a month on koku's Clowder settings (`ACG_CONFIG`) alone;
+//! - `corpus`: the bad-data corpus, files broken one way each, run through the binary;
 //! - `database`: PostgreSQL output and side inputs against a real server;
 //! - `tls`: connecting to PostgreSQL with each `sslmode`, against a real TLS server;
 //! - `pg`: the test servers and koku's tables (shared helpers);
@@ -19,6 +20,7 @@
 mod bad_input;
 mod clowder;
 mod common;
+mod corpus;
 mod database;
 mod oracle;
 mod pg;

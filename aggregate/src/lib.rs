@@ -46,6 +46,7 @@
 //! assert!(aggregator.finish().rows.is_empty());
 //! ```
 #![warn(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod config;
 mod error;

@@ -3,14 +3,18 @@
 //! `main.rs` only parses flags and maps errors to exit codes.
 #![warn(missing_docs)]
 
+pub mod clowder;
 pub mod config;
 pub mod demo;
 pub mod interrupt;
+pub mod logging;
 pub mod pipeline;
 pub mod preflight;
 pub mod progress;
+pub mod result;
 pub mod summary;
 pub mod validate;
 
 pub use config::{Job, RunConfig, UsageError};
 pub use pipeline::{run, RunReport};
+pub use result::RunResult;

@@ -76,6 +76,9 @@ pub struct RunReport {
     pub io: Option<IoStats>,
     /// With a Hive copy (`write.hive`): the Trino call that makes its partitions visible.
     pub hive_sync_call: Option<String>,
+    /// The run's identity as written into the rows (the database may have supplied the
+    /// report period and the cluster).
+    pub run: Option<RunInfo>,
 }
 
 impl RunReport {
@@ -240,6 +243,8 @@ enum Rows {
 /// Record batches, from the conversion thread to the writer.
 enum Out {
     Batch(RecordBatch),
+    /// Building the batches failed: the writer aborts with this error.
+    Failed(anyhow::Error),
     Done,
 }
 
@@ -283,6 +288,12 @@ pub fn run(job: &Job) -> Result<RunReport> {
         Ok(complete)
     })?;
     let jobs = order_jobs(&warehouse, jobs, footers)?;
+    let footed: Vec<(&DataFile, &FileFooter)> = jobs
+        .iter()
+        .filter_map(|j| j.footer.as_ref().map(|f| (&j.file, f)))
+        .collect();
+    warehouse.check_duplicates(&footed)?;
+    drop(footed);
     let counters = Arc::new(Counters::default());
     counters
         .files_total
@@ -330,6 +341,7 @@ pub fn run(job: &Job) -> Result<RunReport> {
     let (out_tx, out_rx) = bounded::<Out>(2);
 
     let mut report = RunReport {
+        run: Some(job.run.clone()),
         pods_from_daily,
         storage_from_daily,
         to_database: matches!(job.output, Output::Postgres { .. }),
@@ -742,7 +754,8 @@ fn aggregate(
                 // day means the statistics lied, and folding it would count it twice.
                 if let Some(day) = first_day_of(&batch).filter(|&d| d <= finished_through) {
                     bail!(
-                        "{file}: holds rows of {}, a day already finished because this file's footer statistics                          (the minimum of interval_start) say it starts later; the statistics are wrong: rewrite the file",
+                        "{file}: holds rows of {}, a day already finished because this file's footer statistics \
+                     (the minimum of interval_start) say it starts later; the statistics are wrong: rewrite the file",
                         day_text(day)
                     );
                 }
@@ -879,7 +892,7 @@ fn convert_rows(
         for start in (0..len).step_by(window) {
             let t = Instant::now();
             let end = (start + window).min(len);
-            let batches: Vec<RecordBatch> = pool.install(|| {
+            let batches: Result<Vec<RecordBatch>, _> = pool.install(|| {
                 (start..end)
                     .into_par_iter()
                     .step_by(OUTPUT_BATCH_ROWS)
@@ -894,6 +907,13 @@ fn convert_rows(
                     .collect()
             });
             busy += t.elapsed();
+            let batches = match batches {
+                Ok(batches) => batches,
+                Err(e) => {
+                    let _ = out.send(Out::Failed(e.into()));
+                    return busy;
+                }
+            };
             for batch in batches {
                 if out.send(Out::Batch(batch)).is_err() {
                     return busy; // the writer stopped; its error is reported
@@ -918,6 +938,7 @@ fn write_all(
                 sink.write(&batch)?;
                 busy += t.elapsed();
             }
+            Out::Failed(e) => return Err(e),
             Out::Done => {
                 // The last chance to stop: after `finish`, the rows are in place.
                 finishing.store(true, Ordering::SeqCst);

@@ -127,6 +127,8 @@ pub struct WriteReport {
     pub rows_deleted: u64,
     /// koku's Hive copy, when one was written ([`HiveTee`]).
     pub hive: Option<HiveReport>,
+    /// Partitions the run created (database targets; `schema.table_YYYY_MM`).
+    pub partitions_created: Vec<String>,
 }
 
 impl WriteReport {

@@ -340,3 +340,39 @@ fn preflight_checks_the_hive_location() {
     assert_eq!(s, Status::Pass, "{detail}");
     assert!(!missing.exists(), "preflight creates nothing");
 }
+
+/// `--result-format json` reports the Hive partitions written and the Trino call.
+#[test]
+fn json_result_names_the_hive_partitions() {
+    let lake = Lake::new(&small_month(500));
+    let hive = lake.path().join("hive");
+    let out = lake.path().join("out.parquet");
+    let mut args = run_argv(lake.path(), out.to_str().unwrap());
+    args.extend(
+        [
+            "--hive-output",
+            hive.to_str().unwrap(),
+            "--result-format",
+            "json",
+            "--start-date",
+            "2025-10-30",
+        ]
+        .map(String::from),
+    );
+    let outcome = ocpagg(&args);
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let result: Value = serde_json::from_str(&outcome.stdout).unwrap();
+    let h = &result["hive"];
+    assert_eq!(
+        h["partitions_written"],
+        serde_json::json!([
+            format!("source={SOURCE}/year=2025/month=10/day=30"),
+            format!("source={SOURCE}/year=2025/month=10/day=31")
+        ])
+    );
+    assert_eq!(h["rows"], result["rows_inserted"]);
+    assert_eq!(
+        h["sync_partition_metadata"],
+        "CALL system.sync_partition_metadata('org1234567', 'reporting_ocpusagelineitem_daily_summary', 'FULL')"
+    );
+}

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use ocpagg_aggregate::schema::SUMMARY_COLUMNS;
-use ocpagg_cli::config::{List, RunConfig};
+use ocpagg_cli::config::RunConfig;
 use ocpagg_fixtures::{hours, Dataset, Layout, PodItem, ScaleSpec, WriteOptions};
 use ocpagg_writer::PgTarget;
 use postgres::Client;
@@ -545,7 +545,7 @@ fn report_period_and_references_from_koku() {
     assert!(e.contains("reporting_ocpusagereportperiod"), "{e}");
 
     bad.report_period_id = None;
-    bad.cost_category = Some(List::Items(vec!["openshift-%=4242".into()]));
+    bad.cost_category = Some(vec!["openshift-%=4242".into()]);
     let e = run_db_err(&bad);
     assert!(e.contains("4242"), "{e}");
     assert!(e.contains("reporting_ocp_cost_category"), "{e}");
@@ -682,8 +682,8 @@ fn side_inputs_from_the_database() {
     assert_eq!(rows[0].get("cost_category_id"), &json!(7));
 
     // Flags win over the database.
-    config.enabled_keys = Some(List::Text("tier".into()));
-    config.cost_category = Some(List::Items(vec!["web%=3".into()]));
+    config.enabled_keys = Some(vec!["tier".into()]);
+    config.cost_category = Some(vec!["web%=3".into()]);
     run_db(&config);
     let rows = pods(&mut c);
     assert_eq!(rows[0].json("pod_labels"), json!({"tier": "front"}));

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod error;
 pub mod interrupt;
 pub mod pipeline;
 pub mod preflight;
@@ -13,4 +14,6 @@ pub mod summary;
 pub mod validate;
 
 pub use config::{Job, RunConfig, UsageError};
-pub use pipeline::{run, RunReport};
+pub use error::{classify, ErrorKind};
+pub use interrupt::CancelToken;
+pub use pipeline::{run, run_with, RunReport};

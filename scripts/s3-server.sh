@@ -13,10 +13,12 @@ mkdir -p "$STATE"
 
 case "${1:-start}" in
 start)
-  if [ ! -x .venv/bin/moto_server ]; then
-    echo "Installing moto[server] into .venv ..." >&2
+  # The test tools' venv: moto's server, and prometheus-client (whose parser checks the
+  # metrics file in the e2e tests).
+  if [ ! -x .venv/bin/moto_server ] || ! .venv/bin/python -c 'import prometheus_client' 2>/dev/null; then
+    echo "Installing moto[server] and prometheus-client into .venv ..." >&2
     python3 -m venv .venv
-    .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6' >&2
+    .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5,<6' 'prometheus-client>=0.20,<1' >&2
   fi
   if [ -f "$STATE/moto.pid" ] && kill -0 "$(cat "$STATE/moto.pid")" 2>/dev/null; then
     echo "moto already running (pid $(cat "$STATE/moto.pid"))" >&2

@@ -126,6 +126,20 @@ pub struct RunConfig {
     /// (default 8).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub s3_whole_file_mib: Option<u64>,
+    /// The end-of-run result: `text` (a human summary on stderr, the default) or `json` (one
+    /// JSON object on stdout; the summary still on stderr).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_format: Option<String>,
+    /// Log lines on stderr: `text` (the default) or `json` (one JSON object per line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<String>,
+    /// An id added to every JSON log line (koku's `tracing_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracing_id: Option<String>,
+    /// Write the run's figures to this file in Prometheus' text format at the end of the
+    /// run, failed or not (node_exporter's textfile collector).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_file: Option<std::path::PathBuf>,
 }
 
 /// Every key of [`RunConfig`].
@@ -157,7 +171,24 @@ pub const KEYS: &[&str] = &[
     "s3_concurrency",
     "s3_read_ahead_mib",
     "s3_whole_file_mib",
+    "result_format",
+    "log_format",
+    "tracing_id",
+    "metrics_file",
 ];
+
+/// How a run reports: its result, its log lines and its metrics.
+#[derive(Debug, Clone, Default)]
+pub struct Reporting {
+    /// Print the result as JSON on stdout.
+    pub json_result: bool,
+    /// Log line format.
+    pub log_format: crate::logging::LogFormat,
+    /// koku's tracing id, on every JSON log line.
+    pub tracing_id: Option<String>,
+    /// Where to write the Prometheus metrics.
+    pub metrics_file: Option<std::path::PathBuf>,
+}
 
 /// A configuration error: the user must fix a setting (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -184,6 +215,50 @@ impl RunConfig {
             .merge(Serialized::defaults(flags))
             .extract()
             .map_err(|e| UsageError(format!("invalid configuration: {e}")))
+    }
+
+    /// How the run reports (checked apart from the rest, so that a run with a bad setting
+    /// still reports it as asked).
+    pub fn reporting(&self) -> Result<Reporting, UsageError> {
+        let json_result = match self.result_format.as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(UsageError(format!(
+                    "setting `result_format`: {other:?} is not text or json"
+                )))
+            }
+        };
+        let log_format = match self.log_format.as_deref() {
+            None => crate::logging::LogFormat::Text,
+            Some(text) => crate::logging::LogFormat::parse(text).ok_or_else(|| {
+                UsageError(format!(
+                    "setting `log_format`: {text:?} is not text or json"
+                ))
+            })?,
+        };
+        if let Some(id) = &self.tracing_id {
+            if id.len() > 256 || id.chars().any(char::is_control) {
+                return Err(UsageError(
+                    "setting `tracing_id`: at most 256 characters, no control characters".into(),
+                ));
+            }
+        }
+        if let Some(path) = &self.metrics_file {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+            if path.is_dir() || dir.is_some_and(|d| !d.is_dir()) {
+                return Err(UsageError(format!(
+                    "setting `metrics_file`: {} is not a file in an existing directory",
+                    path.display()
+                )));
+            }
+        }
+        Ok(Reporting {
+            json_result,
+            log_format,
+            tracing_id: self.tracing_id.clone(),
+            metrics_file: self.metrics_file.clone(),
+        })
     }
 
     /// Checks the settings and resolves defaults into a [`Job`].

@@ -7,9 +7,11 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod interrupt;
+pub mod logging;
 pub mod pipeline;
 pub mod preflight;
 pub mod progress;
+pub mod result;
 pub mod summary;
 pub mod validate;
 
@@ -17,3 +19,4 @@ pub use config::{Job, RunConfig, UsageError};
 pub use error::{classify, ErrorKind};
 pub use interrupt::CancelToken;
 pub use pipeline::{run, run_with, RunReport};
+pub use result::RunResult;

@@ -10,7 +10,6 @@ use clap::{Args, Parser, Subcommand};
 use ocpagg_cli::config::{List, Output, RunConfig, UsageError};
 use ocpagg_cli::interrupt::Interrupted;
 use ocpagg_fixtures::{Layout, ScaleSpec, Scenario, WriteOptions};
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -146,6 +145,18 @@ struct RunArgs {
     /// S3: files up to this many MiB are fetched whole, larger ones by column ranges (default 8).
     #[arg(long, help_heading = "S3")]
     s3_whole_file_mib: Option<u64>,
+    /// End-of-run result: text (human summary on stderr) or json (one object on stdout).
+    #[arg(long, help_heading = "Reporting", value_parser = ["text", "json"])]
+    result_format: Option<String>,
+    /// Log lines on stderr: text or json (one object per line).
+    #[arg(long, help_heading = "Reporting", value_parser = ["text", "json"])]
+    log_format: Option<String>,
+    /// Id added to every JSON log line (koku's tracing_id; env OCPAGG_TRACING_ID).
+    #[arg(long, help_heading = "Reporting")]
+    tracing_id: Option<String>,
+    /// Write the run's figures here in Prometheus' text format, also after a failure.
+    #[arg(long, help_heading = "Reporting")]
+    metrics_file: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -179,6 +190,10 @@ impl RunArgs {
             s3_concurrency: self.s3_concurrency,
             s3_read_ahead_mib: self.s3_read_ahead_mib,
             s3_whole_file_mib: self.s3_whole_file_mib,
+            result_format: self.result_format.clone(),
+            log_format: self.log_format.clone(),
+            tracing_id: self.tracing_id.clone(),
+            metrics_file: self.metrics_file.clone(),
         }
     }
 }
@@ -231,13 +246,7 @@ struct DemoArgs {
 }
 
 fn init_logging(quiet: bool) {
-    let default = if quiet { "warn" } else { "info" };
-    let filter = EnvFilter::try_from_env("OCPAGG_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+    ocpagg_cli::logging::init(ocpagg_cli::logging::LogFormat::Text, quiet, None);
 }
 
 fn main() -> ExitCode {
@@ -263,15 +272,20 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            if let Some(signal) = e.downcast_ref::<Interrupted>() {
-                ExitCode::from(signal.exit_code())
-            } else if e.downcast_ref::<UsageError>().is_some() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::from(1)
-            }
+            ocpagg_cli::logging::print_error(&e);
+            ExitCode::from(exit_code(&e))
         }
+    }
+}
+
+/// The exit code of an error: 130/143 after a signal, 2 for a setting, 1 otherwise.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    if let Some(signal) = e.downcast_ref::<Interrupted>() {
+        signal.exit_code()
+    } else if e.downcast_ref::<UsageError>().is_some() {
+        2
+    } else {
+        1
     }
 }
 
@@ -305,15 +319,63 @@ fn limit_retained_memory(arenas: usize) {
 }
 
 fn cmd_run(args: &RunArgs) -> Result<()> {
-    let config = RunConfig::load(args.config.as_deref(), &args.flags())?;
-    let job = config.resolve()?;
+    let started = std::time::Instant::now();
+    let flags = args.flags();
+    let config = RunConfig::load(args.config.as_deref(), &flags);
+    // How to report is read first, so that even a bad setting is reported as asked.
+    let reporting = config.as_ref().unwrap_or(&flags).reporting()?;
+    let quiet = config.as_ref().unwrap_or(&flags).quiet.unwrap_or(false);
+    ocpagg_cli::logging::init(reporting.log_format, quiet, reporting.tracing_id.as_deref());
+    let job = config
+        .as_ref()
+        .map_err(|e| UsageError(e.0.clone()))
+        .and_then(RunConfig::resolve);
+    let outcome = match &job {
+        Ok(job) => run_job(job),
+        Err(e) => Err(UsageError(e.0.clone()).into()),
+    };
+    let result = ocpagg_cli::RunResult::new(
+        config.as_ref().ok(),
+        job.as_ref().ok(),
+        outcome.as_ref().map_err(|e| (e, exit_code(e))),
+        started.elapsed(),
+    );
+    if let Some(path) = &reporting.metrics_file {
+        if let Err(e) = result.write_metrics(path) {
+            tracing::warn!("{e:#}");
+        }
+    }
+    if reporting.json_result {
+        println!("{}", result.to_json());
+    }
+    let report = outcome?;
+    if !quiet {
+        match reporting.log_format {
+            ocpagg_cli::logging::LogFormat::Text => {
+                eprint!("{}", ocpagg_cli::summary::render(&report))
+            }
+            ocpagg_cli::logging::LogFormat::Json => tracing::info!(
+                files_read = result.files_read,
+                rows_read = result.rows_read.values().sum::<u64>(),
+                rows_inserted = result.rows_inserted,
+                rows_deleted = result.rows_deleted,
+                wall_seconds = result.wall_seconds,
+                output = result.output.as_deref().unwrap_or(""),
+                "Run finished."
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Runs a resolved job with the process's signal handling. After a signal, whatever error
+/// the run stopped with (the readers' `Interrupted`, or a database statement the signal
+/// cancelled) is reported as the interruption, in one line: what happened and what was left
+/// untouched.
+fn run_job(job: &ocpagg_cli::Job) -> Result<ocpagg_cli::RunReport> {
     limit_retained_memory(job.threads);
-    init_logging(job.quiet);
     ocpagg_cli::interrupt::install().context("cannot install the SIGINT/SIGTERM handlers")?;
-    // After a signal, whatever error the run stopped with (the readers' `Interrupted`, or a
-    // database statement the signal cancelled) is reported as the interruption, in one line:
-    // what happened and what was left untouched.
-    let report = ocpagg_cli::run(&job).map_err(|e| {
+    ocpagg_cli::run(job).map_err(|e| {
         let signal = e
             .downcast_ref::<Interrupted>()
             .copied()
@@ -329,11 +391,7 @@ fn cmd_run(args: &RunArgs) -> Result<()> {
             }),
             None => e,
         }
-    })?;
-    if !job.quiet {
-        eprint!("{}", ocpagg_cli::summary::render(&report));
-    }
-    Ok(())
+    })
 }
 
 fn cmd_preflight(args: &PreflightArgs) -> Result<()> {

@@ -76,6 +76,9 @@ pub struct RunReport {
     pub write_time: Duration,
     /// Requests and bytes, when the warehouse is in S3.
     pub io: Option<IoStats>,
+    /// The run's identity as written into the rows (the database may have supplied the
+    /// report period and the cluster).
+    pub run: Option<RunInfo>,
 }
 
 impl RunReport {
@@ -331,6 +334,7 @@ pub fn run_with(job: &Job, cancel: &CancelToken) -> Result<RunReport> {
     let (out_tx, out_rx) = bounded::<Out>(2);
 
     let mut report = RunReport {
+        run: Some(job.run.clone()),
         pods_from_daily,
         storage_from_daily,
         to_database: matches!(job.output, Output::Postgres { .. }),

@@ -7,6 +7,14 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// Whether a progress bar may be drawn (on a terminal); JSON logs turn it off.
+static BAR_ALLOWED: AtomicBool = AtomicBool::new(true);
+
+/// Allows or forbids the progress bar; without it, progress is logged every few seconds.
+pub fn allow_bar(allowed: bool) {
+    BAR_ALLOWED.store(allowed, Ordering::Relaxed);
+}
+
 /// Shared counters the stages bump once per batch or file.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -46,7 +54,7 @@ impl Progress {
 
 fn tick(c: &Counters, interval: Duration) {
     let started = Instant::now();
-    let bar = std::io::stderr().is_terminal().then(|| {
+    let bar = (BAR_ALLOWED.load(Ordering::Relaxed) && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         bar.set_style(
             ProgressStyle::with_template(

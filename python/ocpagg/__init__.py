@@ -123,9 +123,14 @@ def run(
             ``node_role``, ``threads``, ``batch_size``, ``copy_format``, ``s3_*``, ...).
 
     Returns:
-        The run's result, a ``dict``: the settings used (without secrets), the days, rows
-        read per table, rows written per ``data_source``, rows deleted and inserted, stage
-        times and wall time.
+        The run's result, a ``dict``: the CLI's ``--result-format json`` object (``success``,
+        ``settings`` used without secrets, ``start_date``, ``end_date``, ``days``,
+        ``report_period_id``, ``cluster_id``, ``rows_read`` per table, ``rows_written`` per
+        ``data_source``, ``rows_inserted``, ``rows_deleted``, ``partitions_created``,
+        ``stage_seconds``, ``wall_seconds``, ``peak_rss_bytes``, ``s3``, ...). With
+        ``metrics_file`` set, the same figures are also written there in Prometheus' text
+        format (also after a failure). ``result_format`` and ``log_format`` are accepted and
+        ignored.
 
     Raises:
         ConfigError: a setting is missing, unknown, mistyped or invalid.
@@ -133,6 +138,9 @@ def run(
         DatabaseError: PostgreSQL failed; nothing was committed.
         StorageError: S3 or the local disk failed; nothing was written.
         Error: any other failure.
+
+        An :class:`Error` raised by a run that started carries the failed run's result
+        (``success`` False, ``error``) as its ``result`` attribute.
     """
     given = dict(
         settings,
@@ -143,7 +151,13 @@ def run(
         month=month,
         output=output,
     )
-    return _json.loads(_ocpagg.run(_settings(given), _config(config)))
+    try:
+        return _json.loads(_ocpagg.run(_settings(given), _config(config)))
+    except Error as e:
+        # The failed run's result (``success`` False, ``error``), as the CLI prints it.
+        if isinstance(getattr(e, "result", None), str):
+            e.result = _json.loads(e.result)
+        raise
 
 
 def preflight(*, config: Optional[PathLike] = None, **settings: Any) -> Dict[str, Any]:

@@ -17,12 +17,12 @@
 //! - Results go back as JSON text, which the Python layer parses into a `dict`.
 //! - Errors become one exception class per [`ErrorKind`] ([`to_pyerr`]), with the CLI's text.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use ocpagg_cli::config::{List, Output, KEYS};
-use ocpagg_cli::{classify, CancelToken, ErrorKind, Job, RunConfig, RunReport, UsageError};
+use ocpagg_cli::config::{List, KEYS};
+use ocpagg_cli::{classify, CancelToken, ErrorKind, Job, RunConfig, RunResult, UsageError};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -119,39 +119,44 @@ fn job(settings_json: &str, config: Option<&str>) -> anyhow::Result<(RunConfig, 
     Ok((merged, job))
 }
 
+/// How a wait ended.
+enum Waited<T> {
+    /// The work's value.
+    Done(T),
+    /// The work's thread ended without one (it panicked).
+    Lost,
+    /// A Python signal handler raised; `T` is what the cancelled work ended with, when it
+    /// was waited for.
+    Raised(PyErr, Option<T>),
+}
+
 /// Waits for `rx` in slices, GIL released, running Python's signal handlers between slices.
 /// When one raises: `cancel` (if any) is cancelled and the work waited for; without a token
-/// the work is left to finish on its own (it changes nothing); the exception is returned.
-fn wait<T: Send>(
-    py: Python<'_>,
-    rx: &Receiver<T>,
-    cancel: Option<&CancelToken>,
-) -> PyResult<Option<T>> {
+/// the work is left to finish on its own (it changes nothing).
+fn wait<T: Send>(py: Python<'_>, rx: &Receiver<T>, cancel: Option<&CancelToken>) -> Waited<T> {
     loop {
         match py.detach(|| rx.recv_timeout(SLICE)) {
-            Ok(value) => return Ok(Some(value)),
-            Err(RecvTimeoutError::Disconnected) => return Ok(None),
+            Ok(value) => return Waited::Done(value),
+            Err(RecvTimeoutError::Disconnected) => return Waited::Lost,
             Err(RecvTimeoutError::Timeout) => {}
         }
         if let Err(raised) = py.check_signals() {
-            if let Some(cancel) = cancel {
+            let ended = cancel.and_then(|cancel| {
                 cancel.cancel();
                 // The run stops at its next batch (a database statement at once): wait, so
                 // that nothing of it is left when the exception reaches the caller.
-                let _ = py.detach(|| rx.recv());
-            }
-            return Err(raised);
+                py.detach(|| rx.recv()).ok()
+            });
+            return Waited::Raised(raised, ended);
         }
     }
 }
 
-/// Runs `work` on a thread of its own while the caller waits ([`wait`]).
-fn on_thread<T: Send + 'static>(
-    py: Python<'_>,
+/// Starts `work` on a thread of its own; its result arrives on the receiver.
+fn spawn<T: Send + 'static>(
     name: &str,
-    cancel: Option<&CancelToken>,
     work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
-) -> PyResult<T> {
+) -> PyResult<Receiver<anyhow::Result<T>>> {
     let (tx, rx) = crossbeam_channel::bounded(1);
     std::thread::Builder::new()
         .name(name.into())
@@ -159,25 +164,86 @@ fn on_thread<T: Send + 'static>(
             let _ = tx.send(work());
         })
         .map_err(|e| Error::new_err(format!("cannot start a thread: {e}")))?;
-    match wait(py, &rx, cancel)? {
-        Some(Ok(value)) => Ok(value),
-        Some(Err(e)) => Err(to_pyerr(&e)),
-        None => Err(Error::new_err(format!("the {name} thread panicked"))),
+    Ok(rx)
+}
+
+/// Runs `work` on a thread of its own while the caller waits ([`wait`]), not cancellable.
+fn on_thread<T: Send + 'static>(
+    py: Python<'_>,
+    name: &str,
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> PyResult<T> {
+    match wait(py, &spawn(name, work)?, None) {
+        Waited::Done(Ok(value)) => Ok(value),
+        Waited::Done(Err(e)) => Err(to_pyerr(&e)),
+        Waited::Lost => Err(Error::new_err(format!("the {name} thread panicked"))),
+        Waited::Raised(raised, _) => Err(raised),
     }
 }
 
-/// Runs one source and month to its output; returns the result as JSON text.
+/// The CLI's exit code for an error, as the result reports it.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    if let Some(signal) = e.downcast_ref::<ocpagg_cli::interrupt::Interrupted>() {
+        return signal.exit_code();
+    }
+    match classify(e) {
+        ErrorKind::Config => 2,
+        _ => 1,
+    }
+}
+
+/// Runs one source and month to its output; returns the result as JSON text (the CLI's
+/// `--result-format json` object). On failure the exception carries the failed run's result
+/// as its `result` attribute (JSON text; the Python layer makes it a dict). The metrics file,
+/// when set, is written either way, as the CLI writes it.
 #[pyfunction]
 #[pyo3(signature = (settings_json, config=None))]
 fn run(py: Python<'_>, settings_json: &str, config: Option<&str>) -> PyResult<String> {
+    let started = Instant::now();
     let (merged, job) = job(settings_json, config).map_err(|e| to_pyerr(&e))?;
+    // Checked as the CLI checks them; `result_format` and `log_format` mean nothing here
+    // (the result is the return value, and the run logs nothing), `metrics_file` is honoured.
+    let reporting = merged
+        .reporting()
+        .map_err(|e| to_pyerr(&anyhow::Error::new(e)))?;
     let cancel = CancelToken::new();
     let token = cancel.clone();
     let job_for_run = job.clone();
-    let report = on_thread(py, "ocpagg-run", Some(&cancel), move || {
+    let rx = spawn("ocpagg-run", move || {
         ocpagg_cli::run_with(&job_for_run, &token)
     })?;
-    Ok(result(&merged, &job, &report).to_string())
+    let (outcome, raised) = match wait(py, &rx, Some(&cancel)) {
+        Waited::Done(outcome) => (outcome, None),
+        Waited::Lost => (Err(anyhow::anyhow!("the ocpagg-run thread panicked")), None),
+        Waited::Raised(raised, ended) => {
+            let stopped = match ended {
+                Some(Ok(report)) => Ok(report), // it had finished: the rows are in place
+                _ => Err(anyhow::Error::new(ocpagg_cli::interrupt::Cancelled)),
+            };
+            (stopped, Some(raised))
+        }
+    };
+    let result = RunResult::new(
+        Some(&merged),
+        Some(&job),
+        outcome.as_ref().map_err(|e| (e, exit_code(e))),
+        started.elapsed(),
+    );
+    if let Some(path) = &reporting.metrics_file {
+        // As in the CLI, a metrics file that cannot be written does not fail the run.
+        let _ = result.write_metrics(path);
+    }
+    if let Some(raised) = raised {
+        return Err(raised);
+    }
+    match outcome {
+        Ok(_) => Ok(result.to_json()),
+        Err(e) => {
+            let err = to_pyerr(&e);
+            err.value(py).setattr("result", result.to_json())?;
+            Err(err)
+        }
+    }
 }
 
 /// Runs the preflight checks; returns `{"ready", "checks"}` as JSON text.
@@ -185,7 +251,7 @@ fn run(py: Python<'_>, settings_json: &str, config: Option<&str>) -> PyResult<St
 #[pyo3(signature = (settings_json, config=None))]
 fn preflight(py: Python<'_>, settings_json: &str, config: Option<&str>) -> PyResult<String> {
     let (_, job) = job(settings_json, config).map_err(|e| to_pyerr(&e))?;
-    on_thread(py, "ocpagg-preflight", None, move || {
+    on_thread(py, "ocpagg-preflight", move || {
         Ok(ocpagg_cli::preflight::preflight(&job).render_json())
     })
 }
@@ -240,7 +306,7 @@ fn validate(py: Python<'_>, settings_json: &str) -> PyResult<String> {
         cost_category: s.cost_category.map(|l| l.items()).unwrap_or_default(),
         node_role: s.node_role.map(|l| l.items()).unwrap_or_default(),
     };
-    on_thread(py, "ocpagg-validate", None, move || {
+    on_thread(py, "ocpagg-validate", move || {
         let comparison = ocpagg_cli::validate::compare(&args)?;
         if comparison.checks.is_empty() {
             return Err(ocpagg_cli::validate::nothing_to_compare());
@@ -250,40 +316,6 @@ fn validate(py: Python<'_>, settings_json: &str) -> PyResult<String> {
             map.insert("ok".into(), json!(comparison.failed() == 0));
         }
         Ok(value.to_string())
-    })
-}
-
-/// The run's result. PLACEHOLDER until the CLI's JSON result (`--result-format json`) is in
-/// the library: the settings used (without secrets) and the report's figures.
-fn result(config: &RunConfig, job: &Job, report: &RunReport) -> Value {
-    let mut settings = serde_json::to_value(config).unwrap_or_else(|_| json!({}));
-    if let Value::Object(map) = &mut settings {
-        map.insert("output".into(), json!(job.output.to_string()));
-    }
-    let days = (job.run.end - job.run.start).num_days() + 1;
-    let secs = |d: Duration| d.as_secs_f64();
-    json!({
-        "settings": settings,
-        "start_date": job.run.start.to_string(),
-        "end_date": job.run.end.to_string(),
-        "days": days,
-        "output": match &job.output {
-            Output::File(_) => "file",
-            Output::Postgres { .. } => "postgresql",
-        },
-        "files_read": report.files_read,
-        "rows_read": report.rows_read,
-        "rows_written": report.write.rows_by_data_source,
-        "rows_deleted": report.write.rows_deleted,
-        "rows_inserted": report.write.rows,
-        "stage_seconds": {
-            "read": secs(report.read_time),
-            "labels": secs(report.labels_time),
-            "aggregate": secs(report.aggregate_time),
-            "convert": secs(report.convert_time),
-            "write": secs(report.write_time),
-        },
-        "wall_seconds": secs(report.wall),
     })
 }
 

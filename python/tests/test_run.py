@@ -24,10 +24,15 @@ def test_file_output_is_the_clis(ocpagg_bin, small_warehouse, tmp_path):
     settings = dict(MONTH_SETTINGS, warehouse=small_warehouse, cluster_id="my-cluster",
                     enabled_keys="app,environment", cost_category="openshift-%=1")
     run_cli(ocpagg_bin, **dict(settings, output=tmp_path / "cli.csv"))
-    result = ocpagg.run(output=tmp_path / "py.csv", **settings)
+    result = ocpagg.run(output=tmp_path / "py.csv", metrics_file=tmp_path / "ocpagg.prom",
+                        **settings)
     rows = read_csv_rows(tmp_path / "py.csv")
     assert rows == read_csv_rows(tmp_path / "cli.csv")
+    assert result["success"] is True
     assert result["rows_inserted"] == len(rows) > 0
+    # The metrics file, as the CLI writes it.
+    metrics = (tmp_path / "ocpagg.prom").read_text()
+    assert "ocpagg_run_success{" in metrics and f"source=\"{SOURCE}\"" in metrics
     assert sum(result["rows_written"].values()) == len(rows)
     assert result["days"] == 31
     assert result["rows_read"]["pod_usage"] > 0
@@ -123,6 +128,10 @@ def test_errors_have_the_clis_message_and_their_class(ocpagg_bin, small_warehous
             ocpagg.run(**settings)
         assert type(raised.value) is cls, (settings, raised.value)
         assert str(raised.value) == cli_error(ocpagg_bin, **settings)
+        if cls is not ocpagg.ConfigError:
+            # A run that started carries its failed result, as the CLI's JSON result.
+            assert raised.value.result["success"] is False
+            assert raised.value.result["error"]["message"] == str(raised.value)
     assert issubclass(ocpagg.ConfigError, ocpagg.Error) and issubclass(ocpagg.Error, Exception)
 
 

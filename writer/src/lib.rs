@@ -113,6 +113,8 @@ pub struct WriteReport {
     pub rows_by_data_source: BTreeMap<String, u64>,
     /// Rows deleted before writing (database targets).
     pub rows_deleted: u64,
+    /// Partitions the run created (database targets; `schema.table_YYYY_MM`).
+    pub partitions_created: Vec<String>,
 }
 
 impl WriteReport {

@@ -12,6 +12,7 @@
 //! - `pg`: the test servers and koku's tables (shared helpers);
 //! - `preflight`: `ocpagg preflight`, the pre-run checks, against local, S3 and PostgreSQL;
 //! - `s3_faults`: S3 through a fault-injecting proxy, over HTTPS with a private CA;
+//! - `reporting`: the JSON result, JSON logs and the Prometheus metrics file;
 //! - `validate`: the scenario suite through generate → run → `ocpagg validate`.
 
 mod bad_input;
@@ -20,6 +21,7 @@ mod database;
 mod oracle;
 mod pg;
 mod preflight;
+mod reporting;
 mod s3_faults;
 mod scenarios;
 mod sources;

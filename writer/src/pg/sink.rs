@@ -102,13 +102,22 @@ impl PostgresSink {
         slice: Slice,
         format: CopyFormat,
     ) -> Result<Self> {
-        table.ensure_partition(&mut client, target, slice.start)?;
+        let created = table.ensure_partition(&mut client, target, slice.start)?;
+        let created: Vec<String> = created
+            .map(|name| format!("{}.{name}", table.schema))
+            .into_iter()
+            .collect();
         let cancel = CancelHandle(client.cancel_token(), target.tls_connector());
         let (tx, rx) = sync_channel(4);
         let shown = target.to_string();
         let session = std::thread::Builder::new()
             .name("ocpagg-pg".into())
-            .spawn(move || session(client, &shown, &table, slice, format, rx))
+            .spawn(move || {
+                session(client, &shown, &table, slice, format, rx).map(|report| WriteReport {
+                    partitions_created: created,
+                    ..report
+                })
+            })
             .map_err(|e| WriteError::Io {
                 path: target.to_string(),
                 source: Box::new(e),

@@ -11,7 +11,13 @@ import pytest
 
 import ocpagg
 import ocpagg_koku
-from ocpagg_testing import SOURCE
+from ocpagg_testing import ORG, SOURCE
+
+
+@pytest.fixture()
+def schema() -> str:
+    """koku's tenant schema is also the org of the warehouse's paths."""
+    return ORG
 
 
 def period_id(db, schema: str) -> int:

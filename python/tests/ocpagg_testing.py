@@ -153,10 +153,14 @@ class S3:
         for path in sorted(local.rglob("*")):
             if path.is_file():
                 key = f"{prefix}/{path.relative_to(local).as_posix()}"
+                # Binary content type: moto parses a form-encoded body (urllib's default).
                 request = urllib.request.Request(
-                    f"{self.endpoint}/{self.bucket}/{key}", data=path.read_bytes(), method="PUT"
+                    f"{self.endpoint}/{self.bucket}/{key}",
+                    data=path.read_bytes(),
+                    method="PUT",
+                    headers={"Content-Type": "application/octet-stream"},
                 )
-                with urllib.request.urlopen(request) as response:
+                with urllib.request.urlopen(request, timeout=30) as response:
                     assert response.status == 200
         return f"s3://{self.bucket}/{prefix}"
 

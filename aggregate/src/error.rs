@@ -20,6 +20,17 @@ pub enum AggregateError {
         /// The column.
         column: &'static str,
     },
+    /// An Arrow kernel failed on a batch (a cast of text values, a batch rebuilt with
+    /// re-keyed columns): not expected from the reader's canonical batches, reported rather
+    /// than a panic.
+    #[error("internal error: {what}: {source}")]
+    Arrow {
+        /// What was being done.
+        what: &'static str,
+        /// The kernel's error.
+        #[source]
+        source: arrow::error::ArrowError,
+    },
 }
 
 /// Shorthand for results of this crate.

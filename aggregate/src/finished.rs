@@ -108,15 +108,15 @@ impl FinishedDays {
         sort_rows(&mut self.storage);
         self.segments.clear();
         let (mut i, mut j) = (0, 0);
-        while i < self.pods.len() || j < self.storage.len() {
-            let day = self
-                .pods
-                .get(i)
-                .map(|g| g.0 .0)
-                .into_iter()
-                .chain(self.storage.get(j).map(|r| r.day))
-                .min()
-                .expect("rows remain");
+        // Ends when neither part has rows left (no least day).
+        while let Some(day) = self
+            .pods
+            .get(i)
+            .map(|g| g.0 .0)
+            .into_iter()
+            .chain(self.storage.get(j).map(|r| r.day))
+            .min()
+        {
             let pods_end = i + self.pods[i..].partition_point(|g| g.0 .0 == day);
             let storage_end = j + self.storage[j..].partition_point(|r| r.day == day);
             if pods_end > i {

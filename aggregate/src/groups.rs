@@ -13,6 +13,10 @@ use hashbrown::HashMap;
 
 /// A group's index: at most 2^32 groups are open at once (a day of a cluster has well under
 /// a million).
+#[allow(
+    clippy::expect_used,
+    reason = "memory runs out long before 2^32 groups (each holds far more than a byte)"
+)]
 fn dense_index(i: usize) -> u32 {
     u32::try_from(i).expect("fewer than 2^32 open groups")
 }

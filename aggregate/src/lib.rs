@@ -46,6 +46,7 @@
 //! assert!(aggregator.finish().rows.is_empty());
 //! ```
 #![warn(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod config;
 mod error;
@@ -65,8 +66,8 @@ pub use error::{AggregateError, Result};
 pub use finished::FinishedDays;
 pub use like::LikePattern;
 pub use output::{
-    to_record_batch, Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow,
-    ZERO_INFRASTRUCTURE_COST,
+    to_record_batch, to_record_batch_with_csi, Capacity, DataSource, PodMeasures, StorageMeasures,
+    SummaryRow, ZERO_INFRASTRUCTURE_COST,
 };
 pub use pods::{
     row_order, sort_rows, AggregateStats, Aggregator, PodPartial, PodPass, PreparedBatch, Summary,

@@ -7,7 +7,8 @@ use arrow::array::{
 };
 
 use crate::config::RunInfo;
-use crate::schema::{summary_schema, SUMMARY_COLUMNS};
+use crate::error::{AggregateError, Result};
+use crate::schema::{summary_schema, summary_schema_with_csi, SUMMARY_COLUMNS};
 
 /// `infrastructure_usage_cost` of Pod and Storage rows, as koku's jsonb prints it.
 pub const ZERO_INFRASTRUCTURE_COST: &str = r#"{"cpu": 0, "memory": 0, "storage": 0}"#;
@@ -125,7 +126,7 @@ pub struct SummaryRow {
 }
 
 /// Builds one record batch in [`summary_schema`] from rows, with a fresh v4 uuid per row.
-pub fn to_record_batch(run: &RunInfo, rows: &[SummaryRow]) -> RecordBatch {
+pub fn to_record_batch(run: &RunInfo, rows: &[SummaryRow]) -> Result<RecordBatch> {
     let n = rows.len();
     let texts = |f: &dyn Fn(&SummaryRow) -> Option<&str>| -> ArrayRef {
         // Sized exactly: label texts are long, and doubling would leave up to half unused.
@@ -200,5 +201,30 @@ pub fn to_record_batch(run: &RunInfo, rows: &[SummaryRow]) -> RecordBatch {
         Arc::new(categories.finish()),
     ];
     debug_assert_eq!(columns.len(), SUMMARY_COLUMNS.len());
-    RecordBatch::try_new(summary_schema(), columns).expect("columns match the summary schema")
+    RecordBatch::try_new(summary_schema(), columns).map_err(|source| AggregateError::Arrow {
+        what: "building summary rows",
+        source,
+    })
+}
+
+/// [`to_record_batch`] plus a trailing `csi_volume_handle` column
+/// ([`summary_schema_with_csi`]): the claim's CSI handle on Storage rows, null elsewhere.
+/// `RecordBatch::project(0..SUMMARY_COLUMNS.len())` gives back the summary batch.
+pub fn to_record_batch_with_csi(run: &RunInfo, rows: &[SummaryRow]) -> Result<RecordBatch> {
+    let batch = to_record_batch(run, rows)?;
+    let bytes = rows
+        .iter()
+        .map(|r| r.storage.csi_volume_handle.as_deref().map_or(0, str::len))
+        .sum();
+    let mut csi = StringBuilder::with_capacity(rows.len(), bytes);
+    rows.iter()
+        .for_each(|r| csi.append_option(r.storage.csi_volume_handle.as_deref()));
+    let mut columns = batch.columns().to_vec();
+    columns.push(Arc::new(csi.finish()));
+    RecordBatch::try_new(summary_schema_with_csi(), columns).map_err(|source| {
+        AggregateError::Arrow {
+            what: "building summary rows with csi_volume_handle",
+            source,
+        }
+    })
 }

@@ -45,6 +45,10 @@ const INFRA_LABEL_TEXT: &str = r#""node_role_kubernetes_io": "infra""#;
 /// Merged label maps kept from one day to the next (the same pods carry the same labels every
 /// day); beyond this many, the cache is cleared after a day's rows are built.
 const MERGED_LABELS_KEPT: usize = 1 << 15;
+/// Raw label strings cached from one day to the next (each is parsed once while cached);
+/// beyond this many, the cache is cleared after a day's rows are built, so a month of
+/// distinct label strings (pods that come and go) is not held to the month's end.
+const RAW_LABELS_KEPT: usize = 1 << 16;
 /// Text columns whose values matter only within a day (pods join claims to placements; a
 /// claim's names are copied into its row), and which a month holds many of: they are interned
 /// apart from the long-lived names (namespaces, nodes, storage classes) and forgotten as days
@@ -254,6 +258,8 @@ pub struct Aggregator {
     pub(crate) role_pairs: HashMap<(StringId, StringId), bool>,
     string_remaps: DictionaryCache<StringId>,
     label_remaps: DictionaryCache<LabelSetId>,
+    /// [`RAW_LABELS_KEPT`] (lower in tests, to exercise the forgetting).
+    pub(crate) raw_labels_kept: usize,
 }
 
 pub(crate) fn column<'a>(batch: &'a RecordBatch, name: &'static str) -> Result<&'a ArrayRef> {
@@ -334,6 +340,7 @@ impl Aggregator {
             role_pairs: HashMap::new(),
             string_remaps: DictionaryCache::default(),
             label_remaps: DictionaryCache::default(),
+            raw_labels_kept: RAW_LABELS_KEPT,
         }
     }
 
@@ -353,11 +360,14 @@ impl Aggregator {
         let map = std::mem::take(&mut self.node_labels);
         self.node_labels = self.add_label_table(batch, "node", "node_labels", map)?;
         let ts = times(batch)?;
-        let (nodes, node_remap) = self.strings.intern_dictionary(column(batch, "node")?);
-        let labels = text_dictionary(column(batch, "node_labels")?);
+        let (nodes, node_remap) = self.strings.intern_dictionary(column(batch, "node")?)?;
+        let labels = text_dictionary(column(batch, "node_labels")?)?;
         let labels = labels.as_dictionary::<Int32Type>();
         let values = arrow::compute::cast(labels.values(), &arrow::datatypes::DataType::Utf8)
-            .expect("text dictionary values");
+            .map_err(|source| AggregateError::Arrow {
+                what: "reading node label text",
+                source,
+            })?;
         let infra: Vec<bool> = values
             .as_string::<i32>()
             .iter()
@@ -391,7 +401,7 @@ impl Aggregator {
         mut map: HashMap<(i32, StringId), LabelSetId>,
     ) -> Result<HashMap<(i32, StringId), LabelSetId>> {
         let ts = times(batch)?;
-        let (keys, key_remap) = self.strings.intern_dictionary(column(batch, key)?);
+        let (keys, key_remap) = self.strings.intern_dictionary(column(batch, key)?)?;
         let (label_col, label_remap) = self.intern_labels(column(batch, labels)?, labels)?;
         let label_keys = label_col.as_dictionary::<Int32Type>().keys();
         for (i, node) in row_ids(&keys, &key_remap).enumerate() {
@@ -417,14 +427,17 @@ impl Aggregator {
         column: &ArrayRef,
         name: &'static str,
     ) -> Result<(ArrayRef, Vec<LabelSetId>)> {
-        let dict = text_dictionary(column);
+        let dict = text_dictionary(column)?;
         let labels = &mut self.labels;
         let remap = self.label_remaps.get_or(
             (0, name),
             dict.as_dictionary::<Int32Type>().values(),
             |values| {
                 let values = arrow::compute::cast(values, &arrow::datatypes::DataType::Utf8)
-                    .expect("text dictionary values");
+                    .map_err(|source| AggregateError::Arrow {
+                        what: "reading label text",
+                        source,
+                    })?;
                 values
                     .as_string::<i32>()
                     .iter()
@@ -449,22 +462,19 @@ impl Aggregator {
         table: u8,
         name: &'static str,
         column: &ArrayRef,
-    ) -> (ArrayRef, Vec<StringId>) {
-        let dict = text_dictionary(column);
+    ) -> Result<(ArrayRef, Vec<StringId>)> {
+        let dict = text_dictionary(column)?;
         let strings = if SHORT_LIVED_COLUMNS.contains(&name) {
             &mut self.short_lived
         } else {
             &mut self.strings
         };
-        let remap = self
-            .string_remaps
-            .get_or(
-                (table, name),
-                dict.as_dictionary::<Int32Type>().values(),
-                |values| Ok::<_, std::convert::Infallible>(strings.intern_values(values)),
-            )
-            .unwrap_or_else(|never| match never {});
-        (dict, remap)
+        let remap = self.string_remaps.get_or(
+            (table, name),
+            dict.as_dictionary::<Int32Type>().values(),
+            |values| strings.intern_values(values),
+        )?;
+        Ok((dict, remap))
     }
 
     /// Interns a pod_usage batch's dictionary values (sequential, cheap).
@@ -475,7 +485,7 @@ impl Aggregator {
             let i = schema
                 .index_of(name)
                 .map_err(|_| AggregateError::MissingColumn { column: name })?;
-            let (col, remap) = this.intern_column(0, name, &columns[i]);
+            let (col, remap) = this.intern_column(0, name, &columns[i])?;
             columns[i] = col;
             Ok(remap)
         };
@@ -496,7 +506,11 @@ impl Aggregator {
         } else {
             Default::default()
         };
-        let batch = RecordBatch::try_new(schema, columns).expect("same schema, re-keyed columns");
+        let batch =
+            RecordBatch::try_new(schema, columns).map_err(|source| AggregateError::Arrow {
+                what: "re-keying a pod batch",
+                source,
+            })?;
         Ok(PreparedBatch {
             pass,
             batch,
@@ -769,6 +783,7 @@ impl Aggregator {
         self.namespace_labels.retain(|&(day, _), _| day > last_day);
         // The days keep their JSON; the merged ids are not used past this point.
         self.merged.clear_if_over(MERGED_LABELS_KEPT);
+        self.labels.forget_raw_if_over(self.raw_labels_kept);
         self.forget_short_lived();
         FinishedDays::new(groups, storage, texts, labels, categories, capacity)
     }

@@ -112,6 +112,25 @@ pub fn summary_schema() -> SchemaRef {
     }))
 }
 
+/// `csi_volume_handle`: a grouping key of Storage rows that koku's PostgreSQL table has no
+/// column for, but its Hive copy has (OCP-on-cloud matches volumes to disks by it).
+pub const CSI_VOLUME_HANDLE: &str = "csi_volume_handle";
+
+/// [`summary_schema`] plus a trailing nullable `csi_volume_handle` (Utf8): the batches of
+/// [`crate::to_record_batch_with_csi`], for sinks that also write koku's Hive copy.
+pub fn summary_schema_with_csi() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    Arc::clone(SCHEMA.get_or_init(|| {
+        let mut fields: Vec<Field> = summary_schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new(CSI_VOLUME_HANDLE, DataType::Utf8, true));
+        Arc::new(Schema::new(fields))
+    }))
+}
+
 /// Index of a summary column by name.
 pub fn column_index(name: &str) -> Option<usize> {
     SUMMARY_COLUMNS.iter().position(|c| c.name == name)

@@ -19,7 +19,6 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Int32Type;
-use chrono::{Datelike, NaiveDate};
 use hashbrown::{HashMap, HashSet};
 use ocpagg_labels::LabelSetId;
 use rayon::prelude::*;
@@ -137,14 +136,24 @@ impl StoragePartial {
     }
 }
 
-/// Days in the month of a day (days since 1970-01-01).
+/// Days in the month of a day (days since 1970-01-01), for every `i32` (the civil calendar
+/// computed directly, H. Hinnant's `civil_from_days`, so no date can be out of range).
 fn days_in_month(day: i32) -> u32 {
-    let date = NaiveDate::from_num_days_from_ce_opt(day + 719_163).expect("a date in range");
-    let first = date.with_day(1).expect("day 1 exists");
-    let next = first
-        .checked_add_months(chrono::Months::new(1))
-        .expect("a date in range");
-    (next - first).num_days() as u32
+    let z = i64::from(day) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 impl Aggregator {
@@ -161,7 +170,7 @@ impl Aggregator {
         let mut text: [Vec<StringId>; 6] = Default::default();
         for (slot, name) in text.iter_mut().zip(TEXT_COLUMNS) {
             let i = index(name)?;
-            let (col, remap) = self.intern_column(1, name, &columns[i]);
+            let (col, remap) = self.intern_column(1, name, &columns[i])?;
             columns[i] = col;
             *slot = remap;
         }
@@ -173,7 +182,11 @@ impl Aggregator {
         };
         let pv_labels = labels("persistentvolume_labels", self)?;
         let pvc_labels = labels("persistentvolumeclaim_labels", self)?;
-        let batch = RecordBatch::try_new(schema, columns).expect("same schema, re-keyed columns");
+        let batch =
+            RecordBatch::try_new(schema, columns).map_err(|source| AggregateError::Arrow {
+                what: "re-keying a storage batch",
+                source,
+            })?;
         Ok(PreparedStorage {
             batch,
             text,
@@ -384,6 +397,8 @@ impl Aggregator {
 mod tests {
     use std::sync::Arc;
 
+    use chrono::{Datelike, NaiveDate};
+
     use arrow::array::{ArrayRef, DictionaryArray, Float64Array, TimestampSecondArray};
     use arrow::datatypes::Int32Type;
 
@@ -574,6 +589,44 @@ mod tests {
     /// Finishing the first day early and the rest at the end gives the rows that one
     /// `finish` gives: every Pod, Storage and unallocated row, the same numbers.
     #[test]
+    fn forgetting_raw_label_strings_between_days_gives_the_same_rows() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let labelled = |b: RecordBatch| {
+            let i = b.schema().index_of("pod_labels").unwrap();
+            let mut columns = b.columns().to_vec();
+            columns[i] = text(&[Some(r#"{"app": "a"}"#), Some(r#"{"app": "b", "x": "1"}"#)]);
+            RecordBatch::try_new(b.schema(), columns).unwrap()
+        };
+        let day0 = labelled(pods());
+        let day1 = shifted(&labelled(pods()), 86_400);
+        let mut whole = aggregator();
+        whole
+            .add_batches(&pool, vec![day0.clone(), day1.clone()], PodPass::Both)
+            .unwrap();
+        let parsed_once = whole.labels.strings_parsed();
+        let mut whole = whole.finish().rows;
+
+        let mut split = aggregator();
+        split.raw_labels_kept = 0;
+        split.add_batches(&pool, vec![day0], PodPass::Both).unwrap();
+        let mut rows = split.finish_days(0);
+        assert_eq!(split.labels.raw_cached(), 0, "forgotten after day 0");
+        split.add_batches(&pool, vec![day1], PodPass::Both).unwrap();
+        assert_eq!(
+            split.labels.strings_parsed(),
+            2 * parsed_once,
+            "parsed again"
+        );
+        rows.extend(split.finish().rows);
+        crate::pods::sort_rows(&mut whole);
+        crate::pods::sort_rows(&mut rows);
+        assert_eq!(rows, whole);
+    }
+
+    #[test]
     fn finishing_day_by_day_gives_the_same_rows() {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
@@ -671,5 +724,18 @@ mod tests {
         assert_eq!(days_in_month(day(2024, 2, 29)), 29);
         assert_eq!(days_in_month(day(2025, 12, 15)), 31);
         assert_eq!(days_in_month(day(1969, 12, 31)), 31);
+        // The same as chrono's calendar over centuries (leap years of 1900, 2000, 2100), and
+        // total over every i32.
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        for d in (-30_000..60_000).step_by(7) {
+            let date = epoch + chrono::Duration::days(i64::from(d));
+            let first = date.with_day(1).unwrap();
+            let next = first.checked_add_months(chrono::Months::new(1)).unwrap();
+            let expected = (next - first).num_days() as u32;
+            assert_eq!(days_in_month(d), expected, "{date}");
+        }
+        for d in [i32::MIN, i32::MIN + 1, -1, 0, i32::MAX - 1, i32::MAX] {
+            assert!((28..=31).contains(&days_in_month(d)));
+        }
     }
 }

@@ -6,6 +6,8 @@ use arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use arrow::datatypes::{DataType, Int32Type};
 use hashbrown::HashMap;
 
+use crate::error::{AggregateError, Result};
+
 /// Dense id of an interned string; [`StringId::NULL`] stands for SQL null.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StringId(pub u32);
@@ -46,6 +48,11 @@ impl Strings {
                 id
             }
             None => {
+                // 2^32 distinct strings would need hundreds of GiB before this could fail.
+                #[allow(
+                    clippy::expect_used,
+                    reason = "memory runs out long before 2^32 strings"
+                )]
                 let id =
                     StringId(u32::try_from(self.values.len()).expect("fewer than 2^32 strings"));
                 self.values.push(Some(Arc::clone(&s)));
@@ -65,6 +72,10 @@ impl Strings {
     ///
     /// # Panics
     /// If the id was forgotten by [`Strings::retain`] (a caller bug).
+    #[allow(
+        clippy::expect_used,
+        reason = "ids come only from this table; a forgotten one is a caller bug, never input"
+    )]
     pub fn get(&self, id: StringId) -> Option<&Arc<str>> {
         (!id.is_null()).then(|| {
             self.values[id.0 as usize]
@@ -114,36 +125,42 @@ impl Strings {
     ///
     /// # Panics
     /// If the column is not text; the reader guarantees it is.
-    pub fn intern_dictionary(&mut self, column: &ArrayRef) -> (ArrayRef, Vec<StringId>) {
-        let column = text_dictionary(column);
-        let remap = self.intern_values(column.as_dictionary::<Int32Type>().values());
-        (column, remap)
+    pub fn intern_dictionary(&mut self, column: &ArrayRef) -> Result<(ArrayRef, Vec<StringId>)> {
+        let column = text_dictionary(column)?;
+        let remap = self.intern_values(column.as_dictionary::<Int32Type>().values())?;
+        Ok((column, remap))
     }
 
     /// The id of each value of a dictionary's values array (any text type).
-    pub(crate) fn intern_values(&mut self, values: &ArrayRef) -> Vec<StringId> {
-        let values = arrow::compute::cast(values, &DataType::Utf8).expect("text values");
+    pub(crate) fn intern_values(&mut self, values: &ArrayRef) -> Result<Vec<StringId>> {
+        let values = arrow::compute::cast(values, &DataType::Utf8).map_err(|source| {
+            AggregateError::Arrow {
+                what: "reading text values",
+                source,
+            }
+        })?;
         let values: &StringArray = values.as_string();
-        values
+        Ok(values
             .iter()
             .map(|v| v.map_or(StringId::NULL, |s| self.intern(s)))
-            .collect()
+            .collect())
     }
 }
 
 /// A text column as the canonical `Dictionary(Int32, _)` (unchanged when it is one; plain
 /// text is dictionary-encoded).
-///
-/// # Panics
-/// If the column is not text; the reader guarantees it is.
-pub(crate) fn text_dictionary(column: &ArrayRef) -> ArrayRef {
+/// A column that is not text (the reader guarantees it is) is an error.
+pub(crate) fn text_dictionary(column: &ArrayRef) -> Result<ArrayRef> {
     match column.data_type() {
-        DataType::Dictionary(k, _) if **k == DataType::Int32 => Arc::clone(column),
+        DataType::Dictionary(k, _) if **k == DataType::Int32 => Ok(Arc::clone(column)),
         _ => arrow::compute::cast(
             column,
             &DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
         )
-        .expect("a text column"),
+        .map_err(|source| AggregateError::Arrow {
+            what: "dictionary-encoding a text column",
+            source,
+        }),
     }
 }
 

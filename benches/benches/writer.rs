@@ -85,7 +85,9 @@ mod data {
                 }
             })
             .collect();
-        all.chunks(8192).map(|c| to_record_batch(&run, c)).collect()
+        all.chunks(8192)
+            .map(|c| to_record_batch(&run, c).expect("summary rows"))
+            .collect()
     }
 }
 

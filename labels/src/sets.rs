@@ -210,6 +210,23 @@ impl LabelSets {
         self.raw.retain(|_, v| live(v));
     }
 
+    /// Number of raw label strings cached by [`LabelSets::intern_str`].
+    pub fn raw_cached(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Forgets the raw-string cache of [`LabelSets::intern_str`] when it holds more than
+    /// `limit` strings; true if it did. Ids stay valid and the same: a string seen again is
+    /// parsed again and interned to the map (and id) it had. This bounds the memory a month of
+    /// distinct label strings takes (the strings themselves) to what the open days use.
+    pub fn forget_raw_if_over(&mut self, limit: usize) -> bool {
+        let over = self.raw.len() > limit;
+        if over {
+            self.raw = HashMap::new();
+        }
+        over
+    }
+
     /// Unites two interned maps (all keys; greatest value on conflict); commutative, cached.
     pub fn unite(&mut self, a: LabelSetId, b: LabelSetId) -> LabelSetId {
         if a == b || b == LabelSetId::EMPTY {
@@ -233,6 +250,19 @@ impl LabelSets {
 mod tests {
     use super::*;
     use arrow::array::DictionaryArray;
+
+    #[test]
+    fn forgetting_raw_strings_keeps_their_ids() {
+        let mut sets = LabelSets::new(EnabledKeys::All);
+        let a = sets.intern_str(Some(r#"{"a": "1"}"#)).unwrap();
+        let b = sets.intern_str(Some(r#"{"b": "2"}"#)).unwrap();
+        assert!(!sets.forget_raw_if_over(2));
+        assert!(sets.forget_raw_if_over(1));
+        assert_eq!(sets.raw_cached(), 0);
+        assert_eq!(sets.intern_str(Some(r#"{"b": "2"}"#)).unwrap(), b);
+        assert_eq!(sets.intern_str(Some(r#"{"a":"1"}"#)).unwrap(), a);
+        assert_eq!(sets.strings_parsed(), 4);
+    }
 
     #[test]
     fn forgetting_since_a_mark_keeps_earlier_ids() {

@@ -3,6 +3,7 @@
 //! `main.rs` only parses flags and maps errors to exit codes.
 #![warn(missing_docs)]
 
+pub mod clowder;
 pub mod config;
 pub mod demo;
 pub mod error;

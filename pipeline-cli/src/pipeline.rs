@@ -17,9 +17,9 @@ use arrow::array::{AsArray, RecordBatch};
 use chrono::NaiveDate;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use ocpagg_aggregate::{
-    to_record_batch, AggregateStats, Aggregator, FinishedDays, PodPass, PreparedBatch,
-    PreparedStorage, SummaryRow, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS,
-    POD_USAGE_COLUMNS, STORAGE_USAGE_COLUMNS,
+    to_record_batch, to_record_batch_with_csi, AggregateStats, Aggregator, FinishedDays, PodPass,
+    PreparedBatch, PreparedStorage, SummaryRow, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS,
+    POD_CAPACITY_COLUMNS, POD_USAGE_COLUMNS, STORAGE_USAGE_COLUMNS,
 };
 use ocpagg_aggregate::{CostCategory, LikePattern, RunInfo, SideInputs};
 use ocpagg_labels::EnabledKeys;
@@ -28,7 +28,7 @@ use ocpagg_reader::{
 };
 use ocpagg_writer::pg::{self, read_side_inputs, Slice, SummaryTable};
 use ocpagg_writer::PgTarget;
-use ocpagg_writer::{open_file_sink, PostgresSink, SummarySink, WriteReport};
+use ocpagg_writer::{open_file_sink, HiveSink, HiveTee, PostgresSink, SummarySink, WriteReport};
 use rayon::prelude::*;
 
 use crate::config::{Job, Output};
@@ -76,6 +76,8 @@ pub struct RunReport {
     pub write_time: Duration,
     /// Requests and bytes, when the warehouse is in S3.
     pub io: Option<IoStats>,
+    /// With a Hive copy (`write.hive`): the Trino call that makes its partitions visible.
+    pub hive_sync_call: Option<String>,
     /// The run's identity as written into the rows (the database may have supplied the
     /// report period and the cluster).
     pub run: Option<RunInfo>,
@@ -243,6 +245,8 @@ enum Rows {
 /// Record batches, from the conversion thread to the writer.
 enum Out {
     Batch(RecordBatch),
+    /// Building the batches failed: the writer aborts with this error.
+    Failed(anyhow::Error),
     Done,
 }
 
@@ -259,9 +263,16 @@ pub fn run_with(job: &Job, cancel: &CancelToken) -> Result<RunReport> {
     let started = Instant::now();
     // Open the sink first: an unwritable output should fail before minutes of reading, and
     // a database also supplies side inputs.
-    let (sink, side, run) = open_output(job, cancel)?;
+    // Set once the writer starts finishing (Hive publication, then commit): a signal no
+    // longer cancels the database session then, so the two end up both replaced.
+    let finishing = Arc::new(AtomicBool::new(false));
+    let (sink, side, run) = open_output(job, &finishing, cancel)?;
     // The database may have filled in the report period and the cluster.
     let job = &Job { run, ..job.clone() };
+    let sink = match &job.hive_output {
+        Some(url) => open_hive(job, url, sink)?,
+        None => sink,
+    };
     let warehouse = Warehouse::open_with(&job.warehouse, &job.store)?;
     let plan = warehouse.plan(&job.request)?;
     if !plan.has(ReportType::PodUsage, false) {
@@ -287,6 +298,12 @@ pub fn run_with(job: &Job, cancel: &CancelToken) -> Result<RunReport> {
         Ok(complete)
     })?;
     let jobs = order_jobs(&warehouse, jobs, footers)?;
+    let footed: Vec<(&DataFile, &FileFooter)> = jobs
+        .iter()
+        .filter_map(|j| j.footer.as_ref().map(|f| (&j.file, f)))
+        .collect();
+    warehouse.check_duplicates(&footed)?;
+    drop(footed);
     let counters = Arc::new(Counters::default());
     counters
         .files_total
@@ -358,7 +375,7 @@ pub fn run_with(job: &Job, cancel: &CancelToken) -> Result<RunReport> {
         drop(batch_tx);
         let writer = std::thread::Builder::new()
             .name("ocpagg-write".into())
-            .spawn_scoped(s, move || write_all(sink, out_rx, cancel))
+            .spawn_scoped(s, move || write_all(sink, out_rx, &finishing, cancel))
             .context("cannot start the writer thread")?;
         let pool = &pool;
         let converter = std::thread::Builder::new()
@@ -394,6 +411,16 @@ pub fn run_with(job: &Job, cancel: &CancelToken) -> Result<RunReport> {
     drop(progress);
     drop(read_ahead);
     outcome?;
+    if let Some(hive) = &report.write.hive {
+        report.hive_sync_call = Some(hive_sync_call(job));
+        tracing::info!(
+            location = %hive.location,
+            partitions = %hive.describe_partitions(),
+            rows = hive.rows,
+            "Hive partitions replaced; make them visible with {}.",
+            hive_sync_call(job)
+        );
+    }
     report.io = warehouse.is_remote().then(|| warehouse.io_stats());
     report.rows_read = rows_read.into_inner().expect("no poisoned lock");
     report.read_time = read_time.into_inner().expect("no poisoned lock");
@@ -407,6 +434,7 @@ pub fn run_with(job: &Job, cancel: &CancelToken) -> Result<RunReport> {
 /// given, and starts its transaction; all before any data is read.
 fn open_output(
     job: &Job,
+    finishing: &Arc<AtomicBool>,
     cancel: &CancelToken,
 ) -> Result<(Box<dyn SummarySink>, SideInputs, RunInfo)> {
     let (target, schema, copy_format) = match &job.output {
@@ -451,11 +479,53 @@ fn open_output(
     let sink = PostgresSink::open(client, target, table, slice, copy_format)?;
     // A signal cancels what the session waits for (another run's lock), so that the run
     // stops at once rather than when the other run ends.
+    // Not once the run is finishing: with a Hive copy, that is after the Hive publication
+    // began, and a rollback then would leave the two apart. The same for the caller's token.
     let handle = sink.cancel_handle();
-    crate::interrupt::on_signal(move || handle.cancel());
+    let done = Arc::clone(finishing);
+    crate::interrupt::on_signal(move || {
+        if !done.load(Ordering::SeqCst) {
+            handle.cancel();
+        }
+    });
     let handle = sink.cancel_handle();
-    cancel.on_cancel(move || handle.cancel());
+    let done = Arc::clone(finishing);
+    cancel.on_cancel(move || {
+        if !done.load(Ordering::SeqCst) {
+            handle.cancel();
+        }
+    });
     Ok((Box::new(sink), side, run))
+}
+
+/// Tees `sink` with koku's Hive copy at `url` (issue #17): same batches, Hive published
+/// first, then `sink` finished.
+fn open_hive(job: &Job, url: &str, sink: Box<dyn SummarySink>) -> Result<Box<dyn SummarySink>> {
+    let location = ocpagg_reader::open_writable_store(url, &job.store)
+        .with_context(|| format!("setting `hive_output`: cannot open {url}"))?;
+    let hive = HiveSink::open(
+        location.store,
+        &location.display,
+        &job.request.source,
+        job.run.start,
+        job.run.end,
+        job.store.concurrency.min(16),
+    )
+    .context("cannot open the Hive output")?;
+    Ok(Box::new(HiveTee::new(hive, sink)?))
+}
+
+/// The Trino call that makes new Hive partitions visible, for the run's schema (the
+/// database schema, else the org).
+pub fn hive_sync_call(job: &Job) -> String {
+    let schema = match &job.output {
+        Output::Postgres { schema, .. } => schema.as_str(),
+        Output::File(_) => job.request.org.as_str(),
+    };
+    format!(
+        "CALL system.sync_partition_metadata('{schema}', '{}', 'FULL')",
+        ocpagg_writer::hive::HIVE_TABLE
+    )
 }
 
 fn source_uuid(job: &Job) -> Result<uuid::Uuid> {
@@ -703,7 +773,8 @@ fn aggregate(
                 // day means the statistics lied, and folding it would count it twice.
                 if let Some(day) = first_day_of(&batch).filter(|&d| d <= finished_through) {
                     return Err(DataError(format!(
-                        "{file}: holds rows of {}, a day already finished because this file's footer statistics                          (the minimum of interval_start) say it starts later; the statistics are wrong: rewrite the file",
+                        "{file}: holds rows of {}, a day already finished because this file's footer statistics \
+                     (the minimum of interval_start) say it starts later; the statistics are wrong: rewrite the file",
                         day_text(day)
                     )).into());
                 }
@@ -841,17 +912,28 @@ fn convert_rows(
         for start in (0..len).step_by(window) {
             let t = Instant::now();
             let end = (start + window).min(len);
-            let batches: Vec<RecordBatch> = pool.install(|| {
+            let batches: Result<Vec<RecordBatch>, _> = pool.install(|| {
                 (start..end)
                     .into_par_iter()
                     .step_by(OUTPUT_BATCH_ROWS)
                     .map(|from| {
                         let to = (from + OUTPUT_BATCH_ROWS).min(end);
-                        to_record_batch(&job.run, &ready.rows(from..to))
+                        if job.hive_output.is_some() {
+                            to_record_batch_with_csi(&job.run, &ready.rows(from..to))
+                        } else {
+                            to_record_batch(&job.run, &ready.rows(from..to))
+                        }
                     })
                     .collect()
             });
             busy += t.elapsed();
+            let batches = match batches {
+                Ok(batches) => batches,
+                Err(e) => {
+                    let _ = out.send(Out::Failed(e.into()));
+                    return busy;
+                }
+            };
             for batch in batches {
                 if out.send(Out::Batch(batch)).is_err() {
                     return busy; // the writer stopped; its error is reported
@@ -866,6 +948,7 @@ fn convert_rows(
 fn write_all(
     mut sink: Box<dyn SummarySink>,
     input: Receiver<Out>,
+    finishing: &AtomicBool,
     cancel: &CancelToken,
 ) -> Result<(WriteReport, Duration)> {
     let mut busy = Duration::ZERO;
@@ -881,8 +964,10 @@ fn write_all(
                 sink.write(&batch)?;
                 busy += t.elapsed();
             }
+            Out::Failed(e) => return Err(e),
             Out::Done => {
                 // The last chance to stop: after `finish`, the rows are in place.
+                finishing.store(true, Ordering::SeqCst);
                 if let Some(stop) = stop_requested(cancel) {
                     return Err(stop);
                 }

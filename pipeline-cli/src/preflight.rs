@@ -181,6 +181,9 @@ pub fn preflight(job: &Job) -> Report {
             check_database(job, target, schema, &mut report);
         }
     }
+    if let Some(url) = &job.hive_output {
+        check_hive_output(job, url, &mut report);
+    }
     let temp = std::env::temp_dir();
     match free_bytes(&temp) {
         Ok(free) if free >= MIN_FREE_BYTES => report.pass(
@@ -284,9 +287,15 @@ fn check_warehouse(job: &Job, report: &mut Report) -> u64 {
                 continue;
             }
         };
+        let described = warehouse.describe(&file.location);
+        if let Err(e) = footer.check(file, &described) {
+            report.fail("file", e.to_string(), FILE_REMEDY);
+            pod_problems |= is_hourly_pod;
+            continue;
+        }
         let problems = job_file
             .projection()
-            .check_schema(&footer.schema, &warehouse.describe(&file.location));
+            .check_schema(&footer.schema, &described);
         if problems.is_empty() {
             files_ok += 1;
             if is_hourly_pod {
@@ -302,6 +311,20 @@ fn check_warehouse(job: &Job, report: &mut Report) -> u64 {
                 "re-export the file with koku's columns (SPEC.md \"Input\"), or remove it from the month",
             );
         }
+    }
+    // The same upload under two names, as a run refuses it (equal footers compared byte for
+    // byte, so a month without duplicates reads no data here).
+    let footed: Vec<(&DataFile, &FileFooter)> = selection
+        .jobs
+        .iter()
+        .filter_map(|j| match footers.get(j.file.location.as_ref()) {
+            Some(Ok(f)) => Some((&j.file, f)),
+            _ => None,
+        })
+        .collect();
+    if let Err(e) = warehouse.check_duplicates(&footed) {
+        report.fail("file", e.to_string(), FILE_REMEDY);
+        files_ok = 0;
     }
     if files_ok == selection.jobs.len() {
         let unread = plan.files.len() - selection.jobs.len();
@@ -636,6 +659,62 @@ fn check_database(job: &Job, target: &PgTarget, schema: &str, report: &mut Repor
             format!("create the partition as the table's owner, or GRANT the privileges to {user}"),
         ),
         Err(e) => report.fail("partition", e.to_string(), "check the role's access"),
+    }
+}
+
+/// `--hive-output`: the location can be listed (S3), or is (or can become) a directory.
+/// Changes nothing: a missing local directory is only reported (the run creates it).
+fn check_hive_output(job: &Job, url: &str, report: &mut Report) {
+    let remote = url.starts_with("s3://") || url.starts_with("s3a://");
+    if !remote {
+        let path = Path::new(url.strip_prefix("file://").unwrap_or(url));
+        let existing = path.ancestors().find(|p| p.exists());
+        match existing {
+            Some(p) if p == path && p.is_dir() => {
+                report.pass("hive output", format!("{} is a directory", path.display()))
+            }
+            Some(p) if p.is_dir() => report.pass(
+                "hive output",
+                format!(
+                    "{} will be created by the run (in {})",
+                    path.display(),
+                    p.display()
+                ),
+            ),
+            _ => report.fail(
+                "hive output",
+                format!(
+                    "{} is not a directory and cannot be created",
+                    path.display()
+                ),
+                "give the Hive table's location: a directory, or s3://bucket/prefix",
+            ),
+        }
+        return;
+    }
+    let checked = ocpagg_reader::open_writable_store(url, &job.store)
+        .map_err(|e| e.to_string())
+        .and_then(|location| {
+            ocpagg_writer::hive::check_location(
+                location.store.as_ref(),
+                &job.request.source,
+                job.run.start,
+            )
+            .map(|n| (location.display, n))
+            .map_err(|e| e.to_string())
+        });
+    match checked {
+        Ok((display, n)) => report.pass(
+            "hive output",
+            format!(
+                "{display} lists ({n} objects in the first day's partition; write access is not tested)"
+            ),
+        ),
+        Err(e) => report.fail(
+            "hive output",
+            e,
+            "check the bucket and prefix in --hive-output and the AWS_* settings (the same as the warehouse's)",
+        ),
     }
 }
 

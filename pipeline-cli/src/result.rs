@@ -71,6 +71,25 @@ pub struct RunResult {
     pub peak_rss_bytes: Option<u64>,
     /// S3 requests and bytes, when the warehouse is in S3.
     pub s3: Option<S3Figures>,
+    /// koku's Hive copy, with `--hive-output`.
+    pub hive: Option<HiveFigures>,
+}
+
+/// What a run wrote into koku's Hive table (`--hive-output`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HiveFigures {
+    /// The table's location.
+    pub location: String,
+    /// The run's id, in every file name.
+    pub run_id: String,
+    /// The partitions replaced (`source=…/year=…/month=…/day=…`), in day order.
+    pub partitions_written: Vec<String>,
+    /// Rows written.
+    pub rows: u64,
+    /// Old objects removed from those partitions.
+    pub objects_removed: u64,
+    /// The Trino call that makes new partitions visible.
+    pub sync_partition_metadata: Option<String>,
 }
 
 /// A failed run's error.
@@ -126,6 +145,7 @@ impl RunResult {
             rows_inserted: 0,
             rows_deleted: 0,
             partitions_created: Vec::new(),
+            hive: None,
             stage_seconds: BTreeMap::new(),
             wall_seconds: wall.as_secs_f64(),
             peak_rss_bytes: peak_rss_bytes(),
@@ -169,6 +189,14 @@ impl RunResult {
         self.rows_inserted = report.write.rows;
         self.rows_deleted = report.write.rows_deleted;
         self.partitions_created = report.write.partitions_created.clone();
+        self.hive = report.write.hive.as_ref().map(|h| HiveFigures {
+            location: h.location.clone(),
+            run_id: h.run_id.clone(),
+            partitions_written: h.partitions.iter().map(|p| p.path.clone()).collect(),
+            rows: h.rows,
+            objects_removed: h.partitions.iter().map(|p| p.objects_removed).sum(),
+            sync_partition_metadata: report.hive_sync_call.clone(),
+        });
         self.stage_seconds = [
             ("read", report.read_time),
             ("labels", report.labels_time),

@@ -84,6 +84,22 @@ pub fn render(report: &RunReport) -> String {
             secs(report.write_time)
         );
     }
+    if let Some(hive) = &report.write.hive {
+        let removed: u64 = hive.partitions.iter().map(|p| p.objects_removed).sum();
+        let _ = writeln!(
+            s,
+            "hive     {} rows in {} partitions under {} ({}; {} old objects removed; published in {})",
+            hive.rows,
+            hive.partitions.len(),
+            hive.location,
+            hive.describe_partitions(),
+            removed,
+            secs(hive.publish_time)
+        );
+        if let Some(call) = &report.hive_sync_call {
+            let _ = writeln!(s, "         then run in Trino: {call}");
+        }
+    }
     let _ = writeln!(
         s,
         "time     {} wall, {:.0} rows/s; stages: read {} (all reader threads), labels {}, aggregate {}, convert {}, write {}",

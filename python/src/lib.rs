@@ -3,7 +3,7 @@
 //! Layout:
 //! - Settings arrive as one JSON object (the pure-Python layer `ocpagg/__init__.py` turns the
 //!   keyword arguments into it, dates as ISO text). [`settings`] checks each key against the
-//!   CLI's keys ([`ocpagg_cli::config::KEYS`]) and its type through serde, so a misspelt or
+//!   CLI's keys ([`ocpagg_cli::config::keys`]) and its type through serde, so a misspelt or
 //!   mistyped setting raises `ConfigError` naming it; then the CLI's own
 //!   [`RunConfig::load`] (config file, `OCPAGG_*` variables, these settings) and
 //!   [`RunConfig::resolve`] make the [`Job`].
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use ocpagg_cli::config::{List, KEYS};
+use ocpagg_cli::config::keys;
 use ocpagg_cli::{classify, CancelToken, ErrorKind, Job, RunConfig, RunResult, UsageError};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -87,14 +87,15 @@ fn usage(message: String) -> anyhow::Error {
 /// Parses the settings object into `T`: every key must be one of `keys`, and each value must
 /// have its key's type; the error names the key. `T`'s fields must all be optional (each key
 /// is first checked alone).
-fn settings<T: DeserializeOwned>(text: &str, keys: &[&str]) -> anyhow::Result<T> {
+fn settings<T: DeserializeOwned, K: AsRef<str>>(text: &str, keys: &[K]) -> anyhow::Result<T> {
     let map: Map<String, Value> =
         serde_json::from_str(text).context("the settings are not a JSON object")?;
     for (key, value) in &map {
-        if !keys.contains(&key.as_str()) {
+        if !keys.iter().any(|k| k.as_ref() == key) {
+            let known: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
             return Err(usage(format!(
                 "unknown setting `{key}` (settings: {})",
-                keys.join(", ")
+                known.join(", ")
             )));
         }
         let one = Value::Object(Map::from_iter([(key.clone(), value.clone())]));
@@ -108,7 +109,7 @@ fn settings<T: DeserializeOwned>(text: &str, keys: &[&str]) -> anyhow::Result<T>
 /// The run's settings merged as the CLI merges them: the config file (`config`, else
 /// `OCPAGG_CONFIG`), then `OCPAGG_*` variables, then these settings; resolved into a job.
 fn job(settings_json: &str, config: Option<&str>) -> anyhow::Result<(RunConfig, Job)> {
-    let given: RunConfig = settings(settings_json, KEYS)?;
+    let given: RunConfig = settings(settings_json, &keys())?;
     let file = config.map(String::from).or_else(|| {
         std::env::var("OCPAGG_CONFIG")
             .ok()
@@ -256,6 +257,29 @@ fn preflight(py: Python<'_>, settings_json: &str, config: Option<&str>) -> PyRes
     })
 }
 
+/// A list setting of `validate`: an array, or one comma-separated string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum List {
+    Text(String),
+    Items(Vec<String>),
+}
+
+impl List {
+    /// The items, trimmed, empty ones dropped.
+    fn items(&self) -> Vec<String> {
+        let raw: Vec<&str> = match self {
+            List::Text(s) => s.split(',').collect(),
+            List::Items(v) => v.iter().map(String::as_str).collect(),
+        };
+        raw.into_iter()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    }
+}
+
 /// The settings of `validate`: the keys of `ocpagg validate`'s flags.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -328,7 +352,7 @@ fn _ocpagg(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("InputError", py.get_type::<InputError>())?;
     m.add("DatabaseError", py.get_type::<DatabaseError>())?;
     m.add("StorageError", py.get_type::<StorageError>())?;
-    m.add("SETTINGS", KEYS.to_vec())?;
+    m.add("SETTINGS", keys())?;
     m.add("VALIDATE_SETTINGS", VALIDATE_KEYS.to_vec())?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(preflight, m)?)?;

@@ -90,6 +90,44 @@ pub enum ReadError {
         /// Why.
         reason: String,
     },
+    /// The footer's counts disagree with each other or with the pages, or the file has no
+    /// row groups: a truncated, unfinished or crafted file whose rows cannot be trusted.
+    #[error("{path} is not a consistent Parquet file: {reason}")]
+    Inconsistent {
+        /// The file.
+        path: String,
+        /// Which counts disagree.
+        reason: String,
+    },
+    /// A line item (or the footer statistics) of a file lies outside the month of the
+    /// directory the file is in.
+    #[error(
+        "{path}: column \"interval_start\": {what} {value}, outside {month}, the month of the \
+         file's directory (koku writes a month's line items only under that month): move or \
+         remove the file"
+    )]
+    OutsideMonth {
+        /// The file.
+        path: String,
+        /// Where: `row group 0 holds` or `row group 0's footer statistics say`.
+        what: String,
+        /// The instant, `2025-11-01 00:00:00 UTC`.
+        value: String,
+        /// The directory's month, `2025-10`.
+        month: String,
+    },
+    /// Two files of the same table and month have the same bytes: one upload stored twice,
+    /// which would count every line item twice.
+    #[error(
+        "{path} and {other} have the same contents (the same upload stored twice would be \
+         counted twice): remove one of them"
+    )]
+    Duplicate {
+        /// The file listed first.
+        path: String,
+        /// The file listed second.
+        other: String,
+    },
 }
 
 /// An error and its sources in one line, each text only once: object_store's messages

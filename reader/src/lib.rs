@@ -38,6 +38,7 @@
 //! # Ok::<(), ocpagg_reader::ReadError>(())
 //! ```
 #![warn(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod error;
 mod remote;
@@ -52,5 +53,6 @@ pub use scan::{DateRange, FileBatches, FileFooter, Projection};
 pub use schema::{ColumnKind, ColumnSpec, ReportType};
 pub use timestamp::parse_timestamp;
 pub use warehouse::{
-    DataFile, ReadAhead, ReadSpec, ScanPlan, ScanRequest, StoreOptions, Warehouse,
+    open_writable_store, DataFile, ReadAhead, ReadSpec, S3Defaults, ScanPlan, ScanRequest,
+    StoreOptions, Warehouse, WritableStore,
 };

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -266,7 +266,8 @@ impl Io {
             tries += 1;
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
             let outcome = {
-                let _slot = self.permits.acquire().await.expect("never closed");
+                // `None` only if the semaphore were closed, which it never is.
+                let _slot = self.permits.acquire().await.ok();
                 attempt().await
             };
             let error = match outcome {
@@ -320,7 +321,7 @@ impl Io {
         Ok(listed)
     }
 
-    async fn get_whole(&self, location: &ObjectPath, described: &str) -> Result<Bytes> {
+    pub(crate) async fn get_whole(&self, location: &ObjectPath, described: &str) -> Result<Bytes> {
         let bytes = self
             .retrying("read", described, || async {
                 self.store.get(location).await?.bytes().await
@@ -404,7 +405,7 @@ impl Io {
             };
             self.slots
                 .lock()
-                .expect("no poisoned lock")
+                .unwrap_or_else(PoisonError::into_inner)
                 .insert(location.clone(), Slot::Ready(held));
             return Ok(meta);
         }
@@ -460,11 +461,14 @@ impl Io {
     /// The bytes of a file for a read: from the footer pass or the read-ahead, waiting for a
     /// fetch in flight; `None` when nobody fetched it (the caller fetches it itself).
     pub(crate) fn take(&self, location: &ObjectPath) -> Option<Result<Held>> {
-        let mut slots = self.slots.lock().expect("no poisoned lock");
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             match slots.get(location) {
                 Some(Slot::InFlight) => {
-                    slots = self.arrived.wait(slots).expect("no poisoned lock");
+                    slots = self
+                        .arrived
+                        .wait(slots)
+                        .unwrap_or_else(PoisonError::into_inner);
                 }
                 None => {
                     slots.insert(location.clone(), Slot::Taken);
@@ -486,13 +490,16 @@ impl Io {
     pub(crate) fn retain(&self, keep: impl Fn(&ObjectPath) -> bool) {
         self.slots
             .lock()
-            .expect("no poisoned lock")
+            .unwrap_or_else(PoisonError::into_inner)
             .retain(|location, _| keep(location));
     }
 
     /// Forgets every slot (kept bytes included).
     pub(crate) fn clear(&self) {
-        self.slots.lock().expect("no poisoned lock").clear();
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         self.arrived.notify_all();
     }
 }
@@ -514,7 +521,7 @@ pub(crate) async fn read_ahead(io: Arc<Io>, files: Vec<Planned>) {
         let present = |io: &Io| {
             io.slots
                 .lock()
-                .expect("no poisoned lock")
+                .unwrap_or_else(PoisonError::into_inner)
                 .contains_key(&file.location)
         };
         if present(&io) {
@@ -530,12 +537,13 @@ pub(crate) async fn read_ahead(io: Arc<Io>, files: Vec<Planned>) {
         futures::pin_mut!(acquire);
         let permit = loop {
             tokio::select! {
-                p = &mut acquire => break p.expect("never closed"),
+                // `None` only if the budget were closed, which it never is.
+                p = &mut acquire => break p.ok(),
                 Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
             }
         };
         {
-            let mut slots = io.slots.lock().expect("no poisoned lock");
+            let mut slots = io.slots.lock().unwrap_or_else(PoisonError::into_inner);
             if slots.contains_key(&file.location) {
                 continue; // kept by the footer pass, or taken by a reader
             }
@@ -553,11 +561,11 @@ pub(crate) async fn read_ahead(io: Arc<Io>, files: Vec<Planned>) {
             let slot = match fetched {
                 Ok(data) => Slot::Ready(Held {
                     data,
-                    _permit: Some(permit),
+                    _permit: permit,
                 }),
                 Err(e) => Slot::Failed(e),
             };
-            let mut slots = io.slots.lock().expect("no poisoned lock");
+            let mut slots = io.slots.lock().unwrap_or_else(PoisonError::into_inner);
             // A slot cleared meanwhile (the run stopped) stays cleared.
             if let Some(s @ Slot::InFlight) = slots.get_mut(&file.location) {
                 *s = slot;

@@ -16,19 +16,52 @@ use arrow::datatypes::{
     TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
     TimestampSecondType,
 };
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveTime};
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
     ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::ProjectionMask;
+use parquet::column::page::PageReader;
 use parquet::file::reader::ChunkReader;
+use parquet::file::serialized_reader::SerializedPageReader;
 
 use crate::error::{ReadError, Result};
 use crate::remote::FileData;
 use crate::schema::{canonical_schema, ColumnKind, ColumnSpec, ReportType, INTERVAL_START};
 use crate::timestamp::parse_timestamp;
+
+/// The largest `*_seconds` measure (core-seconds) of one line item: 2^70 (1.2e21), the range
+/// of the aggregate's exact sums of seconds (56 fractional bits in 126). A value above it
+/// could not even be summed once, so it is refused here, naming the file, rather than later
+/// as an overflowed output column (sums of values in range that overflow still are).
+pub const MAX_SECONDS: f64 = 1_180_591_620_717_411_303_424.0;
+
+/// The largest `*_byte_seconds` measure of one line item: 2^110 (1.3e33), the range of the
+/// aggregate's exact sums of byte-seconds (16 fractional bits in 126).
+pub const MAX_BYTE_SECONDS: f64 = 1_298_074_214_633_706_907_132_624_082_305_024.0;
+
+/// The largest capacity in cores, 10^18: a capacity is output as it is (a maximum), into
+/// `numeric(33,15)`, which holds less than 10^18.
+pub const MAX_CORES: f64 = 1e18;
+
+/// The largest capacity in bytes, 10^18 GiB, output in GiB into `numeric(33,15)`.
+pub const MAX_BYTES: f64 = 1e18 * 1_073_741_824.0;
+
+/// The largest value a measure column may hold: the range of its sum for the summed
+/// (`*_seconds`) columns, what the output can hold for the capacities (maxima).
+fn measure_limit(column: &str) -> f64 {
+    if column.ends_with("_byte_seconds") {
+        MAX_BYTE_SECONDS
+    } else if column.ends_with("_seconds") {
+        MAX_SECONDS
+    } else if column.ends_with("_bytes") {
+        MAX_BYTES
+    } else {
+        MAX_CORES
+    }
+}
 
 /// The columns to read from one report table. Batches come out with exactly these columns,
 /// in this order, with the canonical types of [`ColumnKind`]; a missing optional column reads
@@ -108,13 +141,8 @@ pub struct DateRange {
 impl DateRange {
     /// The range as epoch seconds `[lo, hi)`.
     pub fn seconds(&self) -> Range<i64> {
-        let lo = self
-            .start
-            .and_hms_opt(0, 0, 0)
-            .unwrap()
-            .and_utc()
-            .timestamp();
-        let hi = self.end.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp() + 86_400;
+        let lo = self.start.and_time(NaiveTime::MIN).and_utc().timestamp();
+        let hi = self.end.and_time(NaiveTime::MIN).and_utc().timestamp() + 86_400;
         lo..hi
     }
 }
@@ -137,13 +165,17 @@ impl FileBatches {
         footer: &FileFooter,
         projection: &Projection,
         range: Option<DateRange>,
+        month: Option<Range<i64>>,
         batch_size: usize,
     ) -> Result<Self> {
-        let file = File::open(path).map_err(|source| ReadError::Io {
+        let io = |source| ReadError::Io {
             path: described.clone(),
             source,
-        })?;
-        let setup = Setup::new(&footer.meta, described, projection, range)?;
+        };
+        let file = File::open(path).map_err(io)?;
+        let pages = file.try_clone().map_err(io)?;
+        let setup = Setup::new(&footer.meta, described, projection, range, month)?;
+        setup.check_page_rows(Arc::new(pages), &footer.meta)?;
         Self::build(file, &footer.meta, setup, batch_size, None)
     }
 
@@ -155,6 +187,7 @@ impl FileBatches {
         setup: Setup,
         batch_size: usize,
     ) -> Result<Self> {
+        setup.check_page_rows(Arc::new(data.clone()), &footer.meta)?;
         Self::build(data, &footer.meta, setup, batch_size, held)
     }
 
@@ -229,6 +262,20 @@ impl FileFooter {
             interval_start: time_range(meta),
             meta: meta.clone(),
         }
+    }
+}
+
+impl FileFooter {
+    /// The checks of a read that need only the footer: the row counts agree and no row
+    /// group is empty of row groups, and every row group's `interval_start` statistics lie in
+    /// `file`'s month. A read makes them too (so a footer-only check like `ocpagg preflight`
+    /// refuses what a run refuses); the pages and the rows are checked only by a read.
+    pub fn check(&self, file: &crate::DataFile, path: &str) -> Result<()> {
+        check_row_counts(&self.meta, path)?;
+        if let Some(month) = file.month_seconds() {
+            check_statistics_month(&self.meta, &month, path)?;
+        }
+        Ok(())
     }
 }
 
@@ -316,7 +363,12 @@ impl Setup {
         path: String,
         projection: &Projection,
         range: Option<DateRange>,
+        month: Option<Range<i64>>,
     ) -> Result<Self> {
+        check_row_counts(plain, &path)?;
+        if let Some(month) = &month {
+            check_statistics_month(plain, month, &path)?;
+        }
         let file_schema = plain.schema();
         // Ask the decoder for dictionary arrays on every text column we read: koku's strings
         // are dictionary-encoded in the file, so each distinct value is decoded (and later
@@ -354,6 +406,7 @@ impl Setup {
             schema: Arc::clone(&projection.schema),
             plans,
             range: range.map(|r| r.seconds()),
+            month,
             ts_index: projection.index_of(INTERVAL_START),
             groups: Vec::new(),
             seen: 0,
@@ -385,6 +438,257 @@ impl Setup {
             row_groups,
             ranges,
             normalizer,
+        })
+    }
+}
+
+impl Setup {
+    /// The data pages of `interval_start` (a column every table has) hold as many rows as
+    /// each row group read says: the decoder reads a row group's pages by its count, so a
+    /// count that disagrees with the pages would drop rows or shift them into the next row
+    /// group. Only page headers are read.
+    pub(crate) fn check_page_rows<R: ChunkReader + 'static>(
+        &self,
+        input: Arc<R>,
+        plain: &ArrowReaderMetadata,
+    ) -> Result<()> {
+        let md = plain.metadata();
+        let descr = md.file_metadata().schema_descr();
+        let Some(leaf) = descr
+            .columns()
+            .iter()
+            .position(|c| c.path().parts() == [INTERVAL_START])
+        else {
+            return Ok(());
+        };
+        let path = &self.normalizer.path;
+        self.check_page_sizes(input.as_ref(), plain)?;
+        for &g in &self.row_groups {
+            let rg = md.row_group(g);
+            let claimed = usize::try_from(rg.num_rows()).unwrap_or(0);
+            let not_parquet = |source| ReadError::NotParquet {
+                path: path.clone(),
+                source,
+            };
+            let mut pages =
+                SerializedPageReader::new(Arc::clone(&input), rg.column(leaf), claimed, None)
+                    .map_err(not_parquet)?;
+            let mut rows = 0usize;
+            while let Some(page) = pages.peek_next_page().map_err(not_parquet)? {
+                if !page.is_dict {
+                    rows = rows.saturating_add(page.num_rows.or(page.num_levels).unwrap_or(0));
+                }
+                pages.skip_next_page().map_err(not_parquet)?;
+            }
+            if rows != claimed {
+                return Err(ReadError::Inconsistent {
+                    path: path.clone(),
+                    reason: format!(
+                        "row group {g} says {claimed} rows, the pages of its column \"{INTERVAL_START}\" hold {rows}"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Setup {
+    /// No page of a column read may claim more than [`MAX_PAGE_BYTES`] decompressed, nor more
+    /// than its column chunk's whole uncompressed size: the Parquet decoder reserves (and for
+    /// some codecs fills) a page's claimed size before decompressing it, so a header claiming
+    /// 2 GiB would cost 2 GiB of memory (or abort) rather than fail. Only page headers are
+    /// read; a header this reader cannot parse is left to the decoder, which refuses it.
+    fn check_page_sizes<R: ChunkReader>(
+        &self,
+        input: &R,
+        plain: &ArrowReaderMetadata,
+    ) -> Result<()> {
+        let md = plain.metadata();
+        let descr = md.file_metadata().schema_descr();
+        let leaves: Vec<usize> = (0..descr.num_columns())
+            .filter(|&i| self.mask.leaf_included(i))
+            .collect();
+        let path = &self.normalizer.path;
+        for &g in &self.row_groups {
+            let rg = md.row_group(g);
+            for &leaf in &leaves {
+                let chunk = rg.column(leaf);
+                let (start, len) = chunk.byte_range();
+                let end = start.saturating_add(len);
+                let whole = u64::try_from(chunk.uncompressed_size()).unwrap_or(0);
+                let limit = whole.min(MAX_PAGE_BYTES);
+                let mut at = start;
+                while at < end {
+                    // A header is some tens of bytes (more with long statistics): read a
+                    // little, and more only if that did not hold it.
+                    let header = |window: u64| {
+                        let want = (end - at).min(window) as usize;
+                        input
+                            .get_bytes(at, want)
+                            .ok()
+                            .and_then(|b| thrift::page_sizes(&b))
+                    };
+                    let Some(page) = header(512).or_else(|| header(1 << 16)) else {
+                        break; // unparsed or longer than 64 KiB: the decoder decides
+                    };
+                    if page.uncompressed > limit as i64 {
+                        return Err(ReadError::Inconsistent {
+                            path: path.clone(),
+                            reason: format!(
+                                "a page of column {:?} in row group {g} claims {} bytes decompressed, \
+                                 more than {} (its column chunk holds {whole} bytes in all, and no \
+                                 page may exceed {MAX_PAGE_BYTES})",
+                                descr.column(leaf).path().string(),
+                                page.uncompressed,
+                                limit,
+                            ),
+                        });
+                    }
+                    let Ok(next) = u64::try_from(page.compressed) else {
+                        break;
+                    };
+                    at = at
+                        .saturating_add(page.header_len as u64)
+                        .saturating_add(next);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The largest decompressed page read (64 MiB): writers cut pages at about 1 MiB, and the
+/// largest value koku writes (a label string) is limited to 1 MiB.
+pub const MAX_PAGE_BYTES: u64 = 64 << 20;
+
+/// Just enough of Thrift's compact protocol to read a Parquet page header's sizes and length
+/// without the decoder (whose page header type is private).
+mod thrift {
+    /// The sizes a page header claims, and the header's own length.
+    pub(super) struct PageSizes {
+        pub(super) header_len: usize,
+        pub(super) uncompressed: i64,
+        pub(super) compressed: i64,
+    }
+
+    struct Input<'a> {
+        bytes: &'a [u8],
+        at: usize,
+    }
+
+    impl Input<'_> {
+        fn byte(&mut self) -> Option<u8> {
+            let b = *self.bytes.get(self.at)?;
+            self.at += 1;
+            Some(b)
+        }
+
+        fn varint(&mut self) -> Option<u64> {
+            let mut v = 0u64;
+            for shift in (0..64).step_by(7) {
+                let b = self.byte()?;
+                v |= u64::from(b & 0x7f) << shift;
+                if b & 0x80 == 0 {
+                    return Some(v);
+                }
+            }
+            None
+        }
+
+        fn zigzag(&mut self) -> Option<i64> {
+            let v = self.varint()?;
+            Some((v >> 1) as i64 ^ -((v & 1) as i64))
+        }
+
+        fn skip(&mut self, n: usize) -> Option<()> {
+            self.at = self.at.checked_add(n).filter(|&e| e <= self.bytes.len())?;
+            Some(())
+        }
+
+        /// Skips one value of compact type `ty`; `depth` bounds nesting.
+        fn skip_value(&mut self, ty: u8, depth: u8) -> Option<()> {
+            let depth = depth.checked_sub(1)?;
+            match ty {
+                1 | 2 => Some(()),
+                3 => self.skip(1),
+                4..=6 => self.varint().map(drop),
+                7 => self.skip(8),
+                8 => {
+                    let n = usize::try_from(self.varint()?).ok()?;
+                    self.skip(n)
+                }
+                9 | 10 => {
+                    let h = self.byte()?;
+                    let n = match h >> 4 {
+                        15 => usize::try_from(self.varint()?).ok()?,
+                        n => usize::from(n),
+                    };
+                    let elem = h & 0x0f;
+                    for _ in 0..n {
+                        if elem == 1 || elem == 2 {
+                            self.skip(1)?;
+                        } else {
+                            self.skip_value(elem, depth)?;
+                        }
+                    }
+                    Some(())
+                }
+                11 => {
+                    let n = usize::try_from(self.varint()?).ok()?;
+                    if n > 0 {
+                        let kv = self.byte()?;
+                        for _ in 0..n {
+                            self.skip_value(kv >> 4, depth)?;
+                            self.skip_value(kv & 0x0f, depth)?;
+                        }
+                    }
+                    Some(())
+                }
+                12 => self.skip_struct(depth, |_, _, _| None).map(drop),
+                _ => None,
+            }
+        }
+
+        /// Reads a struct's fields: `take(input, id, type)` reads an i32/i64 field it wants
+        /// (returning its value) or returns `None` to have it skipped. Returns the wanted
+        /// values by field id 1..=3.
+        fn skip_struct(
+            &mut self,
+            depth: u8,
+            want: impl Fn(&mut Self, i16, u8) -> Option<i64>,
+        ) -> Option<[Option<i64>; 4]> {
+            let mut found = [None; 4];
+            let mut id: i16 = 0;
+            loop {
+                let h = self.byte()?;
+                if h == 0 {
+                    return Some(found);
+                }
+                let ty = h & 0x0f;
+                id = match h >> 4 {
+                    0 => i16::try_from(self.zigzag()?).ok()?,
+                    delta => id.checked_add(i16::from(delta))?,
+                };
+                if (1..=3).contains(&id) && (ty == 5 || ty == 6) {
+                    let v = want(self, id, ty).or_else(|| self.zigzag())?;
+                    found[id as usize] = Some(v);
+                } else {
+                    self.skip_value(ty, depth)?;
+                }
+            }
+        }
+    }
+
+    /// The sizes of the page header at the start of `bytes` (fields 2 and 3 of Parquet's
+    /// `PageHeader`), or `None` if it is not a complete, well-formed header.
+    pub(super) fn page_sizes(bytes: &[u8]) -> Option<PageSizes> {
+        let mut input = Input { bytes, at: 0 };
+        let found = input.skip_struct(16, |_, _, _| None)?;
+        Some(PageSizes {
+            header_len: input.at,
+            uncompressed: found[2]?,
+            compressed: found[3]?,
         })
     }
 }
@@ -472,6 +776,8 @@ struct Normalizer {
     schema: SchemaRef,
     plans: Vec<ColumnPlan>,
     range: Option<Range<i64>>,
+    /// The month of the file's directory (epoch seconds): a line item outside it is an error.
+    month: Option<Range<i64>>,
     ts_index: Option<usize>,
     /// The row groups read, in order, with their row counts: where a bad value sits.
     groups: Vec<(usize, u64)>,
@@ -491,7 +797,13 @@ impl Normalizer {
                 ColumnPlan::Present { name, conversion } => {
                     let raw = batch
                         .column_by_name(name)
-                        .expect("projected column present");
+                        .ok_or_else(|| ReadError::Decode {
+                            path: self.path.clone(),
+                            source: format!(
+                                "internal error: projected column {name:?} not decoded"
+                            )
+                            .into(),
+                        })?;
                     let array = self.convert(name, *conversion, raw, field.data_type())?;
                     if field.data_type() == &DataType::Float64 {
                         self.check_measure(name, &array, first_row)?;
@@ -507,15 +819,62 @@ impl Normalizer {
                 source: Box::new(e),
             }
         })?;
+        self.check_month(&batch, first_row)?;
         self.filter_range(batch)
     }
 
-    /// A measure (seconds, bytes, cores) must be a finite number, not negative: anything
-    /// else would become a wrong sum (or, summed with other values, one that depends on their
-    /// order). The error names the file, the column and the row group.
+    /// The row group holding the `row`-th row read, as text (`?` if the counts are off).
+    fn row_group_of(&self, row: u64) -> String {
+        let mut start = 0;
+        self.groups
+            .iter()
+            .find(|(_, rows)| {
+                start += rows;
+                row < start
+            })
+            .map_or_else(|| "?".to_string(), |(rg, _)| rg.to_string())
+    }
+
+    /// Every line item lies in the month of the file's directory: koku partitions by month,
+    /// so a row of another month is a file in the wrong place (or a wrong clock), and would
+    /// otherwise be dropped or counted in a month it does not belong to, silently.
+    fn check_month(&self, batch: &RecordBatch, first_row: u64) -> Result<()> {
+        let (Some(month), Some(ts)) = (&self.month, self.ts_index) else {
+            return Ok(());
+        };
+        let times = batch.column(ts).as_primitive::<TimestampSecondType>();
+        // The common case in two vectorised passes; the row is looked for only on failure.
+        let (lo, hi) = (arrow::compute::min(times), arrow::compute::max(times));
+        if lo.is_none_or(|lo| lo >= month.start) && hi.is_none_or(|hi| hi < month.end) {
+            return Ok(());
+        }
+        let Some((i, t)) = times
+            .iter()
+            .enumerate()
+            .find_map(|(i, t)| t.filter(|t| !month.contains(t)).map(|t| (i, t)))
+        else {
+            return Ok(());
+        };
+        Err(ReadError::OutsideMonth {
+            path: self.path.clone(),
+            what: format!(
+                "row group {} holds a line item of",
+                self.row_group_of(first_row + i as u64)
+            ),
+            value: instant_text(t),
+            month: month_text(month),
+        })
+    }
+
+    /// A measure (seconds, bytes, cores) must be a finite number, not negative, and not above
+    /// what its sum can hold ([`MAX_SECONDS`], [`MAX_BYTE_SECONDS`]): anything else would become a wrong sum (or, summed with other values,
+    /// one that depends on their order). The error names the file, the column and the row
+    /// group.
     fn check_measure(&self, column: &'static str, array: &ArrayRef, first_row: u64) -> Result<()> {
         let values = array.as_primitive::<arrow::datatypes::Float64Type>();
-        let bad = |v: f64| !v.is_finite() || v < 0.0;
+        // NaN and the infinities are outside the range too.
+        let limit = measure_limit(column);
+        let bad = |v: f64| !(0.0..=limit).contains(&v);
         let found = if values.null_count() == 0 {
             values.values().iter().position(|&v| bad(v))
         } else {
@@ -525,21 +884,23 @@ impl Normalizer {
             return Ok(());
         };
         let value = values.value(i);
-        let row = first_row + i as u64;
-        let mut start = 0;
-        let group = self
-            .groups
-            .iter()
-            .find(|(_, rows)| {
-                start += rows;
-                row < start
-            })
-            .map_or_else(|| "?".to_string(), |(rg, _)| rg.to_string());
+        let group = self.row_group_of(first_row + i as u64);
         Err(ReadError::BadValue {
             path: self.path.clone(),
             column,
-            value: value.to_string(),
-            reason: format!("row group {group}: a measure must be a finite number, not negative"),
+            value: if value.abs() >= 1e16 {
+                format!("{value:e}")
+            } else {
+                value.to_string()
+            },
+            reason: format!(
+                "row group {group}: a measure must be a finite number, not negative{}",
+                if column.ends_with("_seconds") {
+                    format!(", at most {limit:.1e} (what its sum can hold)")
+                } else {
+                    format!(", at most {limit:.1e} (what the output can hold)")
+                }
+            ),
         })
     }
 
@@ -654,6 +1015,113 @@ impl Normalizer {
             })
             .collect())
     }
+}
+
+/// An instant as `2025-11-01 00:00:00 UTC`.
+fn instant_text(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0)
+        .map_or_else(|| format!("{seconds} s since 1970"), |t| t.to_string())
+}
+
+/// The month of `[first instant, next month)` as `2025-10`.
+fn month_text(month: &Range<i64>) -> String {
+    chrono::DateTime::from_timestamp(month.start, 0).map_or_else(
+        || format!("{} s since 1970", month.start),
+        |t| t.format("%Y-%m").to_string(),
+    )
+}
+
+/// The footer's row counts agree: the file's with the sum of its row groups', and each row
+/// group's with the number of values of each of its (flat) column chunks. A file without row
+/// groups holds no line items: an empty or unfinished upload, refused rather than read as
+/// nothing. The Parquet decoder trusts these counts, so a lie would drop or misplace rows.
+fn check_row_counts(plain: &ArrowReaderMetadata, path: &str) -> Result<()> {
+    let md = plain.metadata();
+    let bad = |reason: String| {
+        Err(ReadError::Inconsistent {
+            path: path.to_string(),
+            reason,
+        })
+    };
+    if md.num_row_groups() == 0 {
+        return bad(
+            "it has no row groups, so no line items (an empty or unfinished upload): remove it"
+                .into(),
+        );
+    }
+    let file_rows = md.file_metadata().num_rows();
+    let group_rows: i64 = md
+        .row_groups()
+        .iter()
+        .map(|rg| rg.num_rows())
+        .fold(0i64, i64::saturating_add);
+    if file_rows != group_rows {
+        return bad(format!(
+            "its footer says {file_rows} rows, its row groups hold {group_rows}"
+        ));
+    }
+    let descr = md.file_metadata().schema_descr();
+    for (g, rg) in md.row_groups().iter().enumerate() {
+        if rg.num_rows() < 0 {
+            return bad(format!("row group {g} says {} rows", rg.num_rows()));
+        }
+        for (c, column) in rg.columns().iter().enumerate() {
+            let flat = descr.column(c).max_rep_level() == 0;
+            if flat && column.num_values() != rg.num_rows() {
+                return bad(format!(
+                    "row group {g} says {} rows, its column {:?} holds {} values",
+                    rg.num_rows(),
+                    descr.column(c).path().string(),
+                    column.num_values()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every row group's `interval_start` statistics lie in the month of the file's directory
+/// (checked before any pruning, so a row group of another month is never skipped silently).
+fn check_statistics_month(
+    plain: &ArrowReaderMetadata,
+    month: &Range<i64>,
+    path: &str,
+) -> Result<()> {
+    let Ok(field) = plain.schema().field_with_name(INTERVAL_START) else {
+        return Ok(());
+    };
+    if !matches!(
+        field.data_type(),
+        DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+    ) {
+        return Ok(());
+    }
+    let Ok(converter) =
+        StatisticsConverter::try_new(INTERVAL_START, plain.schema(), plain.parquet_schema())
+    else {
+        return Ok(());
+    };
+    let groups = plain.metadata().row_groups();
+    let (Ok(mins), Ok(maxs)) = (
+        converter.row_group_mins(groups.iter()),
+        converter.row_group_maxes(groups.iter()),
+    ) else {
+        return Ok(());
+    };
+    let (mins, maxs) = (to_seconds(&mins), to_seconds(&maxs));
+    for g in 0..groups.len() {
+        for bound in [&mins, &maxs] {
+            if bound.is_valid(g) && !month.contains(&bound.value(g)) {
+                return Err(ReadError::OutsideMonth {
+                    path: path.to_string(),
+                    what: format!("row group {g}'s footer statistics say it holds"),
+                    value: instant_text(bound.value(g)),
+                    month: month_text(month),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Rescales any timestamp or date array to whole epoch seconds (floor), zone `UTC`.

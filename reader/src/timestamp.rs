@@ -38,7 +38,7 @@ pub fn parse_timestamp(text: &str) -> Result<i64, String> {
         }
     }
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp());
+        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp());
     }
     Err("not a recognised timestamp (expected e.g. 2025-11-01 00:00:00 +0000 UTC)".into())
 }

@@ -1,9 +1,10 @@
 //! Opening a warehouse (local directory or S3 bucket) and planning a scan: which files of
 //! koku's layout hold a given org, source and month.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -46,6 +47,83 @@ pub struct StoreOptions {
     /// A file up to this size is fetched whole, in one GET; a larger one by ranges of the
     /// column chunks a run needs. Default 8 MiB.
     pub whole_file_bytes: u64,
+    /// Endpoint, region and credentials to use where the `AWS_*` environment sets none.
+    pub defaults: S3Defaults,
+}
+
+/// S3 settings that the `AWS_*` environment overrides, one by one (koku's Clowder
+/// configuration supplies them). Its `Debug` never shows the keys.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct S3Defaults {
+    /// Endpoint URL (`AWS_ENDPOINT_URL`), e.g. `https://minio:9000`.
+    pub endpoint: Option<String>,
+    /// Region (`AWS_REGION`, `AWS_DEFAULT_REGION`).
+    pub region: Option<String>,
+    /// Access key id (`AWS_ACCESS_KEY_ID`).
+    pub access_key_id: Option<String>,
+    /// Secret access key (`AWS_SECRET_ACCESS_KEY`).
+    pub secret_access_key: Option<String>,
+    /// Plain HTTP allowed (`AWS_ALLOW_HTTP`): an `http://` endpoint needs it.
+    pub allow_http: Option<bool>,
+}
+
+impl std::fmt::Debug for S3Defaults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "***");
+        f.debug_struct("S3Defaults")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &hidden(&self.access_key_id))
+            .field("secret_access_key", &hidden(&self.secret_access_key))
+            .field("allow_http", &self.allow_http)
+            .finish()
+    }
+}
+
+impl S3Defaults {
+    /// Applies the defaults whose environment variables are unset to `builder`.
+    fn apply(&self, mut builder: AmazonS3Builder) -> AmazonS3Builder {
+        let unset = |names: &[&str]| {
+            names
+                .iter()
+                .all(|n| std::env::var_os(n).is_none_or(|v| v.is_empty()))
+        };
+        if let Some(v) = self
+            .endpoint
+            .as_ref()
+            .filter(|_| unset(&["AWS_ENDPOINT_URL", "AWS_ENDPOINT"]))
+        {
+            builder = builder.with_endpoint(v);
+        }
+        if let Some(v) = self
+            .region
+            .as_ref()
+            .filter(|_| unset(&["AWS_REGION", "AWS_DEFAULT_REGION"]))
+        {
+            builder = builder.with_region(v);
+        }
+        if let Some(v) = self
+            .access_key_id
+            .as_ref()
+            .filter(|_| unset(&["AWS_ACCESS_KEY_ID"]))
+        {
+            builder = builder.with_access_key_id(v);
+        }
+        if let Some(v) = self
+            .secret_access_key
+            .as_ref()
+            .filter(|_| unset(&["AWS_SECRET_ACCESS_KEY"]))
+        {
+            builder = builder.with_secret_access_key(v);
+        }
+        builder
+    }
+
+    /// Whether plain HTTP is allowed by the defaults (and `AWS_ALLOW_HTTP` is unset).
+    fn allow_http(&self) -> bool {
+        self.allow_http == Some(true)
+            && std::env::var_os("AWS_ALLOW_HTTP").is_none_or(|v| v.is_empty())
+    }
 }
 
 impl Default for StoreOptions {
@@ -59,6 +137,7 @@ impl Default for StoreOptions {
             concurrency: 32,
             read_ahead_bytes: 16 << 20,
             whole_file_bytes: 8 << 20,
+            defaults: S3Defaults::default(),
         }
     }
 }
@@ -87,6 +166,22 @@ pub struct DataFile {
     pub location: ObjectPath,
     /// Size in bytes.
     pub size: u64,
+    /// The year of the month directory the file was listed in (`year=YYYY`).
+    pub year: i32,
+    /// The month of that directory (`month=MM`, 1..=12): every line item of the file must
+    /// fall in it.
+    pub month: u32,
+}
+
+impl DataFile {
+    /// The file's month as epoch seconds `[first instant, first instant of the next month)`,
+    /// `None` for a month that does not exist (a plan only lists real months).
+    pub fn month_seconds(&self) -> Option<Range<i64>> {
+        let first = chrono::NaiveDate::from_ymd_opt(self.year, self.month, 1)?;
+        let next = first.checked_add_months(chrono::Months::new(1))?;
+        let at = |d: chrono::NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp());
+        Some(at(first)?..at(next)?)
+    }
 }
 
 /// The files of one scan, sorted by location so runs are repeatable.
@@ -162,9 +257,97 @@ fn client_options(options: &StoreOptions) -> std::result::Result<ClientOptions, 
             client = client.with_root_certificate(cert);
         }
     }
+    if options.defaults.allow_http() {
+        client = client.with_allow_http(true);
+    }
     Ok(client
         .with_timeout(options.request_timeout)
         .with_connect_timeout(options.connect_timeout))
+}
+
+/// An object store to write to (koku's Hive table location, issue #17): the same URLs,
+/// `AWS_*` settings, `AWS_CA_BUNDLE` and timeouts as a warehouse, but with object_store's own
+/// retries on (every write request is whole and can be resent): `max_retries` retries,
+/// backoff from `initial_backoff` doubling up to 15 s, within `retry_timeout`.
+#[derive(Debug, Clone)]
+pub struct WritableStore {
+    /// The store, rooted at the URL's prefix or directory.
+    pub store: Arc<dyn ObjectStore>,
+    /// The location for messages: `s3://bucket/prefix` or the absolute directory.
+    pub display: String,
+    /// Whether the store is S3 (not local disk).
+    pub remote: bool,
+}
+
+/// Opens `url` (a path, `file://` URL or `s3://bucket[/prefix]`) for writing. A local
+/// directory is created if missing; local writes are synced (file and directory) before they
+/// count as done, and a directory left empty by a delete is removed.
+pub fn open_writable_store(url: &str, options: &StoreOptions) -> Result<WritableStore> {
+    let invalid = |reason: String| ReadError::InvalidWarehouse {
+        url: url.to_string(),
+        reason,
+    };
+    if let Some(rest) = url
+        .strip_prefix("s3://")
+        .or_else(|| url.strip_prefix("s3a://"))
+    {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(invalid("the URL names no bucket".into()));
+        }
+        let retry = RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: options.initial_backoff,
+                max_backoff: Duration::from_secs(15),
+                base: 2.0,
+            },
+            max_retries: options.max_retries,
+            retry_timeout: options.retry_timeout,
+        };
+        let store = options
+            .defaults
+            .apply(AmazonS3Builder::from_env())
+            .with_bucket_name(bucket)
+            .with_retry(retry)
+            .with_client_options(client_options(options).map_err(invalid)?)
+            .build()
+            .map_err(|e| invalid(e.to_string()))?;
+        let prefix = prefix.trim_matches('/');
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            Arc::new(store)
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+        };
+        return Ok(WritableStore {
+            store,
+            display: format!("s3://{bucket}/{prefix}")
+                .trim_end_matches('/')
+                .to_string(),
+            remote: true,
+        });
+    }
+    let path = match url.strip_prefix("file://") {
+        Some(p) => PathBuf::from(p),
+        None if url.contains("://") => {
+            return Err(invalid(
+                "unsupported scheme; use a local path, file:// or s3://".into(),
+            ))
+        }
+        None => PathBuf::from(url),
+    };
+    std::fs::create_dir_all(&path).map_err(|e| invalid(format!("cannot create directory: {e}")))?;
+    let root = path
+        .canonicalize()
+        .map_err(|e| invalid(format!("cannot open directory: {e}")))?;
+    let store = LocalFileSystem::new_with_prefix(&root)
+        .map_err(|e| invalid(e.to_string()))?
+        .with_automatic_cleanup(true)
+        .with_fsync(true);
+    Ok(WritableStore {
+        store: Arc::new(store),
+        display: root.display().to_string(),
+        remote: false,
+    })
 }
 
 impl Warehouse {
@@ -201,7 +384,9 @@ impl Warehouse {
                 max_retries: 0,
                 retry_timeout: options.retry_timeout,
             };
-            let store = AmazonS3Builder::from_env()
+            let store = options
+                .defaults
+                .apply(AmazonS3Builder::from_env())
                 .with_bucket_name(bucket)
                 .with_retry(retry)
                 .with_client_options(client_options(options).map_err(invalid)?)
@@ -310,6 +495,8 @@ impl Warehouse {
                     daily,
                     location: meta.location,
                     size: meta.size,
+                    year: request.year,
+                    month: request.month,
                 });
             }
         }
@@ -355,16 +542,18 @@ impl Warehouse {
                         &root.join(file.location.as_ref()),
                         &self.describe(&file.location),
                     );
-                    *slots[i].lock().expect("no poisoned lock") = Some(footer);
+                    *slots[i].lock().unwrap_or_else(PoisonError::into_inner) = Some(footer);
                 });
             }
         });
         slots
             .into_iter()
-            .map(|slot| {
+            .zip(files)
+            .map(|(slot, file)| {
+                // Every slot was filled: the threads take indices until none is left.
                 slot.into_inner()
-                    .expect("no poisoned lock")
-                    .expect("every footer was read")
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .unwrap_or_else(|| Err(self.unread(file)))
             })
             .collect()
     }
@@ -374,7 +563,96 @@ impl Warehouse {
     pub fn footer(&self, file: &DataFile) -> Result<FileFooter> {
         self.footers(std::slice::from_ref(file))
             .pop()
-            .expect("one footer per file")
+            .unwrap_or_else(|| Err(self.unread(file)))
+    }
+
+    /// Refuses two files of the same table, granularity and month with the same bytes: the
+    /// same upload stored under two names would count every line item twice. Candidates are
+    /// files of equal size and equal footers (row groups, column chunks and statistics); only
+    /// those are compared byte for byte, so the usual month reads no data here.
+    pub fn check_duplicates(&self, files: &[(&DataFile, &FileFooter)]) -> Result<()> {
+        for (i, (a, fa)) in files.iter().enumerate() {
+            for (b, fb) in &files[i + 1..] {
+                let candidate = a.report_type == b.report_type
+                    && a.daily == b.daily
+                    && a.size == b.size
+                    && fa.rows == fb.rows
+                    && fa.meta.metadata().row_groups() == fb.meta.metadata().row_groups();
+                if candidate && self.same_bytes(a, b)? {
+                    return Err(ReadError::Duplicate {
+                        path: self.describe(&a.location),
+                        other: self.describe(&b.location),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether two files of equal size hold the same bytes, compared block by block (64 KiB
+    /// locally, 8 MiB ranges from S3), so memory stays small whatever their size.
+    fn same_bytes(&self, a: &DataFile, b: &DataFile) -> Result<bool> {
+        let Some(root) = &self.local_root else {
+            const BLOCK: u64 = 8 << 20;
+            let io = &self.io;
+            let (da, db) = (self.describe(&a.location), self.describe(&b.location));
+            let mut start = 0;
+            while start < a.size {
+                let range = start..a.size.min(start + BLOCK);
+                let (ba, bb) = self.runtime.block_on(futures::future::join(
+                    io.get_range(&a.location, range.clone(), &da),
+                    io.get_range(&b.location, range.clone(), &db),
+                ));
+                if ba? != bb? {
+                    return Ok(false);
+                }
+                start = range.end;
+            }
+            return Ok(true);
+        };
+        use std::io::Read;
+        let open = |f: &DataFile| {
+            std::fs::File::open(root.join(f.location.as_ref())).map_err(|source| ReadError::Io {
+                path: self.describe(&f.location),
+                source,
+            })
+        };
+        let (mut fa, mut fb) = (open(a)?, open(b)?);
+        let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+        loop {
+            let read = |f: &mut std::fs::File, buf: &mut [u8], file: &DataFile| {
+                let mut n = 0;
+                while n < buf.len() {
+                    match f.read(&mut buf[n..]) {
+                        Ok(0) => break,
+                        Ok(k) => n += k,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(source) => {
+                            return Err(ReadError::Io {
+                                path: self.describe(&file.location),
+                                source,
+                            })
+                        }
+                    }
+                }
+                Ok(n)
+            };
+            let (na, nb) = (read(&mut fa, &mut ba, a)?, read(&mut fb, &mut bb, b)?);
+            if na != nb || ba[..na] != bb[..nb] {
+                return Ok(false);
+            }
+            if na == 0 {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// The error for a footer that was not read (never expected: each file gets one).
+    fn unread(&self, file: &DataFile) -> ReadError {
+        ReadError::Io {
+            path: self.describe(&file.location),
+            source: std::io::Error::other("internal error: the footer was not read"),
+        }
     }
 
     /// Starts fetching, in this order, what the reads of these files will need, ahead of
@@ -387,7 +665,13 @@ impl Warehouse {
         let mut planned = Vec::with_capacity(reads.len());
         for r in reads {
             let described = self.describe(&r.file.location);
-            let setup = Setup::new(&r.footer.meta, described.clone(), r.projection, r.range)?;
+            let setup = Setup::new(
+                &r.footer.meta,
+                described.clone(),
+                r.projection,
+                r.range,
+                r.file.month_seconds(),
+            )?;
             planned.push(Planned {
                 location: r.file.location.clone(),
                 size: r.file.size,
@@ -435,10 +719,22 @@ impl Warehouse {
         if let Some(root) = &self.local_root {
             let path: PathBuf = root.join(file.location.as_ref());
             return FileBatches::open_local(
-                &path, described, footer, projection, range, batch_size,
+                &path,
+                described,
+                footer,
+                projection,
+                range,
+                file.month_seconds(),
+                batch_size,
             );
         }
-        let setup = Setup::new(&footer.meta, described.clone(), projection, range)?;
+        let setup = Setup::new(
+            &footer.meta,
+            described.clone(),
+            projection,
+            range,
+            file.month_seconds(),
+        )?;
         let (data, permit) = match self.io.take(&file.location) {
             Some(held) => {
                 let held = held?;

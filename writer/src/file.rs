@@ -273,7 +273,7 @@ const NO_STATISTICS_COLUMNS: &[&str] = &[
 /// Snappy on all but the measures, dictionaries only where values repeat, statistics per column chunk (page-level
 /// min/max of long label texts is measurable and no reader of this file needs it) and none
 /// on JSON and uuid columns.
-fn parquet_properties() -> WriterProperties {
+pub(crate) fn parquet_properties() -> WriterProperties {
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_dictionary_enabled(false)

@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 mod file;
+pub mod hive;
 pub mod pg;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ use std::collections::BTreeMap;
 use arrow::array::{AsArray, RecordBatch};
 
 pub use file::{open_file_sink, FileFormat, FileSink};
+pub use hive::{HivePartition, HiveReport, HiveSink, HiveTee};
 pub use pg::{CopyFormat, PgTarget, PostgresSink};
 
 /// An error while writing the summary.
@@ -65,6 +67,16 @@ pub enum WriteError {
     Aborted {
         /// Why.
         reason: String,
+    },
+    /// The other sink of a [`HiveTee`] failed after the Hive copy was published.
+    #[error("{source}; the Hive copy under {location} was already replaced ({partitions}) and the other output was not: run again to bring both in line")]
+    AfterHive {
+        /// The Hive table's location.
+        location: String,
+        /// The partitions replaced.
+        partitions: String,
+        /// The other sink's error.
+        source: Box<WriteError>,
     },
     /// Writing the file failed.
     #[error("cannot write {path}: {source}")]
@@ -113,6 +125,8 @@ pub struct WriteReport {
     pub rows_by_data_source: BTreeMap<String, u64>,
     /// Rows deleted before writing (database targets).
     pub rows_deleted: u64,
+    /// koku's Hive copy, when one was written ([`HiveTee`]).
+    pub hive: Option<HiveReport>,
     /// Partitions the run created (database targets; `schema.table_YYYY_MM`).
     pub partitions_created: Vec<String>,
 }

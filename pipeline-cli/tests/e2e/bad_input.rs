@@ -76,7 +76,7 @@ fn run_fails(lake: &Lake, warehouse: &str, month: &str, expect: &[&str]) -> Stri
     o.stderr
 }
 
-fn rewrite(path: &Path, f: impl Fn(RecordBatch) -> RecordBatch) {
+pub(crate) fn rewrite(path: &Path, f: impl Fn(RecordBatch) -> RecordBatch) {
     let file = std::fs::File::open(path).unwrap();
     let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(file)
         .unwrap()
@@ -453,7 +453,7 @@ fn signals_stop_the_run_and_leave_the_output_untouched() {
 
 /// Rewrites `path`'s footer so that its `interval_start` statistics claim `shift_days` later
 /// than the rows it holds (the data pages are untouched): a file that lies about its days.
-fn shift_footer_statistics(path: &Path, shift_days: i64) {
+pub(crate) fn shift_footer_statistics(path: &Path, shift_days: i64) {
     use parquet::file::metadata::{
         ParquetMetaDataBuilder, ParquetMetaDataReader, ParquetMetaDataWriter,
     };
@@ -637,34 +637,46 @@ fn timestamp_units_and_dictionary_keys_are_tolerated() {
 }
 
 /// An infinite, NaN or negative measure stops the run naming the file, the column and the row
-/// group; an absurdly large one makes a sum too large to hold, which stops the run naming the
-/// output column (issue #18: `inf` used to come out as 655884233731895200, NaN as null).
+/// group, and so does one above 2^70, which no sum could hold; values each in range whose sum
+/// is too large to hold stop the run naming the output column and the day (issue #18: `inf`
+/// used to come out as 655884233731895200, NaN as null).
 #[test]
 fn non_finite_negative_and_overflowing_measures_are_refused() {
-    type Set = fn(&mut PodItem);
-    let cases: [(Set, &[&str]); 6] = [
+    type Set = fn(&mut [PodItem]);
+    let cases: [(Set, &[&str]); 7] = [
         (
-            |p| p.usage_cpu_core_seconds = f64::INFINITY,
+            |p| p[4].usage_cpu_core_seconds = f64::INFINITY,
             &["pod_usage_cpu_core_seconds", "row group 0", ".parquet"],
         ),
         (
-            |p| p.usage_cpu_core_seconds = f64::NEG_INFINITY,
+            |p| p[4].usage_cpu_core_seconds = f64::NEG_INFINITY,
             &["pod_usage_cpu_core_seconds", "row group 0"],
         ),
         (
-            |p| p.usage_cpu_core_seconds = f64::NAN,
+            |p| p[4].usage_cpu_core_seconds = f64::NAN,
             &["pod_usage_cpu_core_seconds", "row group 0"],
         ),
         (
-            |p| p.usage_cpu_core_seconds = -1.0,
+            |p| p[4].usage_cpu_core_seconds = -1.0,
             &["pod_usage_cpu_core_seconds", "not negative"],
         ),
         (
-            |p| p.node_capacity_cpu_cores = f64::NAN,
+            |p| p[4].node_capacity_cpu_cores = f64::NAN,
             &["node_capacity_cpu_cores", "row group 0"],
         ),
         (
-            |p| p.usage_cpu_core_seconds = 1e300,
+            |p| p[4].usage_cpu_core_seconds = 1e300,
+            &[
+                "pod_usage_cpu_core_seconds",
+                "row group 0",
+                "at most 1.2e21",
+            ],
+        ),
+        (
+            |p| {
+                p[4].usage_cpu_core_seconds = 1e21;
+                p[5].usage_cpu_core_seconds = 1e21;
+            },
             &["pod_usage_cpu_core_hours", "2025-10-02"],
         ),
     ];
@@ -679,7 +691,7 @@ fn non_finite_negative_and_overflowing_measures_are_refused() {
                 );
             }
         }
-        set(&mut data.pods[4]);
+        set(&mut data.pods);
         let lake = Lake::write(
             &data,
             &ocpagg_fixtures::WriteOptions {

@@ -6,7 +6,7 @@ use std::path::Path;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int32Type};
 use chrono::NaiveDate;
-use ocpagg_cli::config::{List, RunConfig};
+use ocpagg_cli::config::RunConfig;
 use ocpagg_cli::RunReport;
 use ocpagg_fixtures::{Dataset, Layout, WriteOptions};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -61,9 +61,9 @@ pub fn config(warehouse: &str, output: &Path) -> RunConfig {
         year: Some(2025),
         month: Some(10),
         cluster_id: Some(CLUSTER.into()),
-        enabled_keys: Some(List::Text("*".into())),
+        enabled_keys: Some(vec!["*".into()]),
         output: Some(output.display().to_string()),
-        quiet: Some(true),
+        quiet: true,
         ..Default::default()
     }
 }

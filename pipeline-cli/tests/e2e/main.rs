@@ -7,8 +7,11 @@
 //! - `storage`: Storage rows, unallocated rows and node roles, hand-computed, plus a
 //!   capacity-balance property on generated months;
 //! - `bad_input`: errors, exit codes, and nothing half-written (runs the real binary);
+//! - `clowder`: a month on koku's Clowder settings (`ACG_CONFIG`) alone;
+//! - `corpus`: the bad-data corpus, files broken one way each, run through the binary;
 //! - `database`: PostgreSQL output and side inputs against a real server;
 //! - `tls`: connecting to PostgreSQL with each `sslmode`, against a real TLS server;
+//! - `hive`: `--hive-output`, koku's Hive copy, against PostgreSQL, local disk and S3;
 //! - `pg`: the test servers and koku's tables (shared helpers);
 //! - `preflight`: `ocpagg preflight`, the pre-run checks, against local, S3 and PostgreSQL;
 //! - `s3_faults`: S3 through a fault-injecting proxy, over HTTPS with a private CA;
@@ -16,8 +19,11 @@
 //! - `validate`: the scenario suite through generate → run → `ocpagg validate`.
 
 mod bad_input;
+mod clowder;
 mod common;
+mod corpus;
 mod database;
+mod hive;
 mod oracle;
 mod pg;
 mod preflight;

@@ -153,6 +153,9 @@ pub fn redact(text: &str) -> String {
 pub struct PgTarget {
     config: Config,
     tls: TlsSettings,
+    /// The string itself named `sslrootcert` / `sslmode`.
+    root_cert_given: bool,
+    mode_given: bool,
     connector: MakeRustls,
     shown: String,
 }
@@ -362,9 +365,35 @@ impl PgTarget {
         Ok(Self {
             config,
             tls,
+            root_cert_given: given("sslrootcert").is_some(),
+            mode_given: given("sslmode").is_some(),
             connector,
             shown,
         })
+    }
+
+    /// Trusts the CA certificates in `pem` (inline PEM text; `origin` names it in messages)
+    /// and asks for `mode`, unless the connection string or `PGSSLROOTCERT` named a root
+    /// certificate or `PGSSLMODE` a mode, which win. For settings that come as text rather
+    /// than files (Clowder's `database.rdsCa`).
+    pub fn with_root_cert_pem(mut self, pem: &str, origin: &str, mode: SslMode) -> Result<Self> {
+        if env("PGSSLROOTCERT").is_none() && !self.root_cert_given {
+            self.tls.root_cert = Some(RootCert::Pem {
+                pem: pem.to_string(),
+                origin: origin.to_string(),
+            });
+        }
+        if env("PGSSLMODE").is_none() && !self.mode_given {
+            self.tls.mode = mode;
+        }
+        self.connector = self
+            .tls
+            .connector()
+            .map_err(|reason| WriteError::InvalidTarget {
+                path: "the database connection string".into(),
+                reason,
+            })?;
+        Ok(self)
     }
 
     /// The TLS settings in effect.

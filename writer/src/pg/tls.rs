@@ -94,6 +94,14 @@ pub enum RootCert {
     File(PathBuf),
     /// The platform's trusted roots (`sslrootcert=system`).
     System,
+    /// PEM text of one or more CA certificates, given inline (Clowder's `rdsCa`); `origin`
+    /// names where it came from in messages.
+    Pem {
+        /// The certificates.
+        pem: String,
+        /// Where they came from, e.g. `ACG_CONFIG database.rdsCa`.
+        origin: String,
+    },
 }
 
 /// The TLS settings of a connection string, after the `PGSSL*` variables and libpq's default
@@ -203,6 +211,19 @@ fn load_roots(root: &RootCert) -> Result<RootCertStore, String> {
                         path.display()
                     )
                 })?;
+            }
+        }
+        RootCert::Pem { pem, origin } => {
+            let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("{origin}: cannot read PEM certificates: {e}"))?;
+            if certs.is_empty() {
+                return Err(format!("{origin}: holds no PEM certificate"));
+            }
+            for cert in certs {
+                store
+                    .add(cert)
+                    .map_err(|e| format!("{origin}: not a usable CA certificate: {e}"))?;
             }
         }
         RootCert::System => {

@@ -6,6 +6,7 @@
 pub mod clowder;
 pub mod config;
 pub mod demo;
+pub mod error;
 pub mod interrupt;
 pub mod logging;
 pub mod pipeline;
@@ -16,5 +17,7 @@ pub mod summary;
 pub mod validate;
 
 pub use config::{Job, RunConfig, UsageError};
-pub use pipeline::{run, RunReport};
+pub use error::{classify, ErrorKind};
+pub use interrupt::CancelToken;
+pub use pipeline::{run, run_with, RunReport};
 pub use result::RunResult;

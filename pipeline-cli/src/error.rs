@@ -16,7 +16,8 @@ use crate::config::UsageError;
 use crate::interrupt::{Cancelled, Interrupted};
 
 /// The kinds of failure, by who must act.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ErrorKind {
     /// A setting is missing or wrong: the caller fixes it (the CLI's exit code 2).
     Config,

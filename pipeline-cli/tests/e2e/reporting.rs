@@ -160,6 +160,7 @@ fn a_failed_run_reports_failure_in_json_and_metrics() {
     let result: Value = serde_json::from_str(run.stdout.trim()).expect("one JSON object");
     assert_eq!(result["success"], false);
     assert_eq!(result["error"]["exit_code"], 1);
+    assert_eq!(result["error"]["kind"], "input");
     let message = result["error"]["message"].as_str().unwrap();
     assert!(
         run.stderr.contains(message),
@@ -178,6 +179,7 @@ fn a_failed_run_reports_failure_in_json_and_metrics() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     let result: Value = serde_json::from_str(run.stdout.trim()).expect("one JSON object");
     assert_eq!(result["error"]["exit_code"], 2);
+    assert_eq!(result["error"]["kind"], "config");
     assert!(result["error"]["message"]
         .as_str()
         .unwrap()

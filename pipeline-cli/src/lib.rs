@@ -1,7 +1,7 @@
 //! The `ocpagg` command as a library: configuration ([`config`]), the threaded run
 //! ([`pipeline`]), the pre-run checks ([`preflight`]), progress display ([`progress`]) and the end-of-run summary ([`summary`]).
 //! `main.rs` only parses flags and maps errors to exit codes.
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod clowder;
 pub mod config;

@@ -16,6 +16,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use arrow::array::{AsArray, RecordBatch};
 use chrono::NaiveDate;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use ocpagg_aggregate::schema::summary_schema;
 use ocpagg_aggregate::{
     to_record_batch, to_record_batch_with_csi, AggregateStats, Aggregator, FinishedDays, PodPass,
     PreparedBatch, PreparedStorage, SummaryRow, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS,
@@ -429,7 +430,7 @@ fn open_output(
     let (target, schema, copy_format) = match &job.output {
         Output::File(path) => {
             return Ok((
-                open_file_sink(path.as_ref())?,
+                open_file_sink(path.as_ref(), summary_schema())?,
                 job.side.clone(),
                 job.run.clone(),
             ))
@@ -441,7 +442,7 @@ fn open_output(
         } => (target, schema, *copy_format),
     };
     let mut client = target.connect()?;
-    let table = SummaryTable::check(&mut client, target, schema)?;
+    let table = SummaryTable::check(&mut client, target, schema, &summary_schema())?;
     let run = database_run(&mut client, target, schema, &table, job)?;
     let db = read_side_inputs(&mut client, target, schema)?;
     let mut side = job.side.clone();

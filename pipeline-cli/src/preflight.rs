@@ -443,7 +443,7 @@ fn check_report_types(job: &Job, warehouse: &Warehouse, plan: &ScanPlan, report:
 /// so its file is not larger than the input's Parquet in practice; the factor 2 leaves room
 /// for CSV, which is not compressed.
 fn check_file_output(path: &Path, input_bytes: u64, report: &mut Report) {
-    match ocpagg_writer::open_file_sink(path) {
+    match ocpagg_writer::open_file_sink(path, ocpagg_aggregate::schema::summary_schema()) {
         Ok(sink) => {
             drop(sink); // unfinished: removes its temporary file
             report.pass(
@@ -547,7 +547,12 @@ fn check_database(job: &Job, target: &PgTarget, schema: &str, report: &mut Repor
         "database",
         format!("{target}: connected (PostgreSQL {version}), {tls}"),
     );
-    let table = match SummaryTable::check(&mut client, target, schema) {
+    let table = match SummaryTable::check(
+        &mut client,
+        target,
+        schema,
+        &ocpagg_aggregate::schema::summary_schema(),
+    ) {
         Ok(t) => {
             report.pass(
                 "summary table",

@@ -17,16 +17,13 @@ use arrow::array::{
 };
 use arrow::datatypes::{Date32Type, Float64Type, Int32Type};
 use chrono::NaiveDate;
-use ocpagg_aggregate::schema::{SummaryColumn, SUMMARY_COLUMNS};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
 use postgres::Client;
 
 use super::encode::{write_text_field, Cell, Decimal};
-use super::{advisory_lock, db_error, quote_ident, PgTarget, SummaryTable};
+use super::{advisory_lock, db_error, quote_ident, ColumnKind, PgTarget, SummaryTable};
 use crate::{Result, SummarySink, WriteError, WriteReport};
-
-const N: usize = SUMMARY_COLUMNS.len();
 
 /// How rows travel to the server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -226,9 +223,10 @@ fn session(
             target,
             format!("cannot delete the old rows of {name}"),
         ))?;
-    let columns = SUMMARY_COLUMNS
+    let columns = table
+        .columns()
         .iter()
-        .map(|c| quote_ident(c.name))
+        .map(|c| quote_ident(&c.name))
         .collect::<Vec<_>>()
         .join(", ");
     let copy_failed = || db_error(target, format!("COPY into {name} failed"));
@@ -241,9 +239,9 @@ fn session(
                     "COPY {name} ({columns}) FROM STDIN (FORMAT binary)"
                 ))
                 .map_err(copy_failed())?;
-            let types: Vec<Type> = SUMMARY_COLUMNS.iter().map(pg_type).collect();
+            let types: Vec<Type> = table.columns().iter().map(|c| pg_type(c.kind)).collect();
             let mut writer = BinaryCopyInWriter::new(writer, &types);
-            let mut encoder = BinaryRows::default();
+            let mut encoder = BinaryRows::new(types.len());
             loop {
                 match commands.recv() {
                     Ok(Command::Batch(batch)) => {
@@ -313,14 +311,14 @@ fn aborted() -> WriteError {
     }
 }
 
-fn pg_type(c: &SummaryColumn) -> Type {
-    match c.pg_type {
-        "uuid" => Type::UUID,
-        "integer" => Type::INT4,
-        "date" => Type::DATE,
-        "jsonb" => Type::JSONB,
-        "text" => Type::TEXT,
-        _ => Type::NUMERIC,
+fn pg_type(kind: ColumnKind) -> Type {
+    match kind {
+        ColumnKind::Uuid => Type::UUID,
+        ColumnKind::Int => Type::INT4,
+        ColumnKind::Date => Type::DATE,
+        ColumnKind::Json => Type::JSONB,
+        ColumnKind::Text => Type::TEXT,
+        ColumnKind::Numeric => Type::NUMERIC,
     }
 }
 
@@ -335,7 +333,7 @@ enum Col<'a> {
 }
 
 struct Columns<'a> {
-    cols: Vec<(&'static str, Col<'a>)>,
+    cols: Vec<(&'a str, Col<'a>)>,
     rows: usize,
     usage_start: &'a Date32Array,
 }
@@ -344,30 +342,39 @@ impl<'a> Columns<'a> {
     /// Types the batch's columns, and checks every text against its column's length, so
     /// that a value the table cannot hold is named here rather than by the server's COPY
     /// error (which names neither row nor day).
-    fn of(batch: &'a RecordBatch, table: &SummaryTable) -> Result<Self> {
-        if batch.num_columns() != N {
+    fn of(batch: &'a RecordBatch, table: &'a SummaryTable) -> Result<Self> {
+        let expected = table.columns();
+        if batch.num_columns() != expected.len() {
             return Err(WriteError::Aborted {
                 reason: format!(
-                    "a batch with {} columns is not in the summary schema ({N} columns)",
-                    batch.num_columns()
+                    "a batch with {} columns is not in the schema the table was checked for ({} columns)",
+                    batch.num_columns(),
+                    expected.len()
                 ),
             });
         }
-        let cols = SUMMARY_COLUMNS
+        let cols = expected
             .iter()
             .zip(batch.columns())
             .map(|(c, a)| {
-                let col = match c.pg_type {
-                    "uuid" => Col::Uuid(a.as_string::<i32>()),
-                    "integer" => Col::Int(a.as_primitive::<Int32Type>()),
-                    "date" => Col::Date(a.as_primitive::<Date32Type>()),
-                    "jsonb" => Col::Json(a.as_string::<i32>()),
-                    "text" => Col::Text(a.as_string::<i32>()),
-                    _ => Col::Num(a.as_primitive::<Float64Type>()),
+                let col = match c.kind {
+                    ColumnKind::Uuid => a.as_string_opt::<i32>().map(Col::Uuid),
+                    ColumnKind::Int => a.as_primitive_opt::<Int32Type>().map(Col::Int),
+                    ColumnKind::Date => a.as_primitive_opt::<Date32Type>().map(Col::Date),
+                    ColumnKind::Json => a.as_string_opt::<i32>().map(Col::Json),
+                    ColumnKind::Text => a.as_string_opt::<i32>().map(Col::Text),
+                    ColumnKind::Numeric => a.as_primitive_opt::<Float64Type>().map(Col::Num),
                 };
-                (c.name, col)
+                let col = col.ok_or_else(|| WriteError::Aborted {
+                    reason: format!(
+                        "column {}: a batch of type {} is not in the schema the table was checked for",
+                        c.name,
+                        a.data_type()
+                    ),
+                })?;
+                Ok((c.name.as_str(), col))
             })
-            .collect::<Vec<_>>();
+            .collect::<Result<Vec<_>>>()?;
         let usage_start = cols
             .iter()
             .find_map(|(name, col)| match col {
@@ -463,19 +470,18 @@ fn unrepresentable(value: f64) -> String {
 /// Reusable per-row scratch space for binary rows.
 struct BinaryRows {
     decimals: Vec<Decimal>,
-    uuids: [[u8; 16]; N],
-}
-
-impl Default for BinaryRows {
-    fn default() -> Self {
-        Self {
-            decimals: (0..N).map(|_| Decimal::default()).collect(),
-            uuids: [[0; 16]; N],
-        }
-    }
+    uuids: Vec<[u8; 16]>,
 }
 
 impl BinaryRows {
+    /// Scratch space for rows of `n` columns.
+    fn new(n: usize) -> Self {
+        Self {
+            decimals: (0..n).map(|_| Decimal::default()).collect(),
+            uuids: vec![[0; 16]; n],
+        }
+    }
+
     fn write(
         &mut self,
         cols: &Columns<'_>,
@@ -502,20 +508,17 @@ impl BinaryRows {
                 }
             }
             // Pass 2: the row's cells.
-            let cells: [Cell<'_>; N] = std::array::from_fn(|i| {
-                let col = &cols.cols[i].1;
-                match col {
-                    Col::Text(a) if a.is_valid(row) => Cell::Text(a.value(row)),
-                    Col::Json(a) if a.is_valid(row) => Cell::Jsonb(a.value(row)),
-                    Col::Uuid(a) if a.is_valid(row) => Cell::Uuid(self.uuids[i]),
-                    Col::Int(a) if a.is_valid(row) => Cell::Int4(a.value(row)),
-                    Col::Date(a) if a.is_valid(row) => Cell::Date(a.value(row)),
-                    Col::Num(a) if a.is_valid(row) => Cell::Numeric(&self.decimals[i]),
-                    _ => Cell::Null,
-                }
+            let cells = cols.cols.iter().enumerate().map(|(i, (_, col))| match col {
+                Col::Text(a) if a.is_valid(row) => Cell::Text(a.value(row)),
+                Col::Json(a) if a.is_valid(row) => Cell::Jsonb(a.value(row)),
+                Col::Uuid(a) if a.is_valid(row) => Cell::Uuid(self.uuids[i]),
+                Col::Int(a) if a.is_valid(row) => Cell::Int4(a.value(row)),
+                Col::Date(a) if a.is_valid(row) => Cell::Date(a.value(row)),
+                Col::Num(a) if a.is_valid(row) => Cell::Numeric(&self.decimals[i]),
+                _ => Cell::Null,
             });
             writer
-                .write_raw(cells.iter())
+                .write_raw(cells)
                 .map_err(db_error(target, format!("COPY into {table} failed")))?;
         }
         Ok(())

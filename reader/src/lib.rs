@@ -49,7 +49,7 @@
 //! }
 //! # Ok::<(), ocpagg_reader::ReadError>(())
 //! ```
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod error;

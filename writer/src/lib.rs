@@ -23,7 +23,7 @@
 //! ```
 // Input may never reach a panic (issue #18): no unwrap or expect outside tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 mod file;
 pub mod hive;
@@ -33,7 +33,7 @@ use std::collections::BTreeMap;
 
 use arrow::array::{AsArray, RecordBatch};
 
-pub use file::{open_file_sink, FileFormat, FileSink};
+pub use file::{open_file_sink, FileFormat, FileSink, DISTINCT_KEY};
 pub use hive::{HivePartition, HiveReport, HiveSink, HiveTee};
 pub use pg::{CopyFormat, PgTarget, PostgresSink};
 

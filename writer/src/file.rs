@@ -399,9 +399,9 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,
-            "uuid,usage_start,data_source,namespace,pod_labels,cost_category_id,pod_usage_cpu_core_hours\n\
-             9a3e1c5e-1b0e-4a57-9d6c-0d2a1f4c3b01,2025-10-01,Pod,tab\there,\"{\"\"app\"\":\"\"web\"\"}\",,1.5\n\
-             9a3e1c5e-1b0e-4a57-9d6c-0d2a1f4c3b02,2025-10-02,Storage,,,3,\n"
+            "uuid,usage_start,usage_end,data_source,namespace,pod_labels,cost_category_id,pod_usage_cpu_core_hours\n\
+             9a3e1c5e-1b0e-4a57-9d6c-0d2a1f4c3b01,2025-10-01,2025-10-01,Pod,tab\there,\"{\"\"app\"\":\"\"web\"\"}\",,1.5\n\
+             9a3e1c5e-1b0e-4a57-9d6c-0d2a1f4c3b02,2025-10-02,2025-10-02,Storage,,,3,\n"
         );
     }
 

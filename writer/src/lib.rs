@@ -171,7 +171,7 @@ pub(crate) mod test_batch {
     use arrow::array::{ArrayRef, Date32Array, Float64Array, Int32Array, RecordBatch, StringArray};
     use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-    /// `uuid` (a row id), `usage_start`, `data_source`, `namespace`, `pod_labels` (JSON),
+    /// `uuid` (a row id), `usage_start`, `usage_end`, `data_source`, `namespace`, `pod_labels` (JSON),
     /// `cost_category_id`, `pod_usage_cpu_core_hours`.
     pub(crate) fn schema() -> SchemaRef {
         let meta = |k: &str, v: &str| HashMap::from([(k.to_string(), v.to_string())]);
@@ -179,6 +179,7 @@ pub(crate) mod test_batch {
             Field::new("uuid", DataType::Utf8, false)
                 .with_metadata(meta(crate::file::DISTINCT_KEY, "true")),
             Field::new("usage_start", DataType::Date32, false),
+            Field::new("usage_end", DataType::Date32, false),
             Field::new("data_source", DataType::Utf8, true),
             Field::new("namespace", DataType::Utf8, true),
             Field::new("pod_labels", DataType::Utf8, true)
@@ -195,6 +196,7 @@ pub(crate) mod test_batch {
                 "9a3e1c5e-1b0e-4a57-9d6c-0d2a1f4c3b01",
                 "9a3e1c5e-1b0e-4a57-9d6c-0d2a1f4c3b02",
             ])),
+            Arc::new(Date32Array::from(vec![20362, 20363])),
             Arc::new(Date32Array::from(vec![20362, 20363])),
             Arc::new(StringArray::from(vec![Some("Pod"), Some("Storage")])),
             Arc::new(StringArray::from(vec![Some("tab\there"), None])),

@@ -524,3 +524,219 @@ impl BinaryRows {
         Ok(())
     }
 }
+
+/// Against the test server (`OCPAGG_TEST_DATABASE_URL`, started by scripts/test.sh or
+/// scripts/pg-server.sh); skipped with a note when it is not set.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_batch::{batch, schema};
+
+    fn server() -> Option<PgTarget> {
+        let Ok(url) = std::env::var("OCPAGG_TEST_DATABASE_URL") else {
+            eprintln!("OCPAGG_TEST_DATABASE_URL is not set: skipped");
+            return None;
+        };
+        Some(PgTarget::parse(&url).unwrap())
+    }
+
+    /// A fresh koku schema, and its summary table checked for the test batches' columns.
+    fn fresh(target: &PgTarget, name: &str) -> (Client, SummaryTable) {
+        let mut client = target.connect().unwrap();
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+            .unwrap();
+        super::super::init_db(&mut client, target, name).unwrap();
+        client
+            .batch_execute(&format!(
+                "INSERT INTO {name}.reporting_ocp_cost_category (id, name) VALUES (3, 'test')"
+            ))
+            .unwrap();
+        let table = SummaryTable::check(&mut client, target, name, &schema()).unwrap();
+        (client, table)
+    }
+
+    fn slice() -> Slice {
+        Slice {
+            source_uuid: uuid::Uuid::from_u128(7),
+            report_period_id: None,
+            start: NaiveDate::from_ymd_opt(2025, 10, 1).unwrap(),
+            end: NaiveDate::from_ymd_opt(2025, 10, 31).unwrap(),
+        }
+    }
+
+    type Row = (
+        String,
+        NaiveDate,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i32>,
+        Option<String>,
+    );
+
+    fn rows(client: &mut Client, name: &str) -> Vec<Row> {
+        client
+            .query(
+                &format!(
+                    "SELECT uuid::text, usage_start, data_source, namespace, pod_labels::text,
+                            cost_category_id, pod_usage_cpu_core_hours::text
+                       FROM {name}.reporting_ocpusagelineitem_daily_summary ORDER BY uuid"
+                ),
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn both_formats_commit_the_same_rows_with_the_catalogs_types() {
+        let Some(target) = server() else { return };
+        let mut results = Vec::new();
+        for (format, name) in [
+            (CopyFormat::Binary, "writer_unit_binary"),
+            (CopyFormat::Text, "writer_unit_text"),
+        ] {
+            let (client, table) = fresh(&target, name);
+            let mut sink: Box<dyn SummarySink> =
+                Box::new(PostgresSink::open(client, &target, table, slice(), format).unwrap());
+            sink.write(&batch([Some(1.5), None])).unwrap();
+            let report = sink.finish().unwrap();
+            assert_eq!(report.rows, 2);
+            assert_eq!(
+                report.partitions_created,
+                [format!(
+                    "{name}.reporting_ocpusagelineitem_daily_summary_2025_10"
+                )]
+            );
+            let mut client = target.connect().unwrap();
+            results.push(rows(&mut client, name));
+            client
+                .batch_execute(&format!("DROP SCHEMA {name} CASCADE"))
+                .unwrap();
+        }
+        assert_eq!(results[0], results[1]);
+        let day = |d| NaiveDate::from_ymd_opt(2025, 10, d).unwrap();
+        assert_eq!(
+            results[0],
+            [
+                (
+                    "9a3e1c5e-1b0e-4a57-9d6c-0d2a1f4c3b01".to_string(),
+                    day(1),
+                    Some("Pod".to_string()),
+                    Some("tab\there".to_string()),
+                    Some(r#"{"app": "web"}"#.to_string()),
+                    None,
+                    Some("1.500000000000000".to_string()),
+                ),
+                (
+                    "9a3e1c5e-1b0e-4a57-9d6c-0d2a1f4c3b02".to_string(),
+                    day(2),
+                    Some("Storage".to_string()),
+                    None,
+                    None,
+                    Some(3),
+                    None,
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_dropped_or_failed_sink_keeps_the_previous_rows() {
+        let Some(target) = server() else { return };
+        let name = "writer_unit_rollback";
+        let (client, table) = fresh(&target, name);
+        let mut sink: Box<dyn SummarySink> = Box::new(
+            PostgresSink::open(client, &target, table.clone(), slice(), CopyFormat::Binary)
+                .unwrap(),
+        );
+        sink.write(&batch([Some(1.0), Some(2.0)])).unwrap();
+        sink.finish().unwrap();
+        let mut check = target.connect().unwrap();
+        assert_eq!(rows(&mut check, name).len(), 2);
+
+        // Dropped unfinished: rolled back.
+        let client = target.connect().unwrap();
+        let mut sink =
+            PostgresSink::open(client, &target, table.clone(), slice(), CopyFormat::Binary)
+                .unwrap();
+        sink.write(&batch([Some(5.0), Some(6.0)])).unwrap();
+        drop(sink);
+        let kept = rows(&mut check, name);
+        assert_eq!(kept[0].6.as_deref(), Some("1.000000000000000"));
+
+        // A value numeric(33,15) cannot hold: refused, naming column and day; rolled back.
+        let client = target.connect().unwrap();
+        let mut sink: Box<dyn SummarySink> = Box::new(
+            PostgresSink::open(client, &target, table, slice(), CopyFormat::Binary).unwrap(),
+        );
+        let err = match sink.write(&batch([Some(1.0), Some(1e19)])) {
+            Err(e) => e,
+            Ok(()) => sink.finish().unwrap_err(),
+        }
+        .to_string();
+        assert!(
+            err.contains("pod_usage_cpu_core_hours") && err.contains("2025-10-02"),
+            "{err}"
+        );
+        assert_eq!(rows(&mut check, name), kept);
+        check
+            .batch_execute(&format!("DROP SCHEMA {name} CASCADE"))
+            .unwrap();
+    }
+
+    #[test]
+    fn a_column_of_the_wrong_type_is_named_at_check() {
+        let Some(target) = server() else { return };
+        let name = "writer_unit_types";
+        let (mut client, _) = fresh(&target, name);
+        client
+            .batch_execute(&format!(
+                "ALTER TABLE {name}.reporting_ocpusagelineitem_daily_summary
+                     ALTER COLUMN data_source TYPE int4 USING NULL"
+            ))
+            .unwrap();
+        let err = SummaryTable::check(&mut client, &target, name, &schema())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("column data_source has type int4, expected text"),
+            "{err}"
+        );
+        // JSON columns are known by Arrow's extension type, and need jsonb.
+        let json = schema().field_with_name("pod_labels").unwrap().clone();
+        assert_eq!(
+            super::super::column_kind(&json, "jsonb"),
+            Ok(ColumnKind::Json)
+        );
+        assert_eq!(
+            super::super::column_kind(&json, "text"),
+            Err("jsonb".into())
+        );
+        let text = schema().field_with_name("namespace").unwrap().clone();
+        assert_eq!(
+            super::super::column_kind(&text, "varchar"),
+            Ok(ColumnKind::Text)
+        );
+        assert_eq!(
+            super::super::column_kind(&text, "jsonb"),
+            Err("text".into())
+        );
+        client
+            .batch_execute(&format!("DROP SCHEMA {name} CASCADE"))
+            .unwrap();
+    }
+}

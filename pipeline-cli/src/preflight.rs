@@ -10,9 +10,10 @@
 //! without a connection).
 //!
 //! Where a run makes a decision, the preflight calls the same code: the file selection
-//! ([`crate::pipeline`]), the footer schema check ([`ocpagg_reader::Projection::check_schema`],
-//! the function a read decides with), the summary table check ([`SummaryTable::check`]), the
-//! side-input read, and the file sink's creation.
+//! ([`ocpagg_reader::Selection::of`], which [`ocpagg_reader::ScanPlan::build`] uses), the
+//! footer schema check ([`ocpagg_reader::Projection::check_schema`], the function a read
+//! decides with), the summary table check ([`SummaryTable::check`]), the side-input read, and
+//! the file sink's creation.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

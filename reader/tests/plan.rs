@@ -70,7 +70,7 @@ fn lines(batch: &RecordBatch) -> Vec<String> {
                 let s = arrow::compute::cast(&c, &DataType::Utf8).unwrap();
                 let s = s.as_string::<i32>();
                 (0..s.len())
-                    .map(|i| s.is_valid(i).then(|| s.value(i)).unwrap_or("null").into())
+                    .map(|i| if s.is_valid(i) { s.value(i) } else { "null" }.into())
                     .collect()
             }
         })

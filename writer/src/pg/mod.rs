@@ -6,7 +6,7 @@
 //! - [`read_side_inputs`] reads enabled tag keys, cost-category patterns and node roles.
 //! - [`SummaryTable::check`] verifies that the summary table exists with usable column types.
 //! - [`PostgresSink`] replaces one source's slice of days in one transaction: it deletes the
-//!   slice and COPYs the new rows, and commits only in [`SummarySink::finish`]; any error, or
+//!   slice and COPYs the new rows, and commits only in [`crate::SummarySink::finish`]; any error, or
 //!   dropping the sink, rolls back, so the table keeps exactly its previous rows.
 //!
 //! Shared state is guarded by transaction-scoped advisory locks: one per schema for

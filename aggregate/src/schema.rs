@@ -1,6 +1,7 @@
 //! The daily summary's columns: koku's names, their Arrow types in file outputs, and their
 //! PostgreSQL types in koku's table.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -99,14 +100,42 @@ pub const SUMMARY_COLUMNS: &[SummaryColumn] = &[
     col("cost_category_id", DataType::Int32, "integer"),
 ];
 
-/// The Arrow schema of summary batches (and of Parquet/CSV outputs).
+/// The field metadata key of an Arrow extension type's name.
+pub const EXTENSION_NAME_KEY: &str = "ARROW:extension:name";
+
+/// Arrow's canonical JSON extension type: a Utf8 column whose values are JSON texts. The
+/// JSON columns of [`summary_schema`] carry it (`ARROW:extension:name = arrow.json`), so a
+/// sink knows them without a list of names.
+pub const JSON_EXTENSION: &str = "arrow.json";
+
+/// A field metadata key (ours, value `true`): the column's values are distinct per row (a
+/// row id), so a file writer spends neither a dictionary nor statistics on it. Set on `uuid`.
+pub const DISTINCT_KEY: &str = "ocpagg:distinct";
+
+/// The Arrow schema of summary batches (and of Parquet/CSV outputs). JSON columns carry
+/// [`JSON_EXTENSION`], the row id [`DISTINCT_KEY`].
 pub fn summary_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     Arc::clone(SCHEMA.get_or_init(|| {
         Arc::new(Schema::new(
             SUMMARY_COLUMNS
                 .iter()
-                .map(|c| Field::new(c.name, c.data_type.clone(), !c.not_null))
+                .map(|c| {
+                    let field = Field::new(c.name, c.data_type.clone(), !c.not_null);
+                    if c.json {
+                        field.with_metadata(HashMap::from([(
+                            EXTENSION_NAME_KEY.to_string(),
+                            JSON_EXTENSION.to_string(),
+                        )]))
+                    } else if c.name == "uuid" {
+                        field.with_metadata(HashMap::from([(
+                            DISTINCT_KEY.to_string(),
+                            "true".to_string(),
+                        )]))
+                    } else {
+                        field
+                    }
+                })
                 .collect::<Vec<_>>(),
         ))
     }))

@@ -87,7 +87,7 @@ impl Month {
 
     /// Every batch of the hourly pod files, read with `columns`.
     fn pod_batches(&self, columns: &[&str]) -> Vec<RecordBatch> {
-        let plan = self.warehouse.plan(&self.request).expect("plan");
+        let plan = self.warehouse.list(&self.request).expect("list");
         let projection = Projection::new(ReportType::PodUsage, columns);
         let mut out = Vec::new();
         for file in plan.files(ReportType::PodUsage, false) {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use data::summary_batches;
+use ocpagg_aggregate::schema::summary_schema;
 use ocpagg_writer::pg::{init_db, Slice, SummaryTable};
 use ocpagg_writer::{open_file_sink, CopyFormat, PgTarget, PostgresSink, SummarySink};
 
@@ -101,7 +102,7 @@ fn bench_writer(c: &mut Criterion) {
     std::fs::create_dir_all(&dir).unwrap();
     group.bench_function("parquet_file", |b| {
         b.iter(|| {
-            let mut sink = open_file_sink(&dir.join("summary.parquet")).unwrap();
+            let mut sink = open_file_sink(&dir.join("summary.parquet"), summary_schema()).unwrap();
             for batch in &batches {
                 sink.write(batch).unwrap();
             }
@@ -147,7 +148,8 @@ fn bench_writer(c: &mut Criterion) {
                         "TRUNCATE {schema}.reporting_ocpusagelineitem_daily_summary"
                     ))
                     .unwrap();
-                    let table = SummaryTable::check(&mut c, target, schema).unwrap();
+                    let table =
+                        SummaryTable::check(&mut c, target, schema, &summary_schema()).unwrap();
                     (c, table)
                 },
                 |(c, table)| {

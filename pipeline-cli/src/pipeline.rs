@@ -16,6 +16,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use arrow::array::{AsArray, RecordBatch};
 use chrono::NaiveDate;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use ocpagg_aggregate::schema::summary_schema;
 use ocpagg_aggregate::{
     to_record_batch, to_record_batch_with_csi, AggregateStats, Aggregator, FinishedDays, PodPass,
     PreparedBatch, PreparedStorage, SummaryRow, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS,
@@ -24,7 +25,8 @@ use ocpagg_aggregate::{
 use ocpagg_aggregate::{CostCategory, LikePattern, RunInfo, SideInputs};
 use ocpagg_labels::EnabledKeys;
 use ocpagg_reader::{
-    DataFile, DateRange, FileFooter, IoStats, Projection, ReadSpec, ReportType, ScanPlan, Warehouse,
+    DataFile, DateRange, FileFooter, IoStats, Needs, Pass, PlannedFile, Projection, ReportType,
+    ScanPlan, Warehouse,
 };
 use ocpagg_writer::pg::{self, read_side_inputs, Slice, SummaryTable};
 use ocpagg_writer::PgTarget;
@@ -98,128 +100,56 @@ enum Kind {
     Storage,
 }
 
-/// One file to read, and which pass of the run reads it.
-pub(crate) struct ReadJob {
-    /// The file.
-    pub(crate) file: DataFile,
+/// The columns each pass of the run reads: the aggregate's input needs.
+pub(crate) const NEEDS: Needs<'static> = Needs {
+    node_labels: NODE_LABEL_COLUMNS,
+    namespace_labels: NAMESPACE_LABEL_COLUMNS,
+    storage: STORAGE_USAGE_COLUMNS,
+    pod_usage: POD_USAGE_COLUMNS,
+    pod_capacity: POD_CAPACITY_COLUMNS,
+};
+
+/// One file to read (in the plan's order), and which pass of the run reads it.
+struct ReadJob {
+    file: DataFile,
     kind: Kind,
-    /// Position in read order (set by `order_jobs`).
+    /// Position in read order.
     index: usize,
-    /// The first day the file may hold (from its footer); `i32::MIN` when unknown (set by
-    /// `order_jobs`).
-    first_day: i32,
-    /// The file's footer, read once for the selection, the order and the read (set by
-    /// `order_jobs`).
-    footer: Option<FileFooter>,
+    footer: FileFooter,
+    projection: Projection,
 }
 
 impl ReadJob {
-    fn new(file: &DataFile, kind: Kind) -> Self {
+    fn new(index: usize, planned: PlannedFile) -> Self {
+        let kind = match planned.pass {
+            Pass::NodeLabels => Kind::NodeLabels,
+            Pass::NamespaceLabels => Kind::NamespaceLabels,
+            Pass::Storage => Kind::Storage,
+            Pass::PodUsage => Kind::Pods(PodPass::Usage),
+            Pass::PodCapacity => Kind::Pods(PodPass::Capacity),
+            Pass::PodUsageAndCapacity => Kind::Pods(PodPass::Both),
+        };
         ReadJob {
-            file: file.clone(),
+            file: planned.file,
             kind,
-            index: 0,
-            first_day: i32::MIN,
-            footer: None,
+            index,
+            footer: planned.footer,
+            projection: planned.projection,
         }
     }
-
-    /// The columns the run reads from this file.
-    pub(crate) fn projection(&self) -> Projection {
-        let columns = match self.kind {
-            Kind::NodeLabels => NODE_LABEL_COLUMNS,
-            Kind::NamespaceLabels => NAMESPACE_LABEL_COLUMNS,
-            Kind::Pods(PodPass::Capacity) => POD_CAPACITY_COLUMNS,
-            Kind::Pods(_) => POD_USAGE_COLUMNS,
-            Kind::Storage => STORAGE_USAGE_COLUMNS,
-        };
-        Projection::new(self.file.report_type, columns)
-    }
-}
-
-/// Which files a run reads, and from which granularity its sums come.
-pub(crate) struct FileSelection {
-    /// Every file to read, label tables first (not yet in read order: see `order_jobs`).
-    pub(crate) jobs: Vec<ReadJob>,
-    /// Pod sums come from koku's daily roll-up.
-    pub(crate) pods_from_daily: bool,
-    /// Storage sums come from koku's daily roll-up.
-    pub(crate) storage_from_daily: bool,
 }
 
 /// The error text of a month without hourly pod_usage files: it names the prefix looked at.
 pub(crate) fn no_pod_files(warehouse: &Warehouse, job: &Job) -> String {
     let prefix = Warehouse::table_prefix(&job.request, ReportType::PodUsage, false);
-    format!(
-        "no pod_usage files for org {} source {} in {}-{:02}: nothing under {}",
-        job.request.org,
-        job.request.source,
-        job.request.year,
-        job.request.month,
-        warehouse.describe(&prefix)
-    )
-}
-
-/// Whether a daily pod file's footer shows effective usage with no nulls: only then can
-/// the roll-up give the Pod sums (effective usage is summed per hourly line item).
-pub(crate) fn daily_pods_complete(footer: &FileFooter) -> bool {
-    let complete = |c: &str| footer.null_counts.get(c) == Some(&Some(0));
-    complete("pod_effective_usage_cpu_core_seconds")
-        && complete("pod_effective_usage_memory_byte_seconds")
-}
-
-/// Decides which files a run reads. `daily_complete` tells whether a daily pod file has
-/// complete effective usage ([`daily_pods_complete`] on its footer); it is asked about daily
-/// pod files only, in order, until one answers false. The run and `preflight` both use this,
-/// so the preflight checks exactly the files a run reads.
-pub(crate) fn select_files(
-    plan: &ScanPlan,
-    mut daily_complete: impl FnMut(&DataFile) -> Result<bool>,
-) -> Result<FileSelection> {
-    // Daily pod files are used for the sums only when every one of them carries effective
-    // usage with no nulls (the footer says so): it must be summed per hourly line item, which
-    // the roll-up cannot redo. Node capacity always needs the hourly files.
-    let mut pods_from_daily = plan.has(ReportType::PodUsage, true);
-    for file in plan.files(ReportType::PodUsage, true) {
-        if !daily_complete(file)? {
-            pods_from_daily = false;
-            break;
-        }
+    ocpagg_reader::ReadError::NoPodFiles {
+        org: job.request.org.clone(),
+        source_uuid: job.request.source.clone(),
+        year: job.request.year,
+        month: job.request.month,
+        location: warehouse.describe(&prefix),
     }
-    let mut jobs = Vec::new();
-    for (table, kind) in [
-        (ReportType::NodeLabels, Kind::NodeLabels),
-        (ReportType::NamespaceLabels, Kind::NamespaceLabels),
-    ] {
-        let daily = plan.has(table, true);
-        jobs.extend(plan.files(table, daily).map(|f| ReadJob::new(f, kind)));
-    }
-    // Storage sums and maxima are the same from the daily roll-up, which is smaller.
-    let storage_from_daily = plan.has(ReportType::StorageUsage, true);
-    jobs.extend(
-        plan.files(ReportType::StorageUsage, storage_from_daily)
-            .map(|f| ReadJob::new(f, Kind::Storage)),
-    );
-    if pods_from_daily {
-        jobs.extend(
-            plan.files(ReportType::PodUsage, true)
-                .map(|f| ReadJob::new(f, Kind::Pods(PodPass::Usage))),
-        );
-        jobs.extend(
-            plan.files(ReportType::PodUsage, false)
-                .map(|f| ReadJob::new(f, Kind::Pods(PodPass::Capacity))),
-        );
-    } else {
-        jobs.extend(
-            plan.files(ReportType::PodUsage, false)
-                .map(|f| ReadJob::new(f, Kind::Pods(PodPass::Both))),
-        );
-    }
-    Ok(FileSelection {
-        jobs,
-        pods_from_daily,
-        storage_from_daily,
-    })
+    .to_string()
 }
 
 enum Msg {
@@ -274,40 +204,13 @@ pub fn run_with(job: &Job, cancel: &CancelToken) -> Result<RunReport> {
         None => sink,
     };
     let warehouse = Warehouse::open_with(&job.warehouse, &job.store)?;
-    let plan = warehouse.plan(&job.request)?;
-    if !plan.has(ReportType::PodUsage, false) {
-        return Err(DataError(no_pod_files(&warehouse, job)).into());
-    }
-    // Every footer is read once: the daily pod files' here (concurrently), the others' in
-    // `order_jobs`; the read reuses them.
-    let daily_pods: Vec<DataFile> = plan.files(ReportType::PodUsage, true).cloned().collect();
-    let mut footers: BTreeMap<String, FileFooter> = BTreeMap::new();
-    for (file, footer) in daily_pods.iter().zip(warehouse.footers(&daily_pods)) {
-        footers.insert(file.location.to_string(), footer?);
-    }
-    let FileSelection {
-        jobs,
-        pods_from_daily,
-        storage_from_daily,
-    } = select_files(&plan, |file| {
-        let footer = &footers[file.location.as_ref()];
-        let complete = daily_pods_complete(footer);
-        if !complete {
-            tracing::info!(file = %warehouse.describe(&file.location), "Daily pod file lacks complete effective usage; using hourly line items.");
-        }
-        Ok(complete)
-    })?;
-    let jobs = order_jobs(&warehouse, jobs, footers)?;
-    let footed: Vec<(&DataFile, &FileFooter)> = jobs
-        .iter()
-        .filter_map(|j| j.footer.as_ref().map(|f| (&j.file, f)))
-        .collect();
-    warehouse.check_duplicates(&footed)?;
-    drop(footed);
+    // The files, their columns and their order; every footer is read once, here, and the
+    // read reuses them.
+    let plan = ScanPlan::build(&warehouse, &job.request, &NEEDS)?;
     let counters = Arc::new(Counters::default());
     counters
         .files_total
-        .store(jobs.len() as u64, Ordering::Relaxed);
+        .store(plan.files.len() as u64, Ordering::Relaxed);
     let progress = Progress::start(Arc::clone(&counters), job.quiet, Duration::from_secs(5));
 
     let pool = rayon::ThreadPoolBuilder::new()
@@ -323,24 +226,20 @@ pub fn run_with(job: &Job, cancel: &CancelToken) -> Result<RunReport> {
     let rows_read: Mutex<BTreeMap<String, u64>> = Mutex::default();
     let read_time: Mutex<Duration> = Mutex::default();
     let cancelled = AtomicBool::new(false);
-    let first_days: Vec<i32> = jobs.iter().map(|j| j.first_day).collect();
-    let projections: Vec<Projection> = jobs.iter().map(ReadJob::projection).collect();
-    let specs: Vec<ReadSpec> = jobs
-        .iter()
-        .zip(&projections)
-        .map(|(j, projection)| ReadSpec {
-            file: &j.file,
-            footer: j.footer.as_ref().expect("set by order_jobs"),
-            projection,
-            range: Some(range),
-        })
-        .collect();
+    let first_days: Vec<i32> = plan.files.iter().map(|f| f.first_day).collect();
     // Fetches (S3 only) in read order, ahead of the readers; stops when dropped.
-    let read_ahead = warehouse.read_ahead(&specs)?;
-    drop(specs);
+    let read_ahead = warehouse.read_ahead(&plan.read_specs(Some(range)))?;
+    let ScanPlan {
+        files,
+        pods_from_daily,
+        storage_from_daily,
+        ..
+    } = plan;
     let (job_tx, job_rx) = unbounded::<ReadJob>();
-    for j in jobs {
-        job_tx.send(j).expect("receiver alive");
+    for (i, planned) in files.into_iter().enumerate() {
+        job_tx
+            .send(ReadJob::new(i, planned))
+            .expect("receiver alive");
     }
     drop(job_tx);
     let (batch_tx, batch_rx) = bounded::<Msg>(2 * job.threads.max(2));
@@ -440,7 +339,7 @@ fn open_output(
     let (target, schema, copy_format) = match &job.output {
         Output::File(path) => {
             return Ok((
-                open_file_sink(path.as_ref())?,
+                open_file_sink(path.as_ref(), summary_schema())?,
                 job.side.clone(),
                 job.run.clone(),
             ))
@@ -452,7 +351,7 @@ fn open_output(
         } => (target, schema, *copy_format),
     };
     let mut client = target.connect()?;
-    let table = SummaryTable::check(&mut client, target, schema)?;
+    let table = SummaryTable::check(&mut client, target, schema, &summary_schema())?;
     let run = database_run(&mut client, target, schema, &table, job)?;
     let db = read_side_inputs(&mut client, target, schema)?;
     let mut side = job.side.clone();
@@ -602,15 +501,13 @@ fn read_files(
             let _ = out.send(Msg::Failed(stop));
             break;
         }
-        let projection = read_job.projection();
         let ReadJob {
             file,
             kind,
             index,
             footer,
-            ..
+            projection,
         } = read_job;
-        let footer = footer.expect("set by order_jobs");
         let name: Arc<str> = warehouse.describe(&file.location).into();
         let table = if file.daily {
             format!("{} (daily)", file.report_type)
@@ -682,43 +579,6 @@ fn day_text(day: i32) -> String {
     NaiveDate::from_ymd_opt(1970, 1, 1)
         .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(i64::from(day))))
         .map_or_else(|| format!("day {day}"), |d| d.to_string())
-}
-
-/// Reads the footer of every job not in `known` (all at once: remote footers are
-/// latency-bound) and puts the jobs in the order of the first day each file may hold, so
-/// that days complete one after the other while reading. A file whose footer gives no time
-/// range is read first: until it is done, no day can be called complete.
-fn order_jobs(
-    warehouse: &Warehouse,
-    jobs: Vec<ReadJob>,
-    mut known: BTreeMap<String, FileFooter>,
-) -> Result<Vec<ReadJob>> {
-    let missing: Vec<DataFile> = jobs
-        .iter()
-        .filter(|j| !known.contains_key(j.file.location.as_ref()))
-        .map(|j| j.file.clone())
-        .collect();
-    for (file, footer) in missing.iter().zip(warehouse.footers(&missing)) {
-        known.insert(file.location.to_string(), footer?);
-    }
-    let mut ordered = Vec::with_capacity(jobs.len());
-    for mut job in jobs {
-        let footer = known
-            .get(job.file.location.as_ref())
-            .cloned()
-            .expect("every footer was read");
-        job.first_day = footer.interval_start.map_or(i32::MIN, |(min, _)| {
-            i32::try_from(min.div_euclid(86_400)).unwrap_or(i32::MIN)
-        });
-        job.footer = Some(footer);
-        ordered.push(job);
-    }
-    // Stable: label tables (listed first) stay ahead of the usage of the same day.
-    ordered.sort_by_key(|j| j.first_day);
-    for (i, j) in ordered.iter_mut().enumerate() {
-        j.index = i;
-    }
-    Ok(ordered)
 }
 
 /// Receives batches and folds them window by window on the pool. Whenever every file that

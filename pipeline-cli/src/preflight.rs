@@ -10,21 +10,24 @@
 //! without a connection).
 //!
 //! Where a run makes a decision, the preflight calls the same code: the file selection
-//! ([`crate::pipeline`]), the footer schema check ([`ocpagg_reader::Projection::check_schema`],
-//! the function a read decides with), the summary table check ([`SummaryTable::check`]), the
-//! side-input read, and the file sink's creation.
+//! ([`ocpagg_reader::Selection::of`], which [`ocpagg_reader::ScanPlan::build`] uses), the
+//! footer schema check ([`ocpagg_reader::Projection::check_schema`], the function a read
+//! decides with), the summary table check ([`SummaryTable::check`]), the side-input read, and
+//! the file sink's creation.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use ocpagg_reader::{DataFile, FileFooter, ReportType, ScanPlan, Warehouse};
+use ocpagg_reader::{
+    daily_pods_complete, DataFile, FileFooter, Listing, ReportType, Selection, Warehouse,
+};
 use ocpagg_writer::pg::{read_side_inputs, PartitionStatus, SummaryTable, SUMMARY_TABLE};
 use ocpagg_writer::PgTarget;
 use serde::Serialize;
 
 use crate::config::{Job, Output};
-use crate::pipeline::{daily_pods_complete, no_pod_files, select_files};
+use crate::pipeline::{no_pod_files, NEEDS};
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -231,7 +234,7 @@ fn check_warehouse(job: &Job, report: &mut Report) -> u64 {
             return 0;
         }
     };
-    let plan = match warehouse.plan(&job.request) {
+    let plan = match warehouse.list(&job.request) {
         Ok(p) => p,
         Err(e) => {
             report.fail("warehouse", e.to_string(), warehouse_remedy(&job.warehouse));
@@ -261,22 +264,22 @@ fn check_warehouse(job: &Job, report: &mut Report) -> u64 {
         .zip(warehouse.footers(&plan.files))
         .map(|(file, footer)| (file.location.to_string(), footer.map_err(|e| e.to_string())))
         .collect();
-    let selection = select_files(&plan, |file| {
-        Ok(footer(&mut footers, &warehouse, file).is_ok_and(|f| daily_pods_complete(&f)))
-    })
-    .expect("the footer callback never fails");
+    let Ok(selection) = Selection::of(&plan, |file| {
+        Ok::<_, std::convert::Infallible>(
+            footer(&mut footers, &warehouse, file).is_ok_and(|f| daily_pods_complete(&f)),
+        )
+    });
     // A daily pod file whose footer cannot be read fails a run even where the selection then
     // leaves the daily files out: report it too.
     for file in plan.files(ReportType::PodUsage, true) {
-        let left_out = !selection.jobs.iter().any(|j| &j.file == file);
+        let left_out = !selection.files.iter().any(|(f, _)| f == file);
         if let (true, Some(Err(e))) = (left_out, footers.get(file.location.as_ref())) {
             report.fail("file", e.clone(), FILE_REMEDY);
         }
     }
 
     let (mut files_ok, mut pod_rows, mut pod_problems, mut bytes) = (0usize, 0u64, false, 0u64);
-    for job_file in &selection.jobs {
-        let file = &job_file.file;
+    for (file, pass) in &selection.files {
         bytes += file.size;
         let is_hourly_pod = file.report_type == ReportType::PodUsage && !file.daily;
         let footer = match footer(&mut footers, &warehouse, file) {
@@ -293,8 +296,8 @@ fn check_warehouse(job: &Job, report: &mut Report) -> u64 {
             pod_problems |= is_hourly_pod;
             continue;
         }
-        let problems = job_file
-            .projection()
+        let problems = NEEDS
+            .projection(file, *pass)
             .check_schema(&footer.schema, &described);
         if problems.is_empty() {
             files_ok += 1;
@@ -315,10 +318,10 @@ fn check_warehouse(job: &Job, report: &mut Report) -> u64 {
     // The same upload under two names, as a run refuses it (equal footers compared byte for
     // byte, so a month without duplicates reads no data here).
     let footed: Vec<(&DataFile, &FileFooter)> = selection
-        .jobs
+        .files
         .iter()
-        .filter_map(|j| match footers.get(j.file.location.as_ref()) {
-            Some(Ok(f)) => Some((&j.file, f)),
+        .filter_map(|(file, _)| match footers.get(file.location.as_ref()) {
+            Some(Ok(f)) => Some((file, f)),
             _ => None,
         })
         .collect();
@@ -326,8 +329,8 @@ fn check_warehouse(job: &Job, report: &mut Report) -> u64 {
         report.fail("file", e.to_string(), FILE_REMEDY);
         files_ok = 0;
     }
-    if files_ok == selection.jobs.len() {
-        let unread = plan.files.len() - selection.jobs.len();
+    if files_ok == selection.files.len() {
+        let unread = plan.files.len() - selection.files.len();
         report.pass(
             "schemas",
             format!(
@@ -389,7 +392,7 @@ fn footer(
 }
 
 /// One line per report type: present (hourly, daily) or absent, and what absence means.
-fn check_report_types(job: &Job, warehouse: &Warehouse, plan: &ScanPlan, report: &mut Report) {
+fn check_report_types(job: &Job, warehouse: &Warehouse, plan: &Listing, report: &mut Report) {
     for table in ReportType::ALL {
         let hourly = plan.files(table, false).count();
         let daily = plan.files(table, true).count();
@@ -443,7 +446,7 @@ fn check_report_types(job: &Job, warehouse: &Warehouse, plan: &ScanPlan, report:
 /// so its file is not larger than the input's Parquet in practice; the factor 2 leaves room
 /// for CSV, which is not compressed.
 fn check_file_output(path: &Path, input_bytes: u64, report: &mut Report) {
-    match ocpagg_writer::open_file_sink(path) {
+    match ocpagg_writer::open_file_sink(path, ocpagg_aggregate::schema::summary_schema()) {
         Ok(sink) => {
             drop(sink); // unfinished: removes its temporary file
             report.pass(
@@ -547,7 +550,12 @@ fn check_database(job: &Job, target: &PgTarget, schema: &str, report: &mut Repor
         "database",
         format!("{target}: connected (PostgreSQL {version}), {tls}"),
     );
-    let table = match SummaryTable::check(&mut client, target, schema) {
+    let table = match SummaryTable::check(
+        &mut client,
+        target,
+        schema,
+        &ocpagg_aggregate::schema::summary_schema(),
+    ) {
         Ok(t) => {
             report.pass(
                 "summary table",

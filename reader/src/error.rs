@@ -7,6 +7,20 @@ use arrow::datatypes::DataType;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReadError {
+    /// The month has no hourly pod files: there is nothing to summarise.
+    #[error("no pod_usage files for org {org} source {source_uuid} in {year}-{month:02}: nothing under {location}")]
+    NoPodFiles {
+        /// The tenant schema.
+        org: String,
+        /// The source (cluster) UUID.
+        source_uuid: String,
+        /// The year.
+        year: i32,
+        /// The month.
+        month: u32,
+        /// The prefix that was listed.
+        location: String,
+    },
     /// The warehouse URL or a storage setting cannot be used.
     #[error("invalid warehouse {url:?}: {reason}")]
     InvalidWarehouse {

@@ -36,18 +36,18 @@ use crate::timestamp::parse_timestamp;
 /// of the aggregate's exact sums of seconds (56 fractional bits in 126). A value above it
 /// could not even be summed once, so it is refused here, naming the file, rather than later
 /// as an overflowed output column (sums of values in range that overflow still are).
-pub const MAX_SECONDS: f64 = 1_180_591_620_717_411_303_424.0;
+pub(crate) const MAX_SECONDS: f64 = 1_180_591_620_717_411_303_424.0;
 
 /// The largest `*_byte_seconds` measure of one line item: 2^110 (1.3e33), the range of the
 /// aggregate's exact sums of byte-seconds (16 fractional bits in 126).
-pub const MAX_BYTE_SECONDS: f64 = 1_298_074_214_633_706_907_132_624_082_305_024.0;
+pub(crate) const MAX_BYTE_SECONDS: f64 = 1_298_074_214_633_706_907_132_624_082_305_024.0;
 
 /// The largest capacity in cores, 10^18: a capacity is output as it is (a maximum), into
 /// `numeric(33,15)`, which holds less than 10^18.
-pub const MAX_CORES: f64 = 1e18;
+pub(crate) const MAX_CORES: f64 = 1e18;
 
 /// The largest capacity in bytes, 10^18 GiB, output in GiB into `numeric(33,15)`.
-pub const MAX_BYTES: f64 = 1e18 * 1_073_741_824.0;
+pub(crate) const MAX_BYTES: f64 = 1e18 * 1_073_741_824.0;
 
 /// The largest value a measure column may hold: the range of its sum for the summed
 /// (`*_seconds`) columns, what the output can hold for the capacities (maxima).
@@ -560,7 +560,7 @@ impl Setup {
 
 /// The largest decompressed page read (64 MiB): writers cut pages at about 1 MiB, and the
 /// largest value koku writes (a label string) is limited to 1 MiB.
-pub const MAX_PAGE_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_PAGE_BYTES: u64 = 64 << 20;
 
 /// Just enough of Thrift's compact protocol to read a Parquet page header's sizes and length
 /// without the decoder (whose page header type is private).

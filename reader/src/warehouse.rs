@@ -155,7 +155,7 @@ pub struct ScanRequest {
     pub month: u32,
 }
 
-/// One Parquet file found by [`Warehouse::plan`].
+/// One Parquet file found by [`Warehouse::list`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataFile {
     /// The table the file belongs to.
@@ -184,14 +184,14 @@ impl DataFile {
     }
 }
 
-/// The files of one scan, sorted by location so runs are repeatable.
+/// The files of one month ([`Warehouse::list`]), sorted by location so runs are repeatable.
 #[derive(Debug, Clone, Default)]
-pub struct ScanPlan {
+pub struct Listing {
     /// Every file found, hourly and daily, all report types.
     pub files: Vec<DataFile>,
 }
 
-impl ScanPlan {
+impl Listing {
     /// The files of one report type, hourly (`daily = false`) or daily roll-up.
     pub fn files(&self, report_type: ReportType, daily: bool) -> impl Iterator<Item = &DataFile> {
         self.files
@@ -470,7 +470,7 @@ impl Warehouse {
     /// Lists the Parquet files of every report type (hourly and daily) for the request.
     /// Only the month's directories are listed, all at once: the partition layout prunes the
     /// rest.
-    pub fn plan(&self, request: &ScanRequest) -> Result<ScanPlan> {
+    pub fn list(&self, request: &ScanRequest) -> Result<Listing> {
         let tables: Vec<(ReportType, bool, ObjectPath)> = ReportType::ALL
             .into_iter()
             .flat_map(|t| [false, true].map(|d| (t, d, Self::table_prefix(request, t, d))))
@@ -501,7 +501,7 @@ impl Warehouse {
             }
         }
         files.sort_by(|a, b| a.location.as_ref().cmp(b.location.as_ref()));
-        Ok(ScanPlan { files })
+        Ok(Listing { files })
     }
 
     /// The footers of many files, in their order: schema as written, row count, null counts.

@@ -5,6 +5,7 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -47,15 +48,17 @@ pub struct FileSink {
     report: WriteReport,
 }
 
-/// Opens a Parquet or CSV sink, by the path's extension.
-pub fn open_file_sink(path: &Path) -> Result<Box<dyn SummarySink>> {
-    Ok(Box::new(FileSink::create(path)?))
+/// Opens a Parquet or CSV sink, by the path's extension, for batches of `schema`.
+pub fn open_file_sink(path: &Path, schema: SchemaRef) -> Result<Box<dyn SummarySink>> {
+    Ok(Box::new(FileSink::create(path, schema)?))
 }
 
 impl FileSink {
-    /// Creates the sink; fails early if the extension is unknown or the directory is not
-    /// writable.
-    pub fn create(path: &Path) -> Result<Self> {
+    /// Creates the sink for batches of `schema`; fails early if the extension is unknown or
+    /// the directory is not writable. The Parquet layout follows the schema: no compression
+    /// on Float64 measures, no statistics on JSON columns (Arrow's `arrow.json` extension
+    /// type) and on row ids (field metadata `ocpagg:distinct`), dictionaries on the rest.
+    pub fn create(path: &Path, schema: SchemaRef) -> Result<Self> {
         let shown = path.display().to_string();
         let format = FileFormat::from_path(path).ok_or_else(|| WriteError::InvalidTarget {
             path: shown.clone(),
@@ -82,11 +85,10 @@ impl FileSink {
             source: Box::new(e),
         };
         let file = BufWriter::with_capacity(1 << 20, temp.reopen().map_err(io)?);
-        let schema = ocpagg_aggregate::schema::summary_schema();
         let encoder =
             match format {
                 FileFormat::Parquet => {
-                    let props = parquet_properties();
+                    let props = parquet_properties(&schema);
                     Encoder::Parquet(ArrowWriter::try_new(file, schema, Some(props)).map_err(
                         |e| WriteError::Io {
                             path: shown.clone(),
@@ -236,44 +238,28 @@ fn new_file_permissions() -> std::fs::Permissions {
 /// Rows per row group of a Parquet output.
 const OUTPUT_ROW_GROUP_ROWS: usize = 65_536;
 
-/// Columns whose values repeat across rows, and so are worth a dictionary: ids, names and
-/// label maps. Numbers and `uuid` are (nearly) all distinct, and a dictionary attempt on them
-/// only costs time before the writer falls back to plain encoding.
-const DICTIONARY_COLUMNS: &[&str] = &[
-    "cluster_id",
-    "cluster_alias",
-    "data_source",
-    "namespace",
-    "node",
-    "resource_id",
-    "pod_labels",
-    "persistentvolumeclaim",
-    "persistentvolume",
-    "storageclass",
-    "volume_labels",
-    "all_labels",
-    "source_uuid",
-    "infrastructure_usage_cost",
-    "report_period_id",
-    "usage_start",
-    "usage_end",
-    "cost_category_id",
-];
+/// The field metadata key our schemas set (value `true`) on a column whose values are
+/// distinct per row: a row id, for which a dictionary attempt only costs time before the
+/// writer falls back to plain encoding, and whose min/max no reader uses.
+pub const DISTINCT_KEY: &str = "ocpagg:distinct";
 
-/// Columns whose min/max statistics no reader can use (JSON texts, random ids), while
-/// computing them compares every long value.
-const NO_STATISTICS_COLUMNS: &[&str] = &[
-    "uuid",
-    "pod_labels",
-    "volume_labels",
-    "all_labels",
-    "infrastructure_usage_cost",
-];
+/// Whether a field holds JSON texts: Arrow's canonical `arrow.json` extension type.
+pub(crate) fn is_json(field: &Field) -> bool {
+    field.extension_type_name() == Some("arrow.json")
+}
 
-/// Snappy on all but the measures, dictionaries only where values repeat, statistics per column chunk (page-level
-/// min/max of long label texts is measurable and no reader of this file needs it) and none
-/// on JSON and uuid columns.
-pub(crate) fn parquet_properties() -> WriterProperties {
+fn is_distinct(field: &Field) -> bool {
+    field
+        .metadata()
+        .get(DISTINCT_KEY)
+        .is_some_and(|v| v == "true")
+}
+
+/// Snappy on all but the measures, dictionaries only where values repeat (all but
+/// measures and row ids), statistics per column chunk (page-level min/max of long label
+/// texts is measurable and no reader of this file needs it) and none on JSON columns and row
+/// ids.
+pub(crate) fn parquet_properties(schema: &Schema) -> WriterProperties {
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_dictionary_enabled(false)
@@ -281,20 +267,18 @@ pub(crate) fn parquet_properties() -> WriterProperties {
         // The writer buffers a whole row group before writing it out: bound it, or a month
         // with a million output rows holds them all (encoded) in memory.
         .set_max_row_group_row_count(Some(OUTPUT_ROW_GROUP_ROWS));
-    for column in DICTIONARY_COLUMNS {
-        builder = builder.set_column_dictionary_enabled(ColumnPath::from(*column), true);
-    }
-    // Measures are nearly random float64s: Snappy gains almost nothing on them and costs
-    // a pass over every page.
-    for column in ocpagg_aggregate::schema::SUMMARY_COLUMNS {
-        if column.data_type == arrow::datatypes::DataType::Float64 {
-            builder = builder
-                .set_column_compression(ColumnPath::from(column.name), Compression::UNCOMPRESSED);
+    for field in schema.fields() {
+        let column = || ColumnPath::from(field.name().as_str());
+        if field.data_type() == &DataType::Float64 {
+            // Measures are nearly random float64s: Snappy gains almost nothing on them and
+            // costs a pass over every page; a dictionary would not hold them.
+            builder = builder.set_column_compression(column(), Compression::UNCOMPRESSED);
+        } else if !is_distinct(field) {
+            builder = builder.set_column_dictionary_enabled(column(), true);
         }
-    }
-    for column in NO_STATISTICS_COLUMNS {
-        builder = builder
-            .set_column_statistics_enabled(ColumnPath::from(*column), EnabledStatistics::None);
+        if is_json(field) || is_distinct(field) {
+            builder = builder.set_column_statistics_enabled(column(), EnabledStatistics::None);
+        }
     }
     builder.build()
 }
@@ -305,12 +289,11 @@ mod tests {
 
     use super::*;
 
+    use crate::test_batch::{batch, schema};
+
     fn write_empty(path: &Path) {
-        let mut sink = open_file_sink(path).unwrap();
-        sink.write(&RecordBatch::new_empty(
-            ocpagg_aggregate::schema::summary_schema(),
-        ))
-        .unwrap();
+        let mut sink = open_file_sink(path, schema()).unwrap();
+        sink.write(&RecordBatch::new_empty(schema())).unwrap();
         sink.finish().unwrap();
     }
 
@@ -342,8 +325,118 @@ mod tests {
     #[test]
     fn dropped_sink_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let sink = open_file_sink(&dir.path().join("s.parquet")).unwrap();
+        let sink = open_file_sink(&dir.path().join("s.parquet"), schema()).unwrap();
         drop(sink);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn parquet_keeps_types_and_values_and_lays_out_by_schema() {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.parquet");
+        let mut sink = open_file_sink(&path, schema()).unwrap();
+        sink.write(&batch([Some(1.5), None])).unwrap();
+        sink.write(&batch([Some(2.0), Some(0.25)])).unwrap();
+        let report = sink.finish().unwrap();
+        assert_eq!(report.rows, 4);
+        assert_eq!(report.target, path.display().to_string());
+        assert_eq!(
+            report.rows_by_data_source,
+            [("Pod".to_string(), 2), ("Storage".to_string(), 2)].into()
+        );
+
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+        let read = reader.schema().clone();
+        for (got, want) in read.fields().iter().zip(schema().fields()) {
+            assert_eq!(got.name(), want.name());
+            assert_eq!(got.data_type(), want.data_type());
+            assert_eq!(got.is_nullable(), want.is_nullable());
+        }
+        let batches: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
+        let all = arrow::compute::concat_batches(&read, &batches).unwrap();
+        let expected = arrow::compute::concat_batches(
+            &schema(),
+            &[batch([Some(1.5), None]), batch([Some(2.0), Some(0.25)])],
+        )
+        .unwrap();
+        assert_eq!(all.columns(), expected.columns());
+
+        // The layout follows the schema: no dictionary or statistics on the row id, no
+        // statistics on JSON, no compression on measures.
+        let file = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+        let group = file.metadata().row_group(0);
+        let column = |name: &str| {
+            (0..group.num_columns())
+                .map(|i| group.column(i))
+                .find(|c| c.column_path().string() == name)
+                .unwrap()
+        };
+        let dictionary = |name: &str| column(name).dictionary_page_offset().is_some();
+        assert!(!dictionary("uuid"));
+        assert!(dictionary("namespace"));
+        assert!(dictionary("pod_labels"));
+        assert!(!dictionary("pod_usage_cpu_core_hours"));
+        assert!(column("uuid").statistics().is_none());
+        assert!(column("pod_labels").statistics().is_none());
+        assert!(column("namespace").statistics().is_some());
+        assert_eq!(
+            column("pod_usage_cpu_core_hours").compression(),
+            Compression::UNCOMPRESSED
+        );
+        assert_eq!(column("namespace").compression(), Compression::SNAPPY);
+    }
+
+    #[test]
+    fn csv_writes_a_header_dates_json_text_and_empty_nulls() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.csv");
+        let mut sink = open_file_sink(&path, schema()).unwrap();
+        sink.write(&batch([Some(1.5), None])).unwrap();
+        sink.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "uuid,usage_start,usage_end,data_source,namespace,pod_labels,cost_category_id,pod_usage_cpu_core_hours\n\
+             9a3e1c5e-1b0e-4a57-9d6c-0d2a1f4c3b01,2025-10-01,2025-10-01,Pod,tab\there,\"{\"\"app\"\":\"\"web\"\"}\",,1.5\n\
+             9a3e1c5e-1b0e-4a57-9d6c-0d2a1f4c3b02,2025-10-02,2025-10-02,Storage,,,3,\n"
+        );
+    }
+
+    #[test]
+    fn a_non_finite_measure_is_refused_and_nothing_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["s.parquet", "s.csv"] {
+            let path = dir.path().join(name);
+            let mut sink = open_file_sink(&path, schema()).unwrap();
+            let err = sink
+                .write(&batch([Some(1.0), Some(f64::INFINITY)]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("pod_usage_cpu_core_hours") && err.contains("2025-10-02"),
+                "{err}"
+            );
+            drop(sink);
+            assert!(!path.exists());
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn an_unknown_extension_or_directory_is_refused_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = open_file_sink(&dir.path().join("s.txt"), schema())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("unknown extension"), "{err}");
+        let err = open_file_sink(&dir.path().join("missing/s.csv"), schema())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("cannot create a file in"), "{err}");
     }
 }

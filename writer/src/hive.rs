@@ -26,7 +26,6 @@ use chrono::{Datelike, NaiveDate};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
-use ocpagg_aggregate::schema::{summary_schema, CSI_VOLUME_HANDLE, SUMMARY_COLUMNS};
 use parquet::arrow::ArrowWriter;
 
 use crate::{Result, SummarySink, WriteError, WriteReport};
@@ -34,11 +33,84 @@ use crate::{Result, SummarySink, WriteError, WriteReport};
 /// koku's Hive table name (the same as the PostgreSQL table's).
 pub const HIVE_TABLE: &str = "reporting_ocpusagelineitem_daily_summary";
 
+/// `csi_volume_handle`: a column of koku's Hive table (a grouping key of Storage rows,
+/// OCP-on-cloud matches volumes to disks by it) that its PostgreSQL table has no column for.
+/// A [`HiveTee`] drops it from the batches it passes on to the other sink.
+pub const CSI_VOLUME_HANDLE: &str = "csi_volume_handle";
+
+/// A column type of koku's Hive table, and how its Parquet column is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HiveType {
+    /// `varchar`, a row id (no dictionary, no statistics).
+    Id,
+    /// `varchar`.
+    Text,
+    /// `varchar` holding JSON (no statistics).
+    Json,
+    /// `int`.
+    Int,
+    /// `date`.
+    Date,
+    /// `double`.
+    Double,
+}
+
 /// The columns of koku's Hive `CREATE TABLE` (`trino_sql/openshift/
-/// reporting_ocpusagelineitem_daily_summary.sql`), in its order, without the partition
-/// columns (`source`, `year`, `month`, `day`, which are directory names, not file columns).
-/// The PostgreSQL table's `all_labels` has no Hive column; `csi_volume_handle` has no
-/// PostgreSQL column.
+/// reporting_ocpusagelineitem_daily_summary.sql`), in its order, with their types, without
+/// the partition columns (`source`, `year`, `month`, `day`, which are directory names, not
+/// file columns). The PostgreSQL table's `all_labels` has no Hive column; `csi_volume_handle`
+/// has no PostgreSQL column.
+const HIVE_TABLE_COLUMNS: &[(&str, HiveType)] = &[
+    ("uuid", HiveType::Id),
+    ("report_period_id", HiveType::Int),
+    ("cluster_id", HiveType::Text),
+    ("cluster_alias", HiveType::Text),
+    ("data_source", HiveType::Text),
+    ("usage_start", HiveType::Date),
+    ("usage_end", HiveType::Date),
+    ("namespace", HiveType::Text),
+    ("node", HiveType::Text),
+    ("resource_id", HiveType::Text),
+    ("pod_labels", HiveType::Json),
+    ("pod_usage_cpu_core_hours", HiveType::Double),
+    ("pod_request_cpu_core_hours", HiveType::Double),
+    ("pod_effective_usage_cpu_core_hours", HiveType::Double),
+    ("pod_limit_cpu_core_hours", HiveType::Double),
+    ("pod_usage_memory_gigabyte_hours", HiveType::Double),
+    ("pod_request_memory_gigabyte_hours", HiveType::Double),
+    (
+        "pod_effective_usage_memory_gigabyte_hours",
+        HiveType::Double,
+    ),
+    ("pod_limit_memory_gigabyte_hours", HiveType::Double),
+    ("node_capacity_cpu_cores", HiveType::Double),
+    ("node_capacity_cpu_core_hours", HiveType::Double),
+    ("node_capacity_memory_gigabytes", HiveType::Double),
+    ("node_capacity_memory_gigabyte_hours", HiveType::Double),
+    ("cluster_capacity_cpu_core_hours", HiveType::Double),
+    ("cluster_capacity_memory_gigabyte_hours", HiveType::Double),
+    ("persistentvolumeclaim", HiveType::Text),
+    ("persistentvolume", HiveType::Text),
+    ("storageclass", HiveType::Text),
+    ("volume_labels", HiveType::Json),
+    ("persistentvolumeclaim_capacity_gigabyte", HiveType::Double),
+    (
+        "persistentvolumeclaim_capacity_gigabyte_months",
+        HiveType::Double,
+    ),
+    ("volume_request_storage_gigabyte_months", HiveType::Double),
+    (
+        "persistentvolumeclaim_usage_gigabyte_months",
+        HiveType::Double,
+    ),
+    ("source_uuid", HiveType::Text),
+    ("infrastructure_usage_cost", HiveType::Json),
+    (CSI_VOLUME_HANDLE, HiveType::Text),
+    ("cost_category_id", HiveType::Int),
+];
+
+/// The names of [`hive_schema`]'s columns, in order (koku's Hive table without its partition
+/// columns).
 pub const HIVE_COLUMNS: &[&str] = &[
     "uuid",
     "report_period_id",
@@ -87,14 +159,27 @@ const LABEL_COLUMNS: &[&str] = &["pod_labels", "volume_labels"];
 pub fn hive_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     Arc::clone(SCHEMA.get_or_init(|| {
-        let fields: Vec<Field> = HIVE_COLUMNS
+        let fields: Vec<Field> = HIVE_TABLE_COLUMNS
             .iter()
-            .map(|&name| {
-                let data_type = SUMMARY_COLUMNS
-                    .iter()
-                    .find(|c| c.name == name)
-                    .map_or(DataType::Utf8, |c| c.data_type.clone());
-                Field::new(name, data_type, true)
+            .map(|&(name, hive_type)| {
+                let data_type = match hive_type {
+                    HiveType::Id | HiveType::Text | HiveType::Json => DataType::Utf8,
+                    HiveType::Int => DataType::Int32,
+                    HiveType::Date => DataType::Date32,
+                    HiveType::Double => DataType::Float64,
+                };
+                let field = Field::new(name, data_type, true);
+                match hive_type {
+                    HiveType::Json => field.with_metadata(HashMap::from([(
+                        "ARROW:extension:name".to_string(),
+                        "arrow.json".to_string(),
+                    )])),
+                    HiveType::Id => field.with_metadata(HashMap::from([(
+                        crate::file::DISTINCT_KEY.to_string(),
+                        "true".to_string(),
+                    )])),
+                    _ => field,
+                }
             })
             .collect();
         Arc::new(Schema::new(fields))
@@ -321,7 +406,7 @@ impl HiveSink {
             let writer = ArrowWriter::try_new(
                 BufWriter::with_capacity(1 << 16, file),
                 hive_schema(),
-                Some(crate::file::parquet_properties()),
+                Some(crate::file::parquet_properties(&hive_schema())),
             )
             .map_err(|e| self.spool_error(e))?;
             self.files.insert(
@@ -591,8 +676,8 @@ pub struct HiveTee {
 }
 
 impl HiveTee {
-    /// Tees batches to `hive` and `inner`. Batches may carry the trailing
-    /// `csi_volume_handle` column; `inner` gets the summary columns only.
+    /// Tees batches to `hive` and `inner`. Batches may carry a trailing
+    /// [`CSI_VOLUME_HANDLE`] column; `inner` gets the batch without it.
     pub fn new(hive: HiveSink, inner: Box<dyn SummarySink>) -> Result<Self> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(4);
         let location = hive.location.clone();
@@ -652,14 +737,14 @@ impl SummarySink for HiveTee {
                 reason: "a batch after the end of the rows".into(),
             });
         };
-        let n = summary_schema().fields().len();
-        if batch.num_columns() > n {
-            let projected =
-                batch
-                    .project(&(0..n).collect::<Vec<_>>())
-                    .map_err(|e| WriteError::Aborted {
-                        reason: format!("the summary columns of a batch: {e}"),
-                    })?;
+        let n = batch.num_columns();
+        let schema = batch.schema();
+        if n > 0 && schema.field(n - 1).name() == CSI_VOLUME_HANDLE {
+            let projected = batch
+                .project(&(0..n - 1).collect::<Vec<_>>())
+                .map_err(|e| WriteError::Aborted {
+                    reason: format!("the summary columns of a batch: {e}"),
+                })?;
             inner.write(&projected)
         } else {
             inner.write(batch)
@@ -745,5 +830,17 @@ mod tests {
         ] {
             assert_eq!(schema.field_with_name(name).unwrap().data_type(), &t);
         }
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, HIVE_COLUMNS);
+        let json: Vec<&str> = schema
+            .fields()
+            .iter()
+            .filter(|f| crate::file::is_json(f))
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(
+            json,
+            ["pod_labels", "volume_labels", "infrastructure_usage_cost"]
+        );
     }
 }

@@ -1,5 +1,11 @@
-//! Sinks for daily summary batches ([`ocpagg_aggregate::schema`]): Parquet and CSV files, and
-//! koku's PostgreSQL table ([`pg`]).
+//! Sinks for daily summary batches: Parquet and CSV files, and koku's PostgreSQL table
+//! ([`pg`]).
+//!
+//! A sink is given the batches' Arrow schema when it is opened (the aggregate's is
+//! `ocpagg_aggregate::schema::summary_schema()`); this crate knows no column list of its own
+//! beyond koku's DDL. JSON columns are those marked with Arrow's canonical `arrow.json`
+//! extension type (field metadata `ARROW:extension:name`); the PostgreSQL types come from the
+//! target table's catalog ([`pg::SummaryTable::check`]).
 //!
 //! A sink is opened, receives batches with [`SummarySink::write`], and must be finished with
 //! [`SummarySink::finish`]; dropping it instead aborts, leaving no trace. File sinks write to
@@ -8,7 +14,8 @@
 //!
 //! ```no_run
 //! use ocpagg_writer::{open_file_sink, SummarySink};
-//! let mut sink = open_file_sink("summary.parquet".as_ref())?;
+//! # let schema = std::sync::Arc::new(arrow::datatypes::Schema::empty());
+//! let mut sink = open_file_sink("summary.parquet".as_ref(), schema)?;
 //! // sink.write(&batch)?; for each batch
 //! let report = sink.finish()?;
 //! println!("{} rows written to {}", report.rows, report.target);
@@ -16,7 +23,7 @@
 //! ```
 // Input may never reach a panic (issue #18): no unwrap or expect outside tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 mod file;
 pub mod hive;
@@ -26,7 +33,7 @@ use std::collections::BTreeMap;
 
 use arrow::array::{AsArray, RecordBatch};
 
-pub use file::{open_file_sink, FileFormat, FileSink};
+pub use file::{open_file_sink, FileFormat, FileSink, DISTINCT_KEY};
 pub use hive::{HivePartition, HiveReport, HiveSink, HiveTee};
 pub use pg::{CopyFormat, PgTarget, PostgresSink};
 
@@ -153,4 +160,50 @@ pub trait SummarySink: Send {
 
     /// Completes the output atomically (rename, commit). Without this call, nothing is kept.
     fn finish(self: Box<Self>) -> Result<WriteReport>;
+}
+
+/// A small schema and batch in the shape of the aggregate's, for the sinks' unit tests.
+#[cfg(test)]
+pub(crate) mod test_batch {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Date32Array, Float64Array, Int32Array, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+    /// `uuid` (a row id), `usage_start`, `usage_end`, `data_source`, `namespace`, `pod_labels` (JSON),
+    /// `cost_category_id`, `pod_usage_cpu_core_hours`.
+    pub(crate) fn schema() -> SchemaRef {
+        let meta = |k: &str, v: &str| HashMap::from([(k.to_string(), v.to_string())]);
+        Arc::new(Schema::new(vec![
+            Field::new("uuid", DataType::Utf8, false)
+                .with_metadata(meta(crate::file::DISTINCT_KEY, "true")),
+            Field::new("usage_start", DataType::Date32, false),
+            Field::new("usage_end", DataType::Date32, false),
+            Field::new("data_source", DataType::Utf8, true),
+            Field::new("namespace", DataType::Utf8, true),
+            Field::new("pod_labels", DataType::Utf8, true)
+                .with_metadata(meta("ARROW:extension:name", "arrow.json")),
+            Field::new("cost_category_id", DataType::Int32, true),
+            Field::new("pod_usage_cpu_core_hours", DataType::Float64, true),
+        ]))
+    }
+
+    /// Two rows of [`schema`] (2025-10-01 is day 20362); `hours` fills the measure.
+    pub(crate) fn batch(hours: [Option<f64>; 2]) -> RecordBatch {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec![
+                "9a3e1c5e-1b0e-4a57-9d6c-0d2a1f4c3b01",
+                "9a3e1c5e-1b0e-4a57-9d6c-0d2a1f4c3b02",
+            ])),
+            Arc::new(Date32Array::from(vec![20362, 20363])),
+            Arc::new(Date32Array::from(vec![20362, 20363])),
+            Arc::new(StringArray::from(vec![Some("Pod"), Some("Storage")])),
+            Arc::new(StringArray::from(vec![Some("tab\there"), None])),
+            Arc::new(StringArray::from(vec![Some(r#"{"app":"web"}"#), None])),
+            Arc::new(Int32Array::from(vec![None, Some(3)])),
+            Arc::new(Float64Array::from(hours.to_vec())),
+        ];
+        RecordBatch::try_new(schema(), columns).unwrap()
+    }
 }

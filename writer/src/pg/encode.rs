@@ -18,7 +18,7 @@ use postgres_types::{to_sql_checked, IsNull, ToSql, Type};
 pub const NUMERIC_SCALE: usize = 15;
 
 /// Integer digits of koku's `numeric(33,15)`: it holds |x| < 10^18.
-pub const NUMERIC_INTEGER_DIGITS: usize = 33 - NUMERIC_SCALE;
+pub(crate) const NUMERIC_INTEGER_DIGITS: usize = 33 - NUMERIC_SCALE;
 
 /// A finite decimal rounded to [`NUMERIC_SCALE`] digits: sign, integer digits (no leading
 /// zeros) and exactly `NUMERIC_SCALE` fractional digits, all ASCII.
@@ -162,7 +162,7 @@ impl Decimal {
 /// One value of a binary COPY row. `accepts` is not consulted for column types: the sink
 /// checks the table's column types once, before the COPY starts.
 #[derive(Debug)]
-pub enum Cell<'a> {
+pub(crate) enum Cell<'a> {
     /// SQL null.
     Null,
     /// `text` / `varchar`.
@@ -211,7 +211,7 @@ impl ToSql for Cell<'_> {
 }
 
 /// Appends `s` as a COPY text field: backslash, tab, newline and carriage return escaped.
-pub fn write_text_field(s: &str, out: &mut Vec<u8>) {
+pub(crate) fn write_text_field(s: &str, out: &mut Vec<u8>) {
     for &b in s.as_bytes() {
         match b {
             b'\\' => out.extend_from_slice(b"\\\\"),

@@ -6,7 +6,7 @@
 //! - [`read_side_inputs`] reads enabled tag keys, cost-category patterns and node roles.
 //! - [`SummaryTable::check`] verifies that the summary table exists with usable column types.
 //! - [`PostgresSink`] replaces one source's slice of days in one transaction: it deletes the
-//!   slice and COPYs the new rows, and commits only in [`SummarySink::finish`]; any error, or
+//!   slice and COPYs the new rows, and commits only in [`crate::SummarySink::finish`]; any error, or
 //!   dropping the sink, rolls back, so the table keeps exactly its previous rows.
 //!
 //! Shared state is guarded by transaction-scoped advisory locks: one per schema for
@@ -22,8 +22,8 @@ mod tls;
 
 use std::collections::BTreeMap;
 
+use arrow::datatypes::{DataType, Field, SchemaRef};
 use chrono::{Datelike, NaiveDate};
-use ocpagg_aggregate::schema::SUMMARY_COLUMNS;
 use postgres::{Client, GenericClient};
 
 pub use connect::{is_connection_string, redact, PgTarget};
@@ -216,27 +216,70 @@ pub struct SummaryTable {
     /// Whether `{schema}.partitioned_tables` exists: koku creates partitions by inserting
     /// there (a trigger runs the `CREATE TABLE ... PARTITION OF`).
     pub partition_registry: bool,
-    /// The length limit of each output column (`varchar(n)`), in `SUMMARY_COLUMNS` order.
-    max_chars: Vec<Option<usize>>,
+    /// The batches' columns, in their order, with the table's type of each.
+    columns: Vec<TableColumn>,
 }
 
-/// The PostgreSQL type names a summary column may have, by its declared type.
-fn accepted_types(pg_type: &str) -> &'static [&'static str] {
-    match pg_type {
-        "uuid" => &["uuid"],
-        "integer" => &["int4"],
-        "date" => &["date"],
-        "jsonb" => &["jsonb"],
-        "text" => &["text", "varchar"],
-        p if p.starts_with("numeric") => &["numeric"],
-        _ => &[],
+/// One column a [`PostgresSink`] fills: its name, and how its values are sent, from the
+/// table's catalog type.
+#[derive(Debug, Clone)]
+pub(crate) struct TableColumn {
+    pub(crate) name: String,
+    pub(crate) kind: ColumnKind,
+    /// The length limit (`varchar(n)`), if any.
+    pub(crate) max_chars: Option<usize>,
+}
+
+/// How a column's values are sent, by the table's type of the column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ColumnKind {
+    /// `text`, `varchar`: from Utf8.
+    Text,
+    /// `jsonb`: from Utf8 marked with Arrow's `arrow.json` extension type.
+    Json,
+    /// `uuid`: from Utf8 holding uuid texts.
+    Uuid,
+    /// `int4`: from Int32.
+    Int,
+    /// `date`: from Date32.
+    Date,
+    /// `numeric`: from Float64.
+    Numeric,
+}
+
+/// How a batch column of type `field` fills a table column of type `typname`, or the type
+/// the table column should have.
+fn column_kind(field: &Field, typname: &str) -> std::result::Result<ColumnKind, String> {
+    let json = crate::file::is_json(field);
+    match (field.data_type(), typname) {
+        (DataType::Utf8, "jsonb") if json => Ok(ColumnKind::Json),
+        (DataType::Utf8, _) if json => Err("jsonb".into()),
+        (DataType::Utf8, "text" | "varchar") => Ok(ColumnKind::Text),
+        (DataType::Utf8, "uuid") => Ok(ColumnKind::Uuid),
+        (DataType::Utf8, _) => Err("text".into()),
+        (DataType::Int32, "int4") => Ok(ColumnKind::Int),
+        (DataType::Int32, _) => Err("integer".into()),
+        (DataType::Date32, "date") => Ok(ColumnKind::Date),
+        (DataType::Date32, _) => Err("date".into()),
+        (DataType::Float64, "numeric") => Ok(ColumnKind::Numeric),
+        (DataType::Float64, _) => Err("numeric".into()),
+        (other, _) => Err(format!(
+            "a type for Arrow's {other}, which the COPY cannot send"
+        )),
     }
 }
 
 impl SummaryTable {
-    /// Checks that the schema and the summary table exist, and that every output column is
-    /// there with a type the COPY can fill.
-    pub fn check(client: &mut Client, target: &PgTarget, schema: &str) -> Result<Self> {
+    /// Checks that the schema and the summary table exist, and that every column of the
+    /// batches to write (`columns`, e.g. `ocpagg_aggregate::schema::summary_schema()`) is
+    /// there with a type the COPY can fill: the PostgreSQL types come from the table's
+    /// catalog, JSON columns are those marked with Arrow's `arrow.json` extension type.
+    pub fn check(
+        client: &mut Client,
+        target: &PgTarget,
+        schema: &str,
+        columns: &SchemaRef,
+    ) -> Result<Self> {
         let shown = target.to_string();
         let exists: bool = client
             .query_one(
@@ -272,7 +315,7 @@ impl SummaryTable {
             return Err(missing_table(&shown, schema, SUMMARY_TABLE));
         };
         let kind: String = first.get(0);
-        let columns: BTreeMap<String, (String, Option<i32>)> = rows
+        let catalog: BTreeMap<String, (String, Option<i32>)> = rows
             .iter()
             .filter_map(|r| {
                 Some((
@@ -282,15 +325,21 @@ impl SummaryTable {
             })
             .collect();
         let mut problems = Vec::new();
-        for col in SUMMARY_COLUMNS {
-            match columns.get(col.name) {
-                None => problems.push(format!("column {} is missing", col.name)),
-                Some((t, _)) if !accepted_types(col.pg_type).contains(&t.as_str()) => problems
-                    .push(format!(
-                        "column {} has type {t}, expected {}",
-                        col.name, col.pg_type
-                    )),
-                Some(_) => {}
+        let mut table_columns = Vec::with_capacity(columns.fields().len());
+        for field in columns.fields() {
+            let name = field.name();
+            match catalog.get(name) {
+                None => problems.push(format!("column {name} is missing")),
+                Some((t, max)) => match column_kind(field, t) {
+                    Ok(kind) => table_columns.push(TableColumn {
+                        name: name.clone(),
+                        kind,
+                        max_chars: max.and_then(|n| usize::try_from(n).ok()),
+                    }),
+                    Err(expected) => {
+                        problems.push(format!("column {name} has type {t}, expected {expected}"));
+                    }
+                },
             }
         }
         if !problems.is_empty() {
@@ -301,27 +350,25 @@ impl SummaryTable {
             });
         }
         let partition_registry = table_exists(client, &shown, schema, "partitioned_tables")?;
-        let max_chars = SUMMARY_COLUMNS
-            .iter()
-            .map(|c| {
-                columns
-                    .get(c.name)
-                    .and_then(|(_, n)| *n)
-                    .and_then(|n| usize::try_from(n).ok())
-            })
-            .collect();
         Ok(Self {
             schema: schema.to_string(),
             partitioned: kind == "p",
             partition_registry,
-            max_chars,
+            columns: table_columns,
         })
     }
 
     /// The most characters `column` holds (`varchar(n)`), or `None` when it has no limit.
     pub fn max_chars(&self, column: &str) -> Option<usize> {
-        let i = SUMMARY_COLUMNS.iter().position(|c| c.name == column)?;
-        self.max_chars.get(i).copied().flatten()
+        self.columns
+            .iter()
+            .find(|c| c.name == column)
+            .and_then(|c| c.max_chars)
+    }
+
+    /// The columns the sink fills, in the batches' order.
+    pub(crate) fn columns(&self) -> &[TableColumn] {
+        &self.columns
     }
 
     /// Checks a value that every row carries (`cluster_id`, `cluster_alias`) against its

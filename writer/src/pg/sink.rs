@@ -17,16 +17,13 @@ use arrow::array::{
 };
 use arrow::datatypes::{Date32Type, Float64Type, Int32Type};
 use chrono::NaiveDate;
-use ocpagg_aggregate::schema::{SummaryColumn, SUMMARY_COLUMNS};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::Type;
 use postgres::Client;
 
 use super::encode::{write_text_field, Cell, Decimal};
-use super::{advisory_lock, db_error, quote_ident, PgTarget, SummaryTable};
+use super::{advisory_lock, db_error, quote_ident, ColumnKind, PgTarget, SummaryTable};
 use crate::{Result, SummarySink, WriteError, WriteReport};
-
-const N: usize = SUMMARY_COLUMNS.len();
 
 /// How rows travel to the server.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -226,9 +223,10 @@ fn session(
             target,
             format!("cannot delete the old rows of {name}"),
         ))?;
-    let columns = SUMMARY_COLUMNS
+    let columns = table
+        .columns()
         .iter()
-        .map(|c| quote_ident(c.name))
+        .map(|c| quote_ident(&c.name))
         .collect::<Vec<_>>()
         .join(", ");
     let copy_failed = || db_error(target, format!("COPY into {name} failed"));
@@ -241,9 +239,9 @@ fn session(
                     "COPY {name} ({columns}) FROM STDIN (FORMAT binary)"
                 ))
                 .map_err(copy_failed())?;
-            let types: Vec<Type> = SUMMARY_COLUMNS.iter().map(pg_type).collect();
+            let types: Vec<Type> = table.columns().iter().map(|c| pg_type(c.kind)).collect();
             let mut writer = BinaryCopyInWriter::new(writer, &types);
-            let mut encoder = BinaryRows::default();
+            let mut encoder = BinaryRows::new(types.len());
             loop {
                 match commands.recv() {
                     Ok(Command::Batch(batch)) => {
@@ -313,14 +311,14 @@ fn aborted() -> WriteError {
     }
 }
 
-fn pg_type(c: &SummaryColumn) -> Type {
-    match c.pg_type {
-        "uuid" => Type::UUID,
-        "integer" => Type::INT4,
-        "date" => Type::DATE,
-        "jsonb" => Type::JSONB,
-        "text" => Type::TEXT,
-        _ => Type::NUMERIC,
+fn pg_type(kind: ColumnKind) -> Type {
+    match kind {
+        ColumnKind::Uuid => Type::UUID,
+        ColumnKind::Int => Type::INT4,
+        ColumnKind::Date => Type::DATE,
+        ColumnKind::Json => Type::JSONB,
+        ColumnKind::Text => Type::TEXT,
+        ColumnKind::Numeric => Type::NUMERIC,
     }
 }
 
@@ -335,7 +333,7 @@ enum Col<'a> {
 }
 
 struct Columns<'a> {
-    cols: Vec<(&'static str, Col<'a>)>,
+    cols: Vec<(&'a str, Col<'a>)>,
     rows: usize,
     usage_start: &'a Date32Array,
 }
@@ -344,30 +342,39 @@ impl<'a> Columns<'a> {
     /// Types the batch's columns, and checks every text against its column's length, so
     /// that a value the table cannot hold is named here rather than by the server's COPY
     /// error (which names neither row nor day).
-    fn of(batch: &'a RecordBatch, table: &SummaryTable) -> Result<Self> {
-        if batch.num_columns() != N {
+    fn of(batch: &'a RecordBatch, table: &'a SummaryTable) -> Result<Self> {
+        let expected = table.columns();
+        if batch.num_columns() != expected.len() {
             return Err(WriteError::Aborted {
                 reason: format!(
-                    "a batch with {} columns is not in the summary schema ({N} columns)",
-                    batch.num_columns()
+                    "a batch with {} columns is not in the schema the table was checked for ({} columns)",
+                    batch.num_columns(),
+                    expected.len()
                 ),
             });
         }
-        let cols = SUMMARY_COLUMNS
+        let cols = expected
             .iter()
             .zip(batch.columns())
             .map(|(c, a)| {
-                let col = match c.pg_type {
-                    "uuid" => Col::Uuid(a.as_string::<i32>()),
-                    "integer" => Col::Int(a.as_primitive::<Int32Type>()),
-                    "date" => Col::Date(a.as_primitive::<Date32Type>()),
-                    "jsonb" => Col::Json(a.as_string::<i32>()),
-                    "text" => Col::Text(a.as_string::<i32>()),
-                    _ => Col::Num(a.as_primitive::<Float64Type>()),
+                let col = match c.kind {
+                    ColumnKind::Uuid => a.as_string_opt::<i32>().map(Col::Uuid),
+                    ColumnKind::Int => a.as_primitive_opt::<Int32Type>().map(Col::Int),
+                    ColumnKind::Date => a.as_primitive_opt::<Date32Type>().map(Col::Date),
+                    ColumnKind::Json => a.as_string_opt::<i32>().map(Col::Json),
+                    ColumnKind::Text => a.as_string_opt::<i32>().map(Col::Text),
+                    ColumnKind::Numeric => a.as_primitive_opt::<Float64Type>().map(Col::Num),
                 };
-                (c.name, col)
+                let col = col.ok_or_else(|| WriteError::Aborted {
+                    reason: format!(
+                        "column {}: a batch of type {} is not in the schema the table was checked for",
+                        c.name,
+                        a.data_type()
+                    ),
+                })?;
+                Ok((c.name.as_str(), col))
             })
-            .collect::<Vec<_>>();
+            .collect::<Result<Vec<_>>>()?;
         let usage_start = cols
             .iter()
             .find_map(|(name, col)| match col {
@@ -463,19 +470,18 @@ fn unrepresentable(value: f64) -> String {
 /// Reusable per-row scratch space for binary rows.
 struct BinaryRows {
     decimals: Vec<Decimal>,
-    uuids: [[u8; 16]; N],
-}
-
-impl Default for BinaryRows {
-    fn default() -> Self {
-        Self {
-            decimals: (0..N).map(|_| Decimal::default()).collect(),
-            uuids: [[0; 16]; N],
-        }
-    }
+    uuids: Vec<[u8; 16]>,
 }
 
 impl BinaryRows {
+    /// Scratch space for rows of `n` columns.
+    fn new(n: usize) -> Self {
+        Self {
+            decimals: (0..n).map(|_| Decimal::default()).collect(),
+            uuids: vec![[0; 16]; n],
+        }
+    }
+
     fn write(
         &mut self,
         cols: &Columns<'_>,
@@ -502,22 +508,235 @@ impl BinaryRows {
                 }
             }
             // Pass 2: the row's cells.
-            let cells: [Cell<'_>; N] = std::array::from_fn(|i| {
-                let col = &cols.cols[i].1;
-                match col {
-                    Col::Text(a) if a.is_valid(row) => Cell::Text(a.value(row)),
-                    Col::Json(a) if a.is_valid(row) => Cell::Jsonb(a.value(row)),
-                    Col::Uuid(a) if a.is_valid(row) => Cell::Uuid(self.uuids[i]),
-                    Col::Int(a) if a.is_valid(row) => Cell::Int4(a.value(row)),
-                    Col::Date(a) if a.is_valid(row) => Cell::Date(a.value(row)),
-                    Col::Num(a) if a.is_valid(row) => Cell::Numeric(&self.decimals[i]),
-                    _ => Cell::Null,
-                }
+            let cells = cols.cols.iter().enumerate().map(|(i, (_, col))| match col {
+                Col::Text(a) if a.is_valid(row) => Cell::Text(a.value(row)),
+                Col::Json(a) if a.is_valid(row) => Cell::Jsonb(a.value(row)),
+                Col::Uuid(a) if a.is_valid(row) => Cell::Uuid(self.uuids[i]),
+                Col::Int(a) if a.is_valid(row) => Cell::Int4(a.value(row)),
+                Col::Date(a) if a.is_valid(row) => Cell::Date(a.value(row)),
+                Col::Num(a) if a.is_valid(row) => Cell::Numeric(&self.decimals[i]),
+                _ => Cell::Null,
             });
             writer
-                .write_raw(cells.iter())
+                .write_raw(cells)
                 .map_err(db_error(target, format!("COPY into {table} failed")))?;
         }
         Ok(())
+    }
+}
+
+/// Against the test server (`OCPAGG_TEST_DATABASE_URL`, started by scripts/test.sh or
+/// scripts/pg-server.sh); skipped with a note when it is not set.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_batch::{batch, schema};
+
+    fn server() -> Option<PgTarget> {
+        let Ok(url) = std::env::var("OCPAGG_TEST_DATABASE_URL") else {
+            eprintln!("OCPAGG_TEST_DATABASE_URL is not set: skipped");
+            return None;
+        };
+        Some(PgTarget::parse(&url).unwrap())
+    }
+
+    /// A fresh koku schema, and its summary table checked for the test batches' columns.
+    fn fresh(target: &PgTarget, name: &str) -> (Client, SummaryTable) {
+        let mut client = target.connect().unwrap();
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+            .unwrap();
+        super::super::init_db(&mut client, target, name).unwrap();
+        client
+            .batch_execute(&format!(
+                "INSERT INTO {name}.reporting_ocp_cost_category (id, name) VALUES (3, 'test')"
+            ))
+            .unwrap();
+        let table = SummaryTable::check(&mut client, target, name, &schema()).unwrap();
+        (client, table)
+    }
+
+    fn slice() -> Slice {
+        Slice {
+            source_uuid: uuid::Uuid::from_u128(7),
+            report_period_id: None,
+            start: NaiveDate::from_ymd_opt(2025, 10, 1).unwrap(),
+            end: NaiveDate::from_ymd_opt(2025, 10, 31).unwrap(),
+        }
+    }
+
+    type Row = (
+        String,
+        NaiveDate,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i32>,
+        Option<String>,
+    );
+
+    fn rows(client: &mut Client, name: &str) -> Vec<Row> {
+        client
+            .query(
+                &format!(
+                    "SELECT uuid::text, usage_start, data_source, namespace, pod_labels::text,
+                            cost_category_id, pod_usage_cpu_core_hours::text
+                       FROM {name}.reporting_ocpusagelineitem_daily_summary ORDER BY uuid"
+                ),
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn both_formats_commit_the_same_rows_with_the_catalogs_types() {
+        let Some(target) = server() else { return };
+        let mut results = Vec::new();
+        for (format, name) in [
+            (CopyFormat::Binary, "writer_unit_binary"),
+            (CopyFormat::Text, "writer_unit_text"),
+        ] {
+            let (client, table) = fresh(&target, name);
+            let mut sink: Box<dyn SummarySink> =
+                Box::new(PostgresSink::open(client, &target, table, slice(), format).unwrap());
+            sink.write(&batch([Some(1.5), None])).unwrap();
+            let report = sink.finish().unwrap();
+            assert_eq!(report.rows, 2);
+            assert_eq!(
+                report.partitions_created,
+                [format!(
+                    "{name}.reporting_ocpusagelineitem_daily_summary_2025_10"
+                )]
+            );
+            let mut client = target.connect().unwrap();
+            results.push(rows(&mut client, name));
+            client
+                .batch_execute(&format!("DROP SCHEMA {name} CASCADE"))
+                .unwrap();
+        }
+        assert_eq!(results[0], results[1]);
+        let day = |d| NaiveDate::from_ymd_opt(2025, 10, d).unwrap();
+        assert_eq!(
+            results[0],
+            [
+                (
+                    "9a3e1c5e-1b0e-4a57-9d6c-0d2a1f4c3b01".to_string(),
+                    day(1),
+                    Some("Pod".to_string()),
+                    Some("tab\there".to_string()),
+                    Some(r#"{"app": "web"}"#.to_string()),
+                    None,
+                    Some("1.500000000000000".to_string()),
+                ),
+                (
+                    "9a3e1c5e-1b0e-4a57-9d6c-0d2a1f4c3b02".to_string(),
+                    day(2),
+                    Some("Storage".to_string()),
+                    None,
+                    None,
+                    Some(3),
+                    None,
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_dropped_or_failed_sink_keeps_the_previous_rows() {
+        let Some(target) = server() else { return };
+        let name = "writer_unit_rollback";
+        let (client, table) = fresh(&target, name);
+        let mut sink: Box<dyn SummarySink> = Box::new(
+            PostgresSink::open(client, &target, table.clone(), slice(), CopyFormat::Binary)
+                .unwrap(),
+        );
+        sink.write(&batch([Some(1.0), Some(2.0)])).unwrap();
+        sink.finish().unwrap();
+        let mut check = target.connect().unwrap();
+        assert_eq!(rows(&mut check, name).len(), 2);
+
+        // Dropped unfinished: rolled back.
+        let client = target.connect().unwrap();
+        let mut sink =
+            PostgresSink::open(client, &target, table.clone(), slice(), CopyFormat::Binary)
+                .unwrap();
+        sink.write(&batch([Some(5.0), Some(6.0)])).unwrap();
+        drop(sink);
+        let kept = rows(&mut check, name);
+        assert_eq!(kept[0].6.as_deref(), Some("1.000000000000000"));
+
+        // A value numeric(33,15) cannot hold: refused, naming column and day; rolled back.
+        let client = target.connect().unwrap();
+        let mut sink: Box<dyn SummarySink> = Box::new(
+            PostgresSink::open(client, &target, table, slice(), CopyFormat::Binary).unwrap(),
+        );
+        let err = match sink.write(&batch([Some(1.0), Some(1e19)])) {
+            Err(e) => e,
+            Ok(()) => sink.finish().unwrap_err(),
+        }
+        .to_string();
+        assert!(
+            err.contains("pod_usage_cpu_core_hours") && err.contains("2025-10-02"),
+            "{err}"
+        );
+        assert_eq!(rows(&mut check, name), kept);
+        check
+            .batch_execute(&format!("DROP SCHEMA {name} CASCADE"))
+            .unwrap();
+    }
+
+    #[test]
+    fn a_column_of_the_wrong_type_is_named_at_check() {
+        let Some(target) = server() else { return };
+        let name = "writer_unit_types";
+        let (mut client, _) = fresh(&target, name);
+        client
+            .batch_execute(&format!(
+                "ALTER TABLE {name}.reporting_ocpusagelineitem_daily_summary
+                     ALTER COLUMN data_source TYPE int4 USING NULL"
+            ))
+            .unwrap();
+        let err = SummaryTable::check(&mut client, &target, name, &schema())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("column data_source has type int4, expected text"),
+            "{err}"
+        );
+        // JSON columns are known by Arrow's extension type, and need jsonb.
+        let json = schema().field_with_name("pod_labels").unwrap().clone();
+        assert_eq!(
+            super::super::column_kind(&json, "jsonb"),
+            Ok(ColumnKind::Json)
+        );
+        assert_eq!(
+            super::super::column_kind(&json, "text"),
+            Err("jsonb".into())
+        );
+        let text = schema().field_with_name("namespace").unwrap().clone();
+        assert_eq!(
+            super::super::column_kind(&text, "varchar"),
+            Ok(ColumnKind::Text)
+        );
+        assert_eq!(
+            super::super::column_kind(&text, "jsonb"),
+            Err("text".into())
+        );
+        client
+            .batch_execute(&format!("DROP SCHEMA {name} CASCADE"))
+            .unwrap();
     }
 }

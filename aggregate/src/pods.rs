@@ -1,22 +1,13 @@
-//! The aggregator: label tables, pod line items and node capacity in, summary rows out.
+//! The aggregator's state, and the Pod work: label tables, pod line items and node capacity
+//! in, Pod groups out.
 //!
-//! Work is split the way a parallel hash aggregate needs it:
-//! 1. [`Aggregator::prepare`] (sequential, cheap): interns the distinct values of a batch's
-//!    dictionary columns (namespaces, nodes, label strings) into dense ids. Only dictionary
-//!    values are touched, never rows.
-//! 2. [`Aggregator::partial`] (`&self`, pure, run on many threads): folds one prepared batch
-//!    into a [`PodPartial`] keyed by `(day, namespace id, node id, label-set id)`.
-//! 3. [`Aggregator::merge`] (sequential): adds a partial into the running state. All sums
-//!    are exact ([`crate::exact`]), so the result is identical for any split and order.
-//! 4. [`Aggregator::finish_days`] (optional, any number of times): once every line item of
-//!    the days up to some day has been merged, builds those days' Pod and Storage rows and
-//!    frees their state, so a run holds only the days still being read.
-//!    [`Aggregator::take_days`] does the same but hands the days out compact
-//!    ([`FinishedDays`]), to be sorted and built elsewhere a batch at a time;
-//! 5. [`Aggregator::finish`]: the remaining days' rows and every unallocated row (node roles
-//!    depend on the whole range). Rows are built by merging node ⊕ namespace ⊕ pod labels and
-//!    attaching node and cluster capacity and cost categories, and come sorted by
-//!    [`row_order`] within each call.
+//! [`Aggregator::prepare`] (sequential, cheap) interns the distinct values of a batch's
+//! dictionary columns (namespaces, nodes, label strings) into dense ids; only dictionary
+//! values are touched, never rows. [`Aggregator::partial`] (`&self`, pure, any thread) folds
+//! one prepared batch into a [`PodPartial`] keyed by `(day, namespace id, node id, label-set
+//! id)`; [`Aggregator::merge`] adds it into the running state. All sums are exact
+//! ([`crate::exact`]), so the result is identical for any split and order. The calling
+//! sequence around these is in [`crate::aggregator`].
 
 use std::cmp::Ordering;
 use std::ops::Range;
@@ -26,7 +17,6 @@ use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, Timestam
 use arrow::datatypes::{Float64Type, Int32Type, TimestampSecondType};
 use hashbrown::{HashMap, HashSet};
 use ocpagg_labels::{LabelSetId, LabelSets, MergedSets};
-use rayon::prelude::*;
 
 use crate::config::{RunInfo, SideInputs};
 use crate::error::{AggregateError, Result};
@@ -38,8 +28,6 @@ use crate::storage::StoragePartial;
 use crate::strings::{row_ids, text_dictionary, DictionaryCache, StringId, Strings};
 
 const SECONDS_PER_HOUR: f64 = 3600.0;
-/// Rows per parallel fold task (see [`Aggregator::add_prepared`]).
-const FOLD_ROWS: usize = 16_384;
 /// The text koku looks for in a node's raw label string to call it an infra node.
 const INFRA_LABEL_TEXT: &str = r#""node_role_kubernetes_io": "infra""#;
 /// Merged label maps kept from one day to the next (the same pods carry the same labels every
@@ -60,7 +48,7 @@ pub(crate) const SHORT_LIVED_COLUMNS: [&str; 4] = [
     "csi_volume_handle",
 ];
 /// 2^-30: bytes to gigabytes (GiB), as koku's `power(2, -30)`.
-pub const GIB: f64 = 1.0 / (1u64 << 30) as f64;
+pub(crate) const GIB: f64 = 1.0 / (1u64 << 30) as f64;
 
 /// Columns of `pod_usage` the usage pass reads.
 pub const POD_USAGE_COLUMNS: &[&str] = &[
@@ -100,7 +88,7 @@ pub const NODE_LABEL_COLUMNS: &[&str] = &["interval_start", "node", "node_labels
 pub const NAMESPACE_LABEL_COLUMNS: &[&str] = &["interval_start", "namespace", "namespace_labels"];
 
 /// What a pod_usage batch contributes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PodPass {
     /// Usage, request, limit and effective sums per group (from hourly or daily line items).
     Usage,
@@ -209,7 +197,7 @@ pub struct PodPartial {
 impl PodPartial {
     /// Adds `other` into this partial (the larger of the two is kept and the smaller moved
     /// in). `strings` orders resource ids and roles ("greatest wins").
-    fn absorb(&mut self, mut other: PodPartial, strings: &Strings) {
+    pub(crate) fn absorb(&mut self, mut other: PodPartial, strings: &Strings) {
         if self.groups.len() < other.groups.len() {
             std::mem::swap(self, &mut other);
         }
@@ -260,6 +248,8 @@ pub struct Aggregator {
     label_remaps: DictionaryCache<LabelSetId>,
     /// [`RAW_LABELS_KEPT`] (lower in tests, to exercise the forgetting).
     pub(crate) raw_labels_kept: usize,
+    /// The run protocol's state ([`crate::aggregator`]).
+    pub(crate) protocol: crate::aggregator::Protocol,
 }
 
 pub(crate) fn column<'a>(batch: &'a RecordBatch, name: &'static str) -> Result<&'a ArrayRef> {
@@ -341,6 +331,7 @@ impl Aggregator {
             string_remaps: DictionaryCache::default(),
             label_remaps: DictionaryCache::default(),
             raw_labels_kept: RAW_LABELS_KEPT,
+            protocol: crate::aggregator::Protocol::default(),
         }
     }
 
@@ -526,18 +517,14 @@ impl Aggregator {
     /// Folds one prepared batch into a partial aggregate. Pure: safe to run for many batches
     /// at once on a thread pool.
     pub fn partial(&self, prepared: &PreparedBatch) -> Result<PodPartial> {
-        self.partial_rows(prepared, 0..prepared.num_rows())
-    }
-
-    /// Folds rows `rows` of one prepared batch into a partial aggregate, so that one large
-    /// batch can be folded by several workers. Pure, like [`Aggregator::partial`].
-    pub fn partial_rows(&self, prepared: &PreparedBatch, rows: Range<usize>) -> Result<PodPartial> {
         let mut out = PodPartial::default();
-        self.fold(prepared, rows, &mut out)?;
+        self.fold(prepared, 0..prepared.num_rows(), &mut out)?;
         Ok(out)
     }
 
-    fn fold(&self, p: &PreparedBatch, rows: Range<usize>, out: &mut PodPartial) -> Result<()> {
+    /// Folds rows `rows` of one prepared batch into `out` (so that one large batch can be
+    /// folded by several workers).
+    pub(crate) fn fold(&self, p: &PreparedBatch, rows: Range<usize>, out: &mut PodPartial) -> Result<()> {
         let b = &p.batch;
         let ts = times(b)?;
         let nodes = Ids::new(column(b, "node")?, &p.node);
@@ -648,55 +635,6 @@ impl Aggregator {
         self.state.absorb(partial, &self.strings);
     }
 
-    /// Prepares, folds in parallel on `pool`, and merges a window of batches. Batches are
-    /// folded independently, so any window size and thread count gives the same result.
-    pub fn add_batches(
-        &mut self,
-        pool: &rayon::ThreadPool,
-        batches: Vec<RecordBatch>,
-        pass: PodPass,
-    ) -> Result<()> {
-        let prepared = batches
-            .into_iter()
-            .map(|b| self.prepare(b, pass))
-            .collect::<Result<Vec<_>>>()?;
-        self.add_prepared(pool, &prepared)
-    }
-
-    /// Folds already prepared batches in parallel on `pool` and merges the result.
-    pub fn add_prepared(
-        &mut self,
-        pool: &rayon::ThreadPool,
-        prepared: &[PreparedBatch],
-    ) -> Result<()> {
-        let this = &*self;
-        // Work items of at most FOLD_ROWS rows, so a window of few large batches still keeps
-        // every worker busy.
-        let items: Vec<(&PreparedBatch, Range<usize>)> = prepared
-            .iter()
-            .flat_map(|p| {
-                (0..p.num_rows())
-                    .step_by(FOLD_ROWS)
-                    .map(move |start| (p, start..(start + FOLD_ROWS).min(p.num_rows())))
-            })
-            .collect();
-        let partial = pool.install(|| {
-            // Each worker folds its items straight into one partial; partials are merged
-            // only where rayon split the work.
-            items
-                .into_par_iter()
-                .try_fold(PodPartial::default, |mut acc, (p, rows)| {
-                    this.fold(p, rows, &mut acc).map(|()| acc)
-                })
-                .try_reduce(PodPartial::default, |mut a, b| {
-                    a.absorb(b, &this.strings);
-                    Ok(a)
-                })
-        })?;
-        self.merge(partial);
-        Ok(())
-    }
-
     /// Counters so far.
     pub fn stats(&self) -> AggregateStats {
         AggregateStats {
@@ -709,45 +647,18 @@ impl Aggregator {
         }
     }
 
-    /// Node roles seen in the `node_role` column (greatest per node).
-    pub fn node_roles_from_data(&self) -> Vec<(Arc<str>, Arc<str>)> {
-        let mut roles: Vec<_> = self
-            .state
-            .roles
-            .iter()
-            .filter_map(|(n, r)| {
-                Some((
-                    Arc::clone(self.strings.get(*n)?),
-                    Arc::clone(self.strings.get(*r)?),
-                ))
-            })
-            .collect();
-        roles.sort();
-        roles
-    }
-
-    /// Builds the Pod and Storage rows of every day up to `last_day` (days since 1970-01-01),
-    /// sorted by [`row_order`], and frees those days' state.
+    /// Builds the Pod and Storage rows of every day up to `last_day` (days since 1970-01-01)
+    /// and frees those days' state, the rows left compact and unsorted ([`FinishedDays`]).
     ///
-    /// Call it once every line item of those days has been merged (all files that may hold
-    /// them are read): a run then holds only the days still being read, whatever the length
-    /// of the month. Unallocated rows need node roles, which depend on the whole range, so
-    /// they come from [`Aggregator::finish`]; what they need of a finished day is kept (a few
-    /// numbers per node and day).
-    pub fn finish_days(&mut self, last_day: i32) -> Vec<SummaryRow> {
-        let mut days = self.take_days(last_day);
-        days.sort();
-        days.into_rows()
-    }
-
-    /// [`Aggregator::finish_days`] without building or sorting the rows: the days come out
-    /// as [`FinishedDays`], compact, for a caller that sorts and converts them elsewhere
-    /// (e.g. on another thread while this aggregate goes on folding).
+    /// Called once every line item of those days has been merged: a run then holds only the
+    /// days still being read, whatever the length of the month. Unallocated rows need node
+    /// roles, which depend on the whole range, so they come last; what they need of a
+    /// finished day is kept (a few numbers per node and day).
     ///
-    /// Fold every prepared batch first ([`Aggregator::add_prepared`]): the names that only
-    /// matter within a day (pods, claims) are forgotten here, and a [`PreparedBatch`] or
+    /// Every prepared batch must be folded first: the names that only matter within a day
+    /// (pods, claims) are forgotten here, and a [`PreparedBatch`] or
     /// [`crate::PreparedStorage`] kept across this call may refer to ids given to other names.
-    pub fn take_days(&mut self, last_day: i32) -> FinishedDays {
+    pub(crate) fn take_days(&mut self, last_day: i32) -> FinishedDays {
         let capacity = self.take_capacity(last_day);
         let groups = self.take_pod_groups(last_day);
         let placements: HashSet<Placement> = self
@@ -788,15 +699,18 @@ impl Aggregator {
         FinishedDays::new(groups, storage, texts, labels, categories, capacity)
     }
 
-    /// Builds the remaining rows: Pod and Storage rows of the days not yet finished by
-    /// [`Aggregator::finish_days`] or taken by [`Aggregator::take_days`], and every
+    /// Builds the remaining rows: Pod and Storage rows of the days not yet taken, and every
     /// unallocated row, sorted by [`row_order`].
-    pub fn finish(mut self) -> Summary {
+    pub(crate) fn finish_rows(&mut self) -> Summary {
         let stats = self.stats();
         let mut rows = self.take_days(i32::MAX).into_rows();
         self.unallocated_rows(&mut rows);
         sort_rows(&mut rows);
-        Summary { rows, stats }
+        Summary {
+            rows,
+            stats,
+            timings: crate::aggregator::Timings::default(),
+        }
     }
 
     /// The cost category of `namespace`, matched once per namespace and kept in `cache`.
@@ -928,7 +842,7 @@ pub(crate) fn merge_acc(into: &mut PodAcc, from: &PodAcc, strings: &Strings) {
 /// This is a total order on what tells rows apart: Pod rows are unique per (day, namespace,
 /// node, labels), unallocated rows per (day, node) and Storage rows per their full grouping
 /// key, so the output is the same on every run.
-pub fn row_order(a: &SummaryRow, b: &SummaryRow) -> Ordering {
+pub(crate) fn row_order(a: &SummaryRow, b: &SummaryRow) -> Ordering {
     type Text<'a> = &'a Option<Arc<str>>;
     fn key(r: &SummaryRow) -> (i32, DataSource, Text<'_>, Text<'_>, Text<'_>) {
         (r.day, r.data_source, &r.namespace, &r.node, &r.resource_id)
@@ -955,7 +869,7 @@ pub fn row_order(a: &SummaryRow, b: &SummaryRow) -> Ordering {
 /// its time moving rows and comparing strings. Instead, each distinct string (told apart by
 /// its allocation: rows share the aggregate's interned `Arc<str>`s) is ranked once by content,
 /// each row gets a fixed-size integer key, and only `u32` indices are sorted.
-pub fn sort_rows(rows: &mut [SummaryRow]) {
+pub(crate) fn sort_rows(rows: &mut [SummaryRow]) {
     const FIELDS: usize = 9;
     fn texts(r: &SummaryRow) -> [&Option<Arc<str>>; FIELDS] {
         let s = &r.storage;
@@ -1041,4 +955,6 @@ pub struct Summary {
     pub rows: Vec<SummaryRow>,
     /// Counters.
     pub stats: AggregateStats,
+    /// Where the aggregate spent its time.
+    pub timings: crate::aggregator::Timings,
 }

@@ -28,43 +28,232 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, TimeUnit};
+use hashbrown::{HashMap, HashSet};
+use ocpagg_labels::{LabelSetId, LabelSets, MergedSets};
 use rayon::prelude::*;
 
+use crate::config::{RunInfo, SideInputs};
 use crate::error::{AggregateError, Result};
 use crate::finished::FinishedDays;
-use crate::pods::{
-    day_of, times, Aggregator, PodPartial, PodPass, PreparedBatch, Summary,
-    NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS, POD_USAGE_COLUMNS,
-};
-use crate::storage::{PreparedStorage, StoragePartial, STORAGE_USAGE_COLUMNS};
+pub use crate::input::{PodPass, Table};
+use crate::input::{check_schema, first_day, SHORT_LIVED_COLUMNS};
+use crate::order::sort_rows;
+use crate::output::SummaryRow;
+use crate::pods::{PodPartial, Placement, PreparedBatch};
+use crate::roles::NodeRoles;
+use crate::storage::{PreparedStorage, StoragePartial};
+use crate::strings::{DictionaryCache, StringId, Strings};
 
 /// Rows per parallel fold task: a window of few large batches still keeps every worker busy.
 const FOLD_ROWS: usize = 16_384;
 
-/// An input table of the aggregate, and for `pod_usage`, what its batches contribute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Table {
-    /// `node_labels`.
-    NodeLabels,
-    /// `namespace_labels`.
-    NamespaceLabels,
-    /// `pod_usage`, for usage, capacity or both.
-    Pods(PodPass),
-    /// `storage_usage`.
-    Storage,
+/// Merged label maps kept from one day to the next (the same pods carry the same labels every
+/// day); beyond this many, the cache is cleared after a day's rows are built.
+const MERGED_LABELS_KEPT: usize = 1 << 15;
+/// Raw label strings cached from one day to the next (each is parsed once while cached);
+/// beyond this many, the cache is cleared after a day's rows are built, so a month of
+/// distinct label strings (pods that come and go) is not held to the month's end.
+const RAW_LABELS_KEPT: usize = 1 << 16;
+
+/// Counters of one run, in = out + dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AggregateStats {
+    /// pod_usage line items aggregated into Pod groups.
+    pub pod_items: u64,
+    /// pod_usage line items dropped from Pod rows because their node is empty or null (their
+    /// capacity still counts towards the cluster).
+    pub pod_items_without_node: u64,
+    /// pod_usage line items read for capacity.
+    pub capacity_items: u64,
+    /// node_labels line items.
+    pub node_label_items: u64,
+    /// namespace_labels line items.
+    pub namespace_label_items: u64,
+    /// storage_usage line items aggregated into Storage rows.
+    pub storage_items: u64,
+    /// Distinct label strings parsed.
+    pub label_strings_parsed: u64,
 }
 
-impl Table {
-    /// The columns the aggregate reads from this table.
-    pub fn columns(self) -> &'static [&'static str] {
-        match self {
-            Table::NodeLabels => NODE_LABEL_COLUMNS,
-            Table::NamespaceLabels => NAMESPACE_LABEL_COLUMNS,
-            Table::Pods(PodPass::Capacity) => POD_CAPACITY_COLUMNS,
-            Table::Pods(_) => POD_USAGE_COLUMNS,
-            Table::Storage => STORAGE_USAGE_COLUMNS,
+/// The rows of a finished aggregate.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Rows in output order.
+    pub rows: Vec<SummaryRow>,
+    /// Counters.
+    pub stats: AggregateStats,
+    /// Where the aggregate spent its time.
+    pub timings: Timings,
+}
+
+/// The aggregate stage of one run. See the module docs for the calling sequence.
+#[derive(Debug)]
+pub struct Aggregator {
+    pub(crate) run: RunInfo,
+    pub(crate) side: SideInputs,
+    pub(crate) strings: Strings,
+    /// Names that matter only within a day ([`SHORT_LIVED_COLUMNS`]: pods, claims, volumes,
+    /// CSI handles), of which a month holds many; see [`Aggregator::forget_short_lived`].
+    pub(crate) short_lived: Strings,
+    pub(crate) labels: LabelSets,
+    /// Row label maps (node ⊕ namespace ⊕ pod or volume labels), in their own id space.
+    pub(crate) merged: MergedSets,
+    pub(crate) empty: StringId,
+    pub(crate) node_labels: HashMap<(i32, StringId), LabelSetId>,
+    pub(crate) namespace_labels: HashMap<(i32, StringId), LabelSetId>,
+    pub(crate) state: PodPartial,
+    pub(crate) storage: StoragePartial,
+    pub(crate) stats: AggregateStats,
+    /// What the unallocated rows need of the days already finished.
+    pub(crate) unallocated: Vec<crate::unallocated::NodeDay>,
+    /// What derived node roles need.
+    pub(crate) node_roles: NodeRoles,
+    pub(crate) string_remaps: DictionaryCache<StringId>,
+    pub(crate) label_remaps: DictionaryCache<LabelSetId>,
+    /// [`RAW_LABELS_KEPT`] (lower in tests, to exercise the forgetting).
+    pub(crate) raw_labels_kept: usize,
+    /// The run protocol's state ([`crate::aggregator`]).
+    pub(crate) protocol: Protocol,
+}
+
+impl Aggregator {
+    /// A new, empty aggregate for one run.
+    pub fn new(run: RunInfo, side: SideInputs) -> Self {
+        let mut strings = Strings::default();
+        let empty = strings.intern("");
+        let labels = LabelSets::new(side.enabled_keys.clone());
+        Self {
+            run,
+            side,
+            strings,
+            short_lived: Strings::default(),
+            labels,
+            merged: MergedSets::new(),
+            empty,
+            node_labels: HashMap::new(),
+            namespace_labels: HashMap::new(),
+            state: PodPartial::default(),
+            storage: StoragePartial::default(),
+            stats: AggregateStats::default(),
+            unallocated: Vec::new(),
+            node_roles: NodeRoles::default(),
+            string_remaps: DictionaryCache::default(),
+            label_remaps: DictionaryCache::default(),
+            raw_labels_kept: RAW_LABELS_KEPT,
+            protocol: Protocol::default(),
         }
+    }
+
+    /// The run this aggregate is for.
+    pub fn run(&self) -> &RunInfo {
+        &self.run
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> AggregateStats {
+        AggregateStats {
+            pod_items: self.state.pod_items,
+            pod_items_without_node: self.state.without_node,
+            capacity_items: self.state.capacity_items,
+            storage_items: self.storage.items,
+            label_strings_parsed: self.labels.strings_parsed(),
+            ..self.stats
+        }
+    }
+
+    /// Builds the Pod and Storage rows of every day up to `last_day` (days since 1970-01-01)
+    /// and frees those days' state, the rows left compact and unsorted ([`FinishedDays`]).
+    ///
+    /// Called once every line item of those days has been merged: a run then holds only the
+    /// days still being read, whatever the length of the month. Unallocated rows need node
+    /// roles, which depend on the whole range, so they come last; what they need of a
+    /// finished day is kept (a few numbers per node and day).
+    ///
+    /// Every prepared batch must be folded first: the names that only matter within a day
+    /// (pods, claims) are forgotten here, and a [`PreparedBatch`] or
+    /// [`crate::PreparedStorage`] kept across this call may refer to ids given to other names.
+    pub(crate) fn take_days(&mut self, last_day: i32) -> FinishedDays {
+        let capacity = self.take_capacity(last_day);
+        let groups = self.take_pod_groups(last_day);
+        let placements: HashSet<Placement> = self
+            .state
+            .placements
+            .extract_if(|p| p.0 <= last_day)
+            .collect();
+        // The texts and label JSON the groups name, and each namespace's cost category,
+        // looked up once per distinct id (ids are dense: a bitmap says which were seen).
+        let mut texts: HashMap<StringId, Arc<str>> = HashMap::new();
+        let mut labels: HashMap<LabelSetId, Arc<str>> = HashMap::new();
+        let mut categories: HashMap<StringId, Option<i32>> = HashMap::new();
+        let mut seen = vec![false; self.strings.id_bound()];
+        for ((_, namespace, node, label_set), acc) in &groups {
+            self.cost_category_of(&mut categories, *namespace);
+            for id in [*namespace, *node, acc.resource.unwrap_or(StringId::NULL)] {
+                if id.is_null() || std::mem::replace(&mut seen[id.0 as usize], true) {
+                    continue;
+                }
+                if let Some(text) = self.strings.get(id) {
+                    texts.insert(id, Arc::clone(text));
+                }
+            }
+            labels
+                .entry(*label_set)
+                .or_insert_with(|| Arc::clone(self.merged.json(*label_set)));
+        }
+        self.note_unallocated(&groups, &capacity);
+        self.node_roles.note_placements(
+            placements.iter().map(|p| (p.1, p.3, p.4)),
+            &self.strings,
+        );
+        let mut storage = Vec::new();
+        self.storage_rows(last_day, &placements, &mut storage);
+        self.node_labels.retain(|&(day, _), _| day > last_day);
+        self.namespace_labels.retain(|&(day, _), _| day > last_day);
+        // The days keep their JSON; the merged ids are not used past this point.
+        self.merged.clear_if_over(MERGED_LABELS_KEPT);
+        self.labels.forget_raw_if_over(self.raw_labels_kept);
+        self.forget_short_lived();
+        FinishedDays::new(groups, storage, texts, labels, categories, capacity)
+    }
+
+    /// Builds the remaining rows: Pod and Storage rows of the days not yet taken, and every
+    /// unallocated row, sorted by [`row_order`].
+    pub(crate) fn finish_rows(&mut self) -> Summary {
+        let stats = self.stats();
+        let mut rows = self.take_days(i32::MAX).into_rows();
+        self.unallocated_rows(&mut rows);
+        sort_rows(&mut rows);
+        Summary {
+            rows,
+            stats,
+            timings: Timings::default(),
+        }
+    }
+
+    /// The cost category of `namespace`, matched once per namespace and kept in `cache`.
+    pub(crate) fn cost_category_of(
+        &self,
+        cache: &mut HashMap<StringId, Option<i32>>,
+        namespace: StringId,
+    ) -> Option<i32> {
+        *cache.entry(namespace).or_insert_with(|| {
+            self.side
+                .cost_category(self.strings.get(namespace).map(|s| s.as_ref()))
+        })
+    }
+
+    /// Forgets the short-lived names no unfinished day refers to (placements, open claims,
+    /// and the dictionaries the next batches may share), so that interner holds the names of
+    /// the days being read rather than every pod and claim of the month.
+    fn forget_short_lived(&mut self) {
+        let mut live: HashSet<StringId> = self.state.placements.iter().map(|p| p.2).collect();
+        live.extend(self.storage.short_lived_ids());
+        for table in [0, 1] {
+            for column in SHORT_LIVED_COLUMNS {
+                live.extend(self.string_remaps.cached((table, column)).iter().copied());
+            }
+        }
+        self.short_lived.retain(|id| live.contains(&id));
     }
 }
 
@@ -365,46 +554,6 @@ impl Aggregator {
         self.protocol.timings.fold += t.elapsed();
         Ok(())
     }
-}
-
-/// Checks that `batch` holds every column `table` needs, time and numbers with the reader's
-/// canonical types (text columns are checked where they are interned).
-fn check_schema(table: Table, batch: &RecordBatch) -> Result<()> {
-    let schema = batch.schema();
-    for &name in table.columns() {
-        let field = schema
-            .field_with_name(name)
-            .map_err(|_| AggregateError::MissingColumn { column: name })?;
-        let expected = match name {
-            "interval_start" => Some(DataType::Timestamp(TimeUnit::Second, None)),
-            "namespace" | "node" | "pod" | "resource_id" | "node_role" => None,
-            _ if name.ends_with("_labels") => None,
-            "persistentvolumeclaim" | "persistentvolume" | "storageclass"
-            | "csi_volume_handle" | "csi_driver" => None,
-            _ => Some(DataType::Float64),
-        };
-        if let Some(expected) = expected {
-            let actual = field.data_type();
-            let matches = match (actual, &expected) {
-                // The zone does not change a second count.
-                (DataType::Timestamp(TimeUnit::Second, _), DataType::Timestamp(..)) => true,
-                (a, e) => a == e,
-            };
-            if !matches {
-                return Err(AggregateError::ColumnType {
-                    column: name,
-                    expected,
-                    actual: actual.clone(),
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The first day of a batch's `interval_start` (days since 1970-01-01).
-fn first_day(batch: &RecordBatch) -> Result<Option<i32>> {
-    Ok(arrow::compute::min(times(batch)?).map(day_of))
 }
 
 /// `2025-10-03` for a day number.

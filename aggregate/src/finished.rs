@@ -14,7 +14,9 @@ use hashbrown::HashMap;
 use ocpagg_labels::LabelSetId;
 
 use crate::output::{Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow};
-use crate::pods::{gib_hours, hours, row_order, sort_rows, DayCapacity, GroupKey, PodAcc, GIB};
+use crate::order::{row_order, sort_rows};
+use crate::pods::{DayCapacity, GroupKey, PodAcc};
+use crate::units::{gib_hours, hours, GIB};
 use crate::strings::StringId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +26,7 @@ enum Part {
 }
 
 /// The Pod and Storage rows of one or more finished days (from
-/// [`crate::Aggregator::take_days`]).
+/// [`crate::Aggregator::emit_ready`]).
 ///
 /// Rows are addressed by position, `0..len()`: in no particular order as taken, in output
 /// order ([`crate::row_order`]) after [`FinishedDays::sort`]. [`FinishedDays::rows`] builds

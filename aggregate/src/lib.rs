@@ -52,21 +52,30 @@
 #![warn(unreachable_pub)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+// Layers (imports point down, except that the concern modules add `impl Aggregator` blocks):
+// the calling sequence on top; one module per concern; shared leaves at the bottom.
 pub mod aggregator;
+
+mod finished;
+mod labels;
+mod pods;
+mod roles;
+mod storage;
+mod unallocated;
+
 mod config;
 mod error;
 pub mod exact;
-mod finished;
 mod groups;
+mod input;
 mod like;
+mod order;
 mod output;
-mod pods;
 pub mod schema;
-mod storage;
 mod strings;
-mod unallocated;
+mod units;
 
-pub use aggregator::{Table, Timings};
+pub use aggregator::{AggregateStats, Aggregator, Summary, Timings};
 pub use config::{CostCategory, RunInfo, SideInputs};
 pub use error::{AggregateError, Result};
 pub use finished::FinishedDays;
@@ -75,8 +84,10 @@ pub use output::{
     to_record_batch, to_record_batch_with_csi, Capacity, DataSource, PodMeasures, StorageMeasures,
     SummaryRow, ZERO_INFRASTRUCTURE_COST,
 };
-pub use pods::{
-    AggregateStats, Aggregator, PodPartial, PodPass, PreparedBatch, Summary, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS, POD_USAGE_COLUMNS,
+pub use input::{
+    PodPass, Table, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS, POD_USAGE_COLUMNS,
+    STORAGE_USAGE_COLUMNS,
 };
-pub use storage::{PreparedStorage, StoragePartial, STORAGE_USAGE_COLUMNS};
+pub use pods::{PodPartial, PreparedBatch};
+pub use storage::{PreparedStorage, StoragePartial};
 pub use unallocated::{PLATFORM_UNALLOCATED, WORKER_UNALLOCATED};

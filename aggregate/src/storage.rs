@@ -25,25 +25,11 @@ use ocpagg_labels::LabelSetId;
 use crate::error::{AggregateError, Result};
 use crate::exact::{ByteSecondsSum, Max};
 use crate::output::{DataSource, StorageMeasures, SummaryRow};
-use crate::pods::{column, day_of, f64s, opt, times, Aggregator, Placement, GIB};
+use crate::aggregator::Aggregator;
+use crate::input::{column, day_of, f64s, opt, times};
+use crate::pods::Placement;
+use crate::units::GIB;
 use crate::strings::{row_ids, StringId};
-
-/// Columns of `storage_usage` read (hourly or daily files).
-pub const STORAGE_USAGE_COLUMNS: &[&str] = &[
-    "interval_start",
-    "namespace",
-    "pod",
-    "persistentvolumeclaim",
-    "persistentvolume",
-    "storageclass",
-    "csi_volume_handle",
-    "persistentvolumeclaim_capacity_bytes",
-    "persistentvolumeclaim_capacity_byte_seconds",
-    "volume_request_storage_byte_seconds",
-    "persistentvolumeclaim_usage_byte_seconds",
-    "persistentvolume_labels",
-    "persistentvolumeclaim_labels",
-];
 
 /// The text columns of a claim, in key order.
 const TEXT_COLUMNS: [&str; 6] = [
@@ -382,8 +368,7 @@ mod tests {
 
     use super::*;
     use crate::config::{RunInfo, SideInputs};
-    use crate::aggregator::Table;
-    use crate::pods::{PodPass, POD_USAGE_COLUMNS};
+    use crate::input::{PodPass, Table, POD_USAGE_COLUMNS, STORAGE_USAGE_COLUMNS};
 
     /// A batch in the reader's canonical schema with `names`' columns: those in `set` as
     /// given, other text columns null and numbers 0.
@@ -613,8 +598,8 @@ mod tests {
             "parsed again"
         );
         rows.extend(split.finish().unwrap().rows);
-        crate::pods::sort_rows(&mut whole);
-        crate::pods::sort_rows(&mut rows);
+        crate::order::sort_rows(&mut whole);
+        crate::order::sort_rows(&mut rows);
         assert_eq!(rows, whole);
     }
 
@@ -643,8 +628,8 @@ mod tests {
             .all(|r| r.pod_labels.is_some() || r.data_source == DataSource::Storage));
         let mut rows = first;
         rows.extend(split.finish().unwrap().rows);
-        crate::pods::sort_rows(&mut whole);
-        crate::pods::sort_rows(&mut rows);
+        crate::order::sort_rows(&mut whole);
+        crate::order::sort_rows(&mut rows);
         assert_eq!(rows, whole);
         assert_eq!(
             whole

@@ -35,11 +35,11 @@ use rayon::prelude::*;
 use crate::config::{RunInfo, SideInputs};
 use crate::error::{AggregateError, Result};
 use crate::finished::FinishedDays;
-pub use crate::input::{PodPass, Table};
 use crate::input::{check_schema, first_day, SHORT_LIVED_COLUMNS};
+pub use crate::input::{PodPass, Table};
 use crate::order::sort_rows;
 use crate::output::SummaryRow;
-use crate::pods::{PodPartial, Placement, PreparedBatch};
+use crate::pods::{Placement, PodPartial, PreparedBatch};
 use crate::roles::NodeRoles;
 use crate::storage::{PreparedStorage, StoragePartial};
 use crate::strings::{DictionaryCache, StringId, Strings};
@@ -201,10 +201,8 @@ impl Aggregator {
                 .or_insert_with(|| Arc::clone(self.merged.json(*label_set)));
         }
         self.note_unallocated(&groups, &capacity);
-        self.node_roles.note_placements(
-            placements.iter().map(|p| (p.1, p.3, p.4)),
-            &self.strings,
-        );
+        self.node_roles
+            .note_placements(placements.iter().map(|p| (p.1, p.3, p.4)), &self.strings);
         let mut storage = Vec::new();
         self.storage_rows(last_day, &placements, &mut storage);
         self.node_labels.retain(|&(day, _), _| day > last_day);
@@ -424,7 +422,7 @@ impl Aggregator {
     }
 
     /// The complete days not yet handed out, with their Pod and Storage rows (compact: see
-    /// [`FinishedDays`]), or `None` when no new day is complete. Their state is freed; the
+    /// [`FinishedDays`]), or `None` when no new day with rows is complete. Their state is freed; the
     /// unallocated rows of those days come from [`Aggregator::finish`].
     ///
     /// # Errors
@@ -440,7 +438,7 @@ impl Aggregator {
         let days = self.take_days(last_day);
         self.protocol.finished_through = last_day;
         self.protocol.timings.fold += t.elapsed();
-        Ok(Some(days))
+        Ok((!days.is_empty()).then_some(days))
     }
 
     /// Time spent so far.
@@ -561,4 +559,105 @@ fn day_text(day: i32) -> String {
     chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
         .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(i64::from(day))))
         .map_or_else(|| format!("day {day}"), |d| d.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::RecordBatch;
+
+    use crate::error::AggregateError;
+    use crate::input::{PodPass, Table, POD_USAGE_COLUMNS};
+    use crate::testing::{aggregator, canonical, nums, text, times};
+
+    /// One pod line item at `ts`.
+    fn item(ts: i64) -> RecordBatch {
+        canonical(
+            POD_USAGE_COLUMNS,
+            1,
+            &[
+                ("interval_start", times(&[ts])),
+                ("namespace", text(&[Some("ns")])),
+                ("node", text(&[Some("n1")])),
+                ("pod_usage_cpu_core_seconds", nums(&[3600.0])),
+            ],
+        )
+    }
+
+    #[test]
+    fn a_batch_without_a_column_or_with_another_type_is_refused() {
+        let mut agg = aggregator();
+        let batch = item(0);
+        let without = batch.project(&[0, 1]).unwrap();
+        let e = agg.push(Table::Pods(PodPass::Both), without).unwrap_err();
+        assert!(
+            matches!(e, AggregateError::MissingColumn { column: "node" }),
+            "{e}"
+        );
+        let i = batch
+            .schema()
+            .index_of("pod_usage_cpu_core_seconds")
+            .unwrap();
+        let mut columns = batch.columns().to_vec();
+        columns[i] = text(&[Some("1")]);
+        let mut fields: Vec<_> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields[i] = fields[i]
+            .clone()
+            .with_data_type(columns[i].data_type().clone());
+        let wrong =
+            RecordBatch::try_new(arrow::datatypes::Schema::new(fields).into(), columns).unwrap();
+        let e = agg.push(Table::Pods(PodPass::Both), wrong).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                AggregateError::ColumnType {
+                    column: "pod_usage_cpu_core_seconds",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    /// Days are handed out once every file that may hold them is done, each once; a batch of
+    /// a day already handed out is refused.
+    #[test]
+    fn days_complete_as_files_finish() {
+        let mut agg = aggregator();
+        agg.expect_files([0, 1]);
+        agg.push(Table::Pods(PodPass::Both), item(0)).unwrap();
+        assert!(agg.emit_ready().unwrap().is_none(), "file 0 is open");
+        agg.push(Table::Pods(PodPass::Both), item(86_400)).unwrap();
+        agg.file_done(1);
+        assert!(agg.emit_ready().unwrap().is_none(), "file 0 is still open");
+        agg.file_done(0);
+        let days = agg.emit_ready().unwrap().unwrap();
+        let rows = days.into_rows();
+        assert_eq!(rows.iter().map(|r| r.day).collect::<Vec<_>>(), [0, 1]);
+        assert!(agg.emit_ready().unwrap().is_none(), "each day once");
+        let e = agg
+            .push(Table::Pods(PodPass::Both), item(3600))
+            .unwrap_err();
+        assert!(e.to_string().contains("1970-01-01"), "{e}");
+        // Unallocated rows (one per node and day) come at the end.
+        let rest = agg.finish().unwrap().rows;
+        assert_eq!(rest.len(), 2);
+        assert!(rest.iter().all(|r| r.pod_labels.is_none()));
+    }
+
+    #[test]
+    fn close_days_before_hands_out_the_days_before() {
+        let mut agg = aggregator();
+        agg.push(Table::Pods(PodPass::Both), item(0)).unwrap();
+        agg.push(Table::Pods(PodPass::Both), item(86_400)).unwrap();
+        agg.close_days_before(1);
+        let rows = agg.emit_ready().unwrap().unwrap().into_rows();
+        assert_eq!(rows.iter().map(|r| r.day).collect::<Vec<_>>(), [0]);
+        let e = agg.push(Table::Pods(PodPass::Both), item(0)).unwrap_err();
+        assert!(matches!(e, AggregateError::DayFinished { .. }), "{e}");
+    }
 }

@@ -182,8 +182,11 @@ pub(crate) fn check_schema(table: Table, batch: &RecordBatch) -> Result<()> {
             "interval_start" => Some(DataType::Timestamp(TimeUnit::Second, None)),
             "namespace" | "node" | "pod" | "resource_id" | "node_role" => None,
             _ if name.ends_with("_labels") => None,
-            "persistentvolumeclaim" | "persistentvolume" | "storageclass"
-            | "csi_volume_handle" | "csi_driver" => None,
+            "persistentvolumeclaim"
+            | "persistentvolume"
+            | "storageclass"
+            | "csi_volume_handle"
+            | "csi_driver" => None,
             _ => Some(DataType::Float64),
         };
         if let Some(expected) = expected {

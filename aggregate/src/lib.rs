@@ -73,20 +73,22 @@ mod order;
 mod output;
 pub mod schema;
 mod strings;
+#[cfg(test)]
+mod testing;
 mod units;
 
 pub use aggregator::{AggregateStats, Aggregator, Summary, Timings};
 pub use config::{CostCategory, RunInfo, SideInputs};
 pub use error::{AggregateError, Result};
 pub use finished::FinishedDays;
+pub use input::{
+    PodPass, Table, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS,
+    POD_USAGE_COLUMNS, STORAGE_USAGE_COLUMNS,
+};
 pub use like::LikePattern;
 pub use output::{
     to_record_batch, to_record_batch_with_csi, Capacity, DataSource, PodMeasures, StorageMeasures,
     SummaryRow, ZERO_INFRASTRUCTURE_COST,
-};
-pub use input::{
-    PodPass, Table, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS, POD_USAGE_COLUMNS,
-    STORAGE_USAGE_COLUMNS,
 };
 pub use pods::{PodPartial, PreparedBatch};
 pub use storage::{PreparedStorage, StoragePartial};

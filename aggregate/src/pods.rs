@@ -173,7 +173,12 @@ impl Aggregator {
 
     /// Folds rows `rows` of one prepared batch into `out` (so that one large batch can be
     /// folded by several workers).
-    pub(crate) fn fold(&self, p: &PreparedBatch, rows: Range<usize>, out: &mut PodPartial) -> Result<()> {
+    pub(crate) fn fold(
+        &self,
+        p: &PreparedBatch,
+        rows: Range<usize>,
+        out: &mut PodPartial,
+    ) -> Result<()> {
         let b = &p.batch;
         let ts = times(b)?;
         let nodes = Ids::new(column(b, "node")?, &p.node);
@@ -360,3 +365,141 @@ pub(crate) fn merge_acc(into: &mut PodAcc, from: &PodAcc, strings: &Strings) {
     };
 }
 
+#[cfg(test)]
+mod tests {
+    use crate::input::{PodPass, Table, POD_USAGE_COLUMNS};
+    use crate::output::{DataSource, SummaryRow};
+    use crate::testing::{aggregator, canonical, nums, text, times};
+
+    const HOUR: i64 = 3600;
+
+    fn nulls(n: usize) -> arrow::array::ArrayRef {
+        std::sync::Arc::new(arrow::array::Float64Array::from(vec![None; n]))
+    }
+    const GIB: f64 = (1u64 << 30) as f64;
+
+    /// Three hourly line items of pod `p` on node `n1` and one without a node, on
+    /// 1970-01-01; the numbers below are computed by hand from them.
+    fn items() -> arrow::array::RecordBatch {
+        canonical(
+            POD_USAGE_COLUMNS,
+            4,
+            &[
+                ("interval_start", times(&[0, HOUR, 2 * HOUR, 0])),
+                ("namespace", text(&[Some("ns"); 4])),
+                (
+                    "node",
+                    text(&[Some("n1"), Some("n1"), Some("n1"), Some("")]),
+                ),
+                ("pod", text(&[Some("p"); 4])),
+                ("resource_id", text(&[Some("r1"); 4])),
+                ("pod_labels", text(&[Some(r#"{"app": "x"}"#); 4])),
+                (
+                    "pod_usage_cpu_core_seconds",
+                    nums(&[1800.0, 3600.0, 900.0, 7.0]),
+                ),
+                (
+                    "pod_request_cpu_core_seconds",
+                    nums(&[3600.0, 1800.0, 3600.0, 7.0]),
+                ),
+                (
+                    "pod_usage_memory_byte_seconds",
+                    nums(&[2.0 * GIB * 3600.0; 4]),
+                ),
+                (
+                    "pod_request_memory_byte_seconds",
+                    nums(&[GIB * 3600.0, 3.0 * GIB * 3600.0, GIB * 3600.0, 0.0]),
+                ),
+                ("pod_effective_usage_cpu_core_seconds", nulls(4)),
+                ("pod_effective_usage_memory_byte_seconds", nulls(4)),
+                ("pod_limit_cpu_core_seconds", nulls(4)),
+                ("node_capacity_cpu_cores", nums(&[4.0; 4])),
+                ("node_capacity_memory_bytes", nums(&[16.0 * GIB; 4])),
+                ("node_capacity_cpu_core_seconds", nums(&[4.0 * 3600.0; 4])),
+                (
+                    "node_capacity_memory_byte_seconds",
+                    nums(&[16.0 * GIB * 3600.0; 4]),
+                ),
+            ],
+        )
+    }
+
+    fn pod_rows(rows: &[SummaryRow]) -> Vec<&SummaryRow> {
+        rows.iter()
+            .filter(|r| r.data_source == DataSource::Pod && r.pod_labels.is_some())
+            .collect()
+    }
+
+    #[test]
+    fn a_pod_row_sums_its_line_items_in_hours() {
+        let mut agg = aggregator();
+        agg.push(Table::Pods(PodPass::Both), items()).unwrap();
+        let summary = agg.finish().unwrap();
+        let rows = pod_rows(&summary.rows);
+        assert_eq!(rows.len(), 1, "{rows:#?}");
+        let r = rows[0];
+        assert_eq!(r.namespace.as_deref(), Some("ns"));
+        assert_eq!(r.node.as_deref(), Some("n1"));
+        assert_eq!(r.resource_id.as_deref(), Some("r1"));
+        // No key is enabled by default, so `app` is filtered out.
+        assert_eq!(r.pod_labels.as_deref(), Some("{}"));
+        // (1800 + 3600 + 900) s / 3600.
+        assert_eq!(r.pod.usage_cpu_core_hours, Some(1.75));
+        // (3600 + 1800 + 3600) s / 3600.
+        assert_eq!(r.pod.request_cpu_core_hours, Some(2.5));
+        // No effective usage: greatest(usage, request) per item, 3600 + 3600 + 3600.
+        assert_eq!(r.pod.effective_usage_cpu_core_hours, Some(3.0));
+        // 2 GiB for each of three hours.
+        assert_eq!(r.pod.usage_memory_gigabyte_hours, Some(6.0));
+        // 1 + 3 + 1 GiB for an hour each.
+        assert_eq!(r.pod.request_memory_gigabyte_hours, Some(5.0));
+        // greatest(usage, request) per item: 2 + 3 + 2.
+        assert_eq!(r.pod.effective_usage_memory_gigabyte_hours, Some(7.0));
+        // Null on every item: a null sum, not 0.
+        assert_eq!(r.pod.limit_cpu_core_hours, None);
+        assert_eq!(r.capacity.node_cpu_cores, Some(4.0));
+        assert_eq!(r.capacity.node_memory_gigabytes, Some(16.0));
+        // Three hours of 4 cores on n1.
+        assert_eq!(r.capacity.node_cpu_core_hours, Some(12.0));
+        assert_eq!(r.capacity.node_memory_gigabyte_hours, Some(48.0));
+        // The cluster: n1's three hours and the node-less item's hour ('' is a node too).
+        assert_eq!(r.capacity.cluster_cpu_core_hours, Some(16.0));
+        assert_eq!(summary.stats.pod_items, 3);
+        assert_eq!(summary.stats.pod_items_without_node, 1);
+        assert_eq!(summary.stats.capacity_items, 4);
+    }
+
+    /// prepare → partial → merge on each half gives what one push of the whole batch gives.
+    #[test]
+    fn partials_of_halves_merge_to_the_whole() {
+        let mut whole = aggregator();
+        whole.push(Table::Pods(PodPass::Both), items()).unwrap();
+        let whole = whole.finish().unwrap();
+        let mut split = aggregator();
+        let batch = items();
+        for half in [batch.slice(0, 2), batch.slice(2, 2)] {
+            let prepared = split.prepare(half, PodPass::Both).unwrap();
+            let partial = split.partial(&prepared).unwrap();
+            split.merge(partial);
+        }
+        let split = split.finish().unwrap();
+        assert_eq!(split.rows, whole.rows);
+        assert_eq!(split.stats, whole.stats);
+    }
+
+    /// A usage pass and a capacity pass over the same items give the rows of one pass that
+    /// does both.
+    #[test]
+    fn usage_and_capacity_passes_give_what_both_gives() {
+        let mut both = aggregator();
+        both.push(Table::Pods(PodPass::Both), items()).unwrap();
+        let both = both.finish().unwrap();
+        let mut passes = aggregator();
+        passes.push(Table::Pods(PodPass::Usage), items()).unwrap();
+        passes
+            .push(Table::Pods(PodPass::Capacity), items())
+            .unwrap();
+        let passes = passes.finish().unwrap();
+        assert_eq!(passes.rows, both.rows);
+    }
+}

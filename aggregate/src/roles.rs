@@ -23,12 +23,13 @@ const APISERVER_NAMESPACE: &str = "openshift-kube-apiserver";
 /// Per value of a `node_labels` dictionary: whether the raw text names the node infra
 /// (koku's text match, on the unparsed string).
 pub(crate) fn infra_flags(values: &ArrayRef) -> Result<Vec<bool>> {
-    let values = arrow::compute::cast(values, &arrow::datatypes::DataType::Utf8).map_err(
-        |source| AggregateError::Arrow {
-            what: "reading node label text",
-            source,
-        },
-    )?;
+    let values =
+        arrow::compute::cast(values, &arrow::datatypes::DataType::Utf8).map_err(|source| {
+            AggregateError::Arrow {
+                what: "reading node label text",
+                source,
+            }
+        })?;
     Ok(values
         .as_string::<i32>()
         .iter()

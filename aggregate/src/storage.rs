@@ -22,14 +22,14 @@ use arrow::datatypes::Int32Type;
 use hashbrown::{HashMap, HashSet};
 use ocpagg_labels::LabelSetId;
 
+use crate::aggregator::Aggregator;
 use crate::error::{AggregateError, Result};
 use crate::exact::{ByteSecondsSum, Max};
-use crate::output::{DataSource, StorageMeasures, SummaryRow};
-use crate::aggregator::Aggregator;
 use crate::input::{column, day_of, f64s, opt, times};
+use crate::output::{DataSource, StorageMeasures, SummaryRow};
 use crate::pods::Placement;
-use crate::units::GIB;
 use crate::strings::{row_ids, StringId};
+use crate::units::GIB;
 
 /// The text columns of a claim, in key order.
 const TEXT_COLUMNS: [&str; 6] = [
@@ -363,68 +363,9 @@ mod tests {
 
     use chrono::{Datelike, NaiveDate};
 
-    use arrow::array::{ArrayRef, DictionaryArray, Float64Array, TimestampSecondArray};
-    use arrow::datatypes::Int32Type;
-
     use super::*;
-    use crate::config::{RunInfo, SideInputs};
     use crate::input::{PodPass, Table, POD_USAGE_COLUMNS, STORAGE_USAGE_COLUMNS};
-
-    /// A batch in the reader's canonical schema with `names`' columns: those in `set` as
-    /// given, other text columns null and numbers 0.
-    fn canonical(names: &[&str], rows: usize, set: &[(&str, ArrayRef)]) -> RecordBatch {
-        let columns: Vec<(String, ArrayRef)> = names
-            .iter()
-            .map(|&name| {
-                let given = set
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, c)| Arc::clone(c));
-                let column = given.unwrap_or_else(|| {
-                    if name.ends_with("_seconds")
-                        || name.ends_with("_bytes")
-                        || name.ends_with("_cores")
-                    {
-                        Arc::new(Float64Array::from(vec![0.0; rows])) as ArrayRef
-                    } else {
-                        text(&vec![None; rows])
-                    }
-                });
-                (name.to_string(), column)
-            })
-            .collect();
-        RecordBatch::try_from_iter(columns).unwrap()
-    }
-
-    fn text(values: &[Option<&str>]) -> ArrayRef {
-        Arc::new(
-            values
-                .iter()
-                .copied()
-                .collect::<DictionaryArray<Int32Type>>(),
-        )
-    }
-
-    fn nums(values: &[f64]) -> ArrayRef {
-        Arc::new(Float64Array::from(values.to_vec()))
-    }
-
-    fn times(values: &[i64]) -> ArrayRef {
-        Arc::new(TimestampSecondArray::from(values.to_vec()).with_timezone("UTC"))
-    }
-
-    fn aggregator() -> Aggregator {
-        let day = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
-        let run = RunInfo {
-            source_uuid: "s".into(),
-            cluster_id: "c".into(),
-            cluster_alias: "c".into(),
-            report_period_id: None,
-            start: day,
-            end: day,
-        };
-        Aggregator::new(run, SideInputs::default())
-    }
+    use crate::testing::{aggregator, canonical, nums, text, times};
 
     /// Pods `a` on n1 and `b` on n2, one hour each on 1970-01-01.
     fn pods() -> RecordBatch {

@@ -121,7 +121,10 @@ impl Strings {
     ///
     /// # Panics
     /// If the column is not text; the reader guarantees it is.
-    pub(crate) fn intern_dictionary(&mut self, column: &ArrayRef) -> Result<(ArrayRef, Vec<StringId>)> {
+    pub(crate) fn intern_dictionary(
+        &mut self,
+        column: &ArrayRef,
+    ) -> Result<(ArrayRef, Vec<StringId>)> {
         let column = text_dictionary(column)?;
         let remap = self.intern_values(column.as_dictionary::<Int32Type>().values())?;
         Ok((column, remap))

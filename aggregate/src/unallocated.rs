@@ -10,13 +10,13 @@ use std::sync::Arc;
 
 use hashbrown::HashMap;
 
+use crate::aggregator::Aggregator;
 use crate::exact::{ByteSecondsSum, ExactSum, SecondsSum};
 use crate::output::{Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow};
-use crate::aggregator::Aggregator;
 use crate::pods::{merge_acc, DayCapacity, GroupKey, PodAcc};
 use crate::roles::node_role;
-use crate::units::{gib_hours, hours, GIB};
 use crate::strings::StringId;
+use crate::units::{gib_hours, hours, GIB};
 
 /// Namespace of the unallocated row of a `master` or `infra` node.
 pub const PLATFORM_UNALLOCATED: &str = "Platform unallocated";
@@ -99,7 +99,13 @@ impl Aggregator {
         let empty_labels: Arc<str> = "{}".into();
         rows.reserve(pending.len());
         for p in pending {
-            let (namespace, cost_category_id) = match node_role(p.node, &self.state.roles, &self.strings, &self.side, &derived) {
+            let (namespace, cost_category_id) = match node_role(
+                p.node,
+                &self.state.roles,
+                &self.strings,
+                &self.side,
+                &derived,
+            ) {
                 Some("master" | "infra") => (Some(Arc::clone(&platform)), categories[0]),
                 Some("worker") => (Some(Arc::clone(&worker)), categories[1]),
                 _ => (None, None),

@@ -1,4 +1,4 @@
-//! The output order of summary rows (README "Output order").
+//! The output order of summary rows (README "How it works", row order).
 
 use std::cmp::Ordering;
 use std::sync::Arc;

@@ -29,7 +29,7 @@ enum Part {
 /// [`crate::Aggregator::emit_ready`]).
 ///
 /// Rows are addressed by position, `0..len()`: in no particular order as taken, in output
-/// order ([`crate::row_order`]) after [`FinishedDays::sort`]. [`FinishedDays::rows`] builds
+/// order (the README's row order) after [`FinishedDays::sort`]. [`FinishedDays::rows`] builds
 /// the rows of a range, so a converter can turn a day into record batches piece by piece
 /// (and in parallel: it takes `&self`).
 #[derive(Debug, Default)]
@@ -82,9 +82,9 @@ impl FinishedDays {
         self.len() == 0
     }
 
-    /// Puts the rows in output order ([`crate::row_order`]): day by day, a day's Pod rows
+    /// Puts the rows in output order (the README's row order): day by day, a day's Pod rows
     /// before its Storage rows. Pod groups are sorted on integer ranks of their texts (each
-    /// distinct text is compared once), Storage rows with [`sort_rows`].
+    /// distinct text is compared once), Storage rows with `sort_rows`.
     pub fn sort(&mut self) {
         let text_rank = ranks(&self.texts);
         let label_rank = ranks(&self.labels);

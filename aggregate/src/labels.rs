@@ -13,7 +13,7 @@ use crate::roles::infra_flags;
 use crate::strings::{row_ids, text_dictionary, StringId};
 
 impl Aggregator {
-    /// Adds a batch of `node_labels` ([`NODE_LABEL_COLUMNS`]). Several label sets of one node
+    /// Adds a batch of `node_labels` ([`crate::NODE_LABEL_COLUMNS`]). Several label sets of one node
     /// and day are united (on a conflicting key the greatest value wins).
     ///
     /// Also notes, per node, that it has label rows in the run's range and whether one of its
@@ -39,7 +39,7 @@ impl Aggregator {
         Ok(())
     }
 
-    /// Adds a batch of `namespace_labels` ([`NAMESPACE_LABEL_COLUMNS`]).
+    /// Adds a batch of `namespace_labels` ([`crate::NAMESPACE_LABEL_COLUMNS`]).
     pub fn add_namespace_labels(&mut self, batch: &RecordBatch) -> Result<()> {
         self.stats.namespace_label_items += batch.num_rows() as u64;
         let map = std::mem::take(&mut self.namespace_labels);

@@ -142,7 +142,7 @@ fn days_in_month(day: i32) -> u32 {
 }
 
 impl Aggregator {
-    /// Interns a storage_usage batch's ([`STORAGE_USAGE_COLUMNS`]) dictionary values and
+    /// Interns a storage_usage batch's ([`crate::STORAGE_USAGE_COLUMNS`]) dictionary values and
     /// label strings (sequential, cheap: dictionary values only).
     pub fn prepare_storage(&mut self, batch: RecordBatch) -> Result<PreparedStorage> {
         let schema = batch.schema();

@@ -19,3 +19,7 @@ cargo test --workspace --no-fail-fast
 # on first use). Then the self-tests of its row-by-row comparison.
 bench/duckdb/race.py --check --pod-rows 20000 --ocpagg "${CARGO_TARGET_DIR:-target}/debug/ocpagg"
 bench/duckdb/.venv/bin/python -m unittest discover -s bench/duckdb -p 'test_*.py'
+
+# The Python package (python/, integrations/koku): builds the wheel, installs it into a fresh
+# venv and runs its pytest suite against the same servers (scripts/python-test.sh).
+scripts/python-test.sh

@@ -28,7 +28,7 @@
 //! ```
 // Input may never reach a panic (issue #18): no unwrap or expect outside tests.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 mod map;
 mod merged;

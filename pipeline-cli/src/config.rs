@@ -12,180 +12,199 @@ use ocpagg_aggregate::{CostCategory, LikePattern, RunInfo, SideInputs};
 use ocpagg_labels::EnabledKeys;
 use serde::{Deserialize, Serialize};
 
-/// A list setting: a TOML array, or one comma-separated string (as environment variables and
-/// flags give it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum List {
-    /// `"a,b"`.
-    Text(String),
-    /// `["a", "b"]`.
-    Items(Vec<String>),
+/// A list setting (`enabled_keys`, `cost_category`, `node_role`): a TOML array, or one
+/// comma-separated string (as environment variables give it); flags are repeatable or
+/// comma-separated. Items are split on commas and trimmed; empty ones are dropped.
+pub fn items(list: &Option<Vec<String>>) -> Vec<String> {
+    list.iter()
+        .flatten()
+        .flat_map(|item| item.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
-impl List {
-    /// The items, trimmed, empty ones dropped.
-    pub fn items(&self) -> Vec<String> {
-        let raw: Vec<&str> = match self {
-            List::Text(s) => s.split(',').collect(),
-            List::Items(v) => v.iter().map(String::as_str).collect(),
-        };
-        raw.into_iter()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect()
+/// Deserialises a list setting from a string or an array of strings.
+fn list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        Text(String),
+        Items(Vec<String>),
     }
+    Ok(Some(match Form::deserialize(d)? {
+        Form::Text(s) => vec![s],
+        Form::Items(v) => v,
+    }))
 }
 
 /// Every setting of `ocpagg run`. Field names are the TOML keys, the environment variables
 /// (upper-cased, prefixed `OCPAGG_`) and the flags (with `-` for `_`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
     /// Warehouse root: a path, `file://` URL or `s3://bucket/prefix`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub warehouse: Option<String>,
     /// Org (tenant schema), e.g. `org1234567`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub org: Option<String>,
     /// Source UUID.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub source: Option<String>,
     /// Year.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub year: Option<i32>,
     /// Month, 1..=12.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub month: Option<u32>,
     /// First day (default: the 1st of the month).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long, value_parser = parse_date)]
     pub start_date: Option<NaiveDate>,
     /// Last day, inclusive (default: the last day of the month).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long, value_parser = parse_date)]
     pub end_date: Option<NaiveDate>,
     /// Cluster id.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub cluster_id: Option<String>,
     /// Cluster alias (default: the cluster id).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub cluster_alias: Option<String>,
     /// koku's report period id.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub report_period_id: Option<i32>,
     /// Enabled label keys (`*` for all); `vm_kubevirt_io_name` is always enabled.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub enabled_keys: Option<List>,
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[arg(long, value_delimiter = ',')]
+    pub enabled_keys: Option<Vec<String>>,
     /// Cost categories as `PATTERN=ID` (SQL LIKE pattern on the namespace).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cost_category: Option<List>,
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[arg(long, action = clap::ArgAction::Append)]
+    pub cost_category: Option<Vec<String>>,
     /// Node roles as `NODE=ROLE`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub node_role: Option<List>,
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[arg(long, action = clap::ArgAction::Append)]
+    pub node_role: Option<Vec<String>>,
     /// Output: a `.parquet` or `.csv` path, or a PostgreSQL connection string (URL or
     /// libpq `key=value` pairs).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub output: Option<String>,
     /// koku's Hive table location (a path, `file://` URL or `s3://bucket/prefix`): each day's
     /// rows are also written there as Parquet, partitioned as koku's Trino SQL does.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub hive_output: Option<String>,
     /// PostgreSQL schema of koku's tables (default: the org).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub schema: Option<String>,
     /// PostgreSQL COPY format: `binary` (default) or `text`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub copy_format: Option<String>,
     /// Worker threads (default: the number of CPUs).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub threads: Option<usize>,
     /// Rows per record batch read from Parquet (default 65536).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub batch_size: Option<usize>,
     /// No progress output, warnings and errors only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub quiet: Option<bool>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[arg(long, short)]
+    pub quiet: bool,
     /// S3: retries of a failed request or body read (default 10).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long, help_heading = "S3")]
     pub s3_max_retries: Option<usize>,
     /// S3: seconds after which an operation is no longer retried (default 180).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long, help_heading = "S3")]
     pub s3_retry_timeout: Option<f64>,
     /// S3: first backoff between retries in seconds, doubled up to 15 s (default 0.1).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long, help_heading = "S3")]
     pub s3_initial_backoff: Option<f64>,
     /// S3: timeout of one request, body included, in seconds (default 30).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long, help_heading = "S3")]
     pub s3_request_timeout: Option<f64>,
     /// S3: connect timeout in seconds (default 5).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long, help_heading = "S3")]
     pub s3_connect_timeout: Option<f64>,
     /// S3: requests in flight at most (default 32).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long, help_heading = "S3")]
     pub s3_concurrency: Option<usize>,
     /// S3: MiB fetched ahead of the decoders at most (default 16).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long, help_heading = "S3")]
     pub s3_read_ahead_mib: Option<u64>,
     /// S3: files up to this many MiB are fetched whole, larger ones by column ranges
     /// (default 8).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long, help_heading = "S3")]
     pub s3_whole_file_mib: Option<u64>,
     /// The end-of-run result: `text` (a human summary on stderr, the default) or `json` (one
     /// JSON object on stdout; the summary still on stderr).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long, help_heading = "Reporting", value_parser = ["text", "json"])]
     pub result_format: Option<String>,
     /// Log lines on stderr: `text` (the default) or `json` (one JSON object per line).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long, help_heading = "Reporting", value_parser = ["text", "json"])]
     pub log_format: Option<String>,
     /// An id added to every JSON log line (koku's `tracing_id`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long, help_heading = "Reporting")]
     pub tracing_id: Option<String>,
     /// Write the run's figures to this file in Prometheus' text format at the end of the
     /// run, failed or not (node_exporter's textfile collector).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long, help_heading = "Reporting")]
     pub metrics_file: Option<std::path::PathBuf>,
     /// What koku's Clowder configuration (`ACG_CONFIG`) supplied beyond `output` and
     /// `warehouse`: the database CA and the object store's endpoint and keys. Set by
     /// [`RunConfig::load`]; not a key.
     #[serde(skip)]
+    #[arg(skip)]
     pub clowder: Option<crate::clowder::ClowderSettings>,
 }
 
-/// Every key of [`RunConfig`].
-pub const KEYS: &[&str] = &[
-    "warehouse",
-    "org",
-    "source",
-    "year",
-    "month",
-    "start_date",
-    "end_date",
-    "cluster_id",
-    "cluster_alias",
-    "report_period_id",
-    "enabled_keys",
-    "cost_category",
-    "node_role",
-    "output",
-    "hive_output",
-    "schema",
-    "copy_format",
-    "threads",
-    "batch_size",
-    "quiet",
-    "s3_max_retries",
-    "s3_retry_timeout",
-    "s3_initial_backoff",
-    "s3_request_timeout",
-    "s3_connect_timeout",
-    "s3_concurrency",
-    "s3_read_ahead_mib",
-    "s3_whole_file_mib",
-    "result_format",
-    "log_format",
-    "tracing_id",
-    "metrics_file",
-];
+/// Every key of [`RunConfig`]: its fields, as clap and serde both name them.
+pub fn keys() -> Vec<String> {
+    use clap::Args as _;
+    RunConfig::augment_args(clap::Command::new("ocpagg"))
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .collect()
+}
 
 /// How a run reports: its result, its log lines and its metrics.
 #[derive(Debug, Clone, Default)]
@@ -221,7 +240,10 @@ impl RunConfig {
         }
         let mut config: RunConfig = figment
             // Only our keys: other OCPAGG_* variables (OCPAGG_LOG, test settings) are not settings.
-            .merge(Env::prefixed("OCPAGG_").only(KEYS))
+            .merge(
+                Env::prefixed("OCPAGG_")
+                    .only(&keys().iter().map(String::as_str).collect::<Vec<_>>()),
+            )
             .merge(Serialized::defaults(flags))
             .extract()
             .map_err(|e| UsageError(format!("invalid configuration: {e}")))?;
@@ -368,8 +390,8 @@ impl RunConfig {
         }
         let enabled_keys = match &self.enabled_keys {
             None => EnabledKeys::default(),
-            Some(list) => {
-                let items = list.items();
+            Some(_) => {
+                let items = items(&self.enabled_keys);
                 if items.iter().any(|k| k == "*") {
                     EnabledKeys::All
                 } else {
@@ -378,12 +400,7 @@ impl RunConfig {
             }
         };
         let mut cost_categories = Vec::new();
-        for item in self
-            .cost_category
-            .as_ref()
-            .map(List::items)
-            .unwrap_or_default()
-        {
+        for item in items(&self.cost_category) {
             let (pattern, id) = item.rsplit_once('=').ok_or_else(|| {
                 UsageError(format!(
                     "setting `cost_category`: {item:?} is not PATTERN=ID"
@@ -400,7 +417,7 @@ impl RunConfig {
             });
         }
         let mut node_roles = BTreeMap::new();
-        for item in self.node_role.as_ref().map(List::items).unwrap_or_default() {
+        for item in items(&self.node_role) {
             let (node, role) = item.split_once('=').ok_or_else(|| {
                 UsageError(format!("setting `node_role`: {item:?} is not NODE=ROLE"))
             })?;
@@ -453,7 +470,7 @@ impl RunConfig {
             hive_output,
             threads,
             batch_size,
-            quiet: self.quiet.unwrap_or(false),
+            quiet: self.quiet,
         })
     }
 }
@@ -661,4 +678,103 @@ pub struct Job {
 pub fn parse_date(s: &str) -> anyhow::Result<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .with_context(|| format!("{s:?} is not a date (YYYY-MM-DD)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        settings: RunConfig,
+    }
+
+    fn flags(args: &[&str]) -> RunConfig {
+        Flags::try_parse_from(std::iter::once("ocpagg").chain(args.iter().copied()))
+            .map(|f| f.settings)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn one_definition_gives_flags_and_keys() {
+        let keys = keys();
+        for key in [
+            "warehouse",
+            "cost_category",
+            "s3_whole_file_mib",
+            "metrics_file",
+            "quiet",
+        ] {
+            assert!(keys.iter().any(|k| k == key), "{key} in {keys:?}");
+        }
+        assert!(!keys.iter().any(|k| k == "clowder"), "not a setting");
+        // Every key serialises under its own name: a TOML file of every flag's value is read
+        // back to the same settings.
+        let given = flags(&[
+            "--warehouse",
+            "w",
+            "--org",
+            "o",
+            "--year",
+            "2025",
+            "--month",
+            "10",
+            "--start-date",
+            "2025-10-02",
+            "--enabled-keys",
+            "app, env",
+            "--cost-category",
+            "a%=1",
+            "--cost-category",
+            "b%=2",
+            "--node-role",
+            "n=infra",
+            "--threads",
+            "3",
+            "--s3-retry-timeout",
+            "1.5",
+            "--quiet",
+            "--log-format",
+            "json",
+        ]);
+        assert_eq!(
+            given.cost_category,
+            Some(vec!["a%=1".into(), "b%=2".into()])
+        );
+        assert_eq!(items(&given.enabled_keys), ["app", "env"]);
+        assert!(given.quiet);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ocpagg.toml");
+        let toml: String = serde_json::to_value(&given)
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}\n"))
+            .collect();
+        std::fs::write(&file, toml).unwrap();
+        let loaded = RunConfig::load(Some(&file), &RunConfig::default()).unwrap();
+        assert_eq!(loaded, given);
+    }
+
+    #[test]
+    fn lists_are_strings_or_arrays() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ocpagg.toml");
+        std::fs::write(
+            &file,
+            "enabled_keys = \"a, b\"\ncost_category = [\"x%=1\", \"y%=2\"]\n",
+        )
+        .unwrap();
+        let loaded = RunConfig::load(Some(&file), &RunConfig::default()).unwrap();
+        assert_eq!(items(&loaded.enabled_keys), ["a", "b"]);
+        assert_eq!(items(&loaded.cost_category), ["x%=1", "y%=2"]);
+        // A flag given wins over the file; an absent `--quiet` does not clear the file's.
+        std::fs::write(&file, "quiet = true\nthreads = 2\n").unwrap();
+        let loaded = RunConfig::load(Some(&file), &flags(&["--threads", "5"])).unwrap();
+        assert_eq!(loaded.threads, Some(5));
+        assert!(loaded.quiet);
+    }
 }

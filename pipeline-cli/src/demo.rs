@@ -34,10 +34,10 @@ pub fn demo(
         year: Some(2025),
         month: Some(10),
         cluster_id: Some("demo-cluster".into()),
-        enabled_keys: Some(crate::config::List::Text("*".into())),
+        enabled_keys: Some(vec!["*".into()]),
         output: Some(output.display().to_string()),
         threads,
-        quiet: Some(quiet),
+        quiet,
         ..Default::default()
     };
     let job = config.resolve()?;

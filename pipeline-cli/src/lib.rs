@@ -1,11 +1,12 @@
 //! The `ocpagg` command as a library: configuration ([`config`]), the threaded run
 //! ([`pipeline`]), the pre-run checks ([`preflight`]), progress display ([`progress`]) and the end-of-run summary ([`summary`]).
 //! `main.rs` only parses flags and maps errors to exit codes.
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod clowder;
 pub mod config;
 pub mod demo;
+pub mod error;
 pub mod interrupt;
 pub mod logging;
 pub mod pipeline;
@@ -16,5 +17,7 @@ pub mod summary;
 pub mod validate;
 
 pub use config::{Job, RunConfig, UsageError};
-pub use pipeline::{run, RunReport};
+pub use error::{classify, ErrorKind};
+pub use interrupt::CancelToken;
+pub use pipeline::{run, run_with, RunReport};
 pub use result::RunResult;

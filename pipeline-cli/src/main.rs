@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Float64Type;
 use clap::{Args, Parser, Subcommand};
-use ocpagg_cli::config::{List, Output, RunConfig, UsageError};
+use ocpagg_cli::config::{Output, RunConfig, UsageError};
 use ocpagg_cli::interrupt::Interrupted;
 use ocpagg_fixtures::{Layout, ScaleSpec, Scenario, WriteOptions};
 
@@ -63,145 +63,9 @@ struct RunArgs {
     /// TOML file with the same keys as the flags (flags win; env OCPAGG_* in between).
     #[arg(long, env = "OCPAGG_CONFIG")]
     config: Option<PathBuf>,
-    /// Warehouse root: a path, file:// URL or s3://bucket/prefix (S3 settings from AWS_* env).
-    #[arg(long)]
-    warehouse: Option<String>,
-    /// Org (tenant schema), e.g. org1234567.
-    #[arg(long)]
-    org: Option<String>,
-    /// Source UUID.
-    #[arg(long)]
-    source: Option<String>,
-    /// Year.
-    #[arg(long)]
-    year: Option<i32>,
-    /// Month (1-12).
-    #[arg(long)]
-    month: Option<u32>,
-    /// First day, YYYY-MM-DD (default: the 1st).
-    #[arg(long, value_parser = ocpagg_cli::config::parse_date)]
-    start_date: Option<chrono::NaiveDate>,
-    /// Last day, inclusive, YYYY-MM-DD (default: the month's last day).
-    #[arg(long, value_parser = ocpagg_cli::config::parse_date)]
-    end_date: Option<chrono::NaiveDate>,
-    /// Cluster id.
-    #[arg(long)]
-    cluster_id: Option<String>,
-    /// Cluster alias (default: the cluster id).
-    #[arg(long)]
-    cluster_alias: Option<String>,
-    /// koku report period id.
-    #[arg(long)]
-    report_period_id: Option<i32>,
-    /// Enabled label keys, comma-separated ('*' = all); vm_kubevirt_io_name is always enabled.
-    #[arg(long)]
-    enabled_keys: Option<String>,
-    /// Cost category as PATTERN=ID (SQL LIKE on the namespace); repeatable.
-    #[arg(long = "cost-category")]
-    cost_category: Vec<String>,
-    /// Node role as NODE=ROLE; repeatable.
-    #[arg(long = "node-role")]
-    node_role: Vec<String>,
-    /// Output: *.parquet, *.csv, or a PostgreSQL connection string (postgresql://... or
-    /// libpq key=value pairs; PG* variables fill the gaps).
-    #[arg(long)]
-    output: Option<String>,
-    /// koku's Hive table location (path, file:// or s3://bucket/prefix): also write each
-    /// day's rows there as Parquet, under source=/year=/month=/day= partitions.
-    #[arg(long)]
-    hive_output: Option<String>,
-    /// PostgreSQL schema holding koku's tables (default: the org).
-    #[arg(long)]
-    schema: Option<String>,
-    /// PostgreSQL COPY format: binary (default) or text.
-    #[arg(long)]
-    copy_format: Option<String>,
-    /// Worker threads (default: number of CPUs).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Rows per Parquet read batch (default 65536).
-    #[arg(long)]
-    batch_size: Option<usize>,
-    /// Print warnings and errors only.
-    #[arg(long, short)]
-    quiet: bool,
-    /// S3: retries of a failed request or body read (default 10).
-    #[arg(long, help_heading = "S3")]
-    s3_max_retries: Option<usize>,
-    /// S3: seconds after which an operation is no longer retried (default 180).
-    #[arg(long, help_heading = "S3")]
-    s3_retry_timeout: Option<f64>,
-    /// S3: first backoff between retries, seconds, doubled up to 15 s (default 0.1).
-    #[arg(long, help_heading = "S3")]
-    s3_initial_backoff: Option<f64>,
-    /// S3: timeout of one request, body included, seconds (default 30).
-    #[arg(long, help_heading = "S3")]
-    s3_request_timeout: Option<f64>,
-    /// S3: connect timeout, seconds (default 5).
-    #[arg(long, help_heading = "S3")]
-    s3_connect_timeout: Option<f64>,
-    /// S3: requests in flight at most (default 32).
-    #[arg(long, help_heading = "S3")]
-    s3_concurrency: Option<usize>,
-    /// S3: MiB fetched ahead of the decoders at most (default 16).
-    #[arg(long, help_heading = "S3")]
-    s3_read_ahead_mib: Option<u64>,
-    /// S3: files up to this many MiB are fetched whole, larger ones by column ranges (default 8).
-    #[arg(long, help_heading = "S3")]
-    s3_whole_file_mib: Option<u64>,
-    /// End-of-run result: text (human summary on stderr) or json (one object on stdout).
-    #[arg(long, help_heading = "Reporting", value_parser = ["text", "json"])]
-    result_format: Option<String>,
-    /// Log lines on stderr: text or json (one object per line).
-    #[arg(long, help_heading = "Reporting", value_parser = ["text", "json"])]
-    log_format: Option<String>,
-    /// Id added to every JSON log line (koku's tracing_id; env OCPAGG_TRACING_ID).
-    #[arg(long, help_heading = "Reporting")]
-    tracing_id: Option<String>,
-    /// Write the run's figures here in Prometheus' text format, also after a failure.
-    #[arg(long, help_heading = "Reporting")]
-    metrics_file: Option<PathBuf>,
-}
-
-impl RunArgs {
-    fn flags(&self) -> RunConfig {
-        let list = |v: &Vec<String>| (!v.is_empty()).then(|| List::Items(v.clone()));
-        RunConfig {
-            warehouse: self.warehouse.clone(),
-            org: self.org.clone(),
-            source: self.source.clone(),
-            year: self.year,
-            month: self.month,
-            start_date: self.start_date,
-            end_date: self.end_date,
-            cluster_id: self.cluster_id.clone(),
-            cluster_alias: self.cluster_alias.clone(),
-            report_period_id: self.report_period_id,
-            enabled_keys: self.enabled_keys.clone().map(List::Text),
-            cost_category: list(&self.cost_category),
-            node_role: list(&self.node_role),
-            output: self.output.clone(),
-            hive_output: self.hive_output.clone(),
-            schema: self.schema.clone(),
-            copy_format: self.copy_format.clone(),
-            threads: self.threads,
-            batch_size: self.batch_size,
-            quiet: self.quiet.then_some(true),
-            s3_max_retries: self.s3_max_retries,
-            s3_retry_timeout: self.s3_retry_timeout,
-            s3_initial_backoff: self.s3_initial_backoff,
-            s3_request_timeout: self.s3_request_timeout,
-            s3_connect_timeout: self.s3_connect_timeout,
-            s3_concurrency: self.s3_concurrency,
-            s3_read_ahead_mib: self.s3_read_ahead_mib,
-            s3_whole_file_mib: self.s3_whole_file_mib,
-            result_format: self.result_format.clone(),
-            log_format: self.log_format.clone(),
-            tracing_id: self.tracing_id.clone(),
-            metrics_file: self.metrics_file.clone(),
-            clowder: None,
-        }
-    }
+    /// Every setting: one definition for flags, `OCPAGG_*` variables and TOML keys.
+    #[command(flatten)]
+    settings: RunConfig,
 }
 
 #[derive(Args)]
@@ -326,11 +190,11 @@ fn limit_retained_memory(arenas: usize) {
 
 fn cmd_run(args: &RunArgs) -> Result<()> {
     let started = std::time::Instant::now();
-    let flags = args.flags();
+    let flags = args.settings.clone();
     let config = RunConfig::load(args.config.as_deref(), &flags);
     // How to report is read first, so that even a bad setting is reported as asked.
     let reporting = config.as_ref().unwrap_or(&flags).reporting()?;
-    let quiet = config.as_ref().unwrap_or(&flags).quiet.unwrap_or(false);
+    let quiet = config.as_ref().unwrap_or(&flags).quiet;
     ocpagg_cli::logging::init(reporting.log_format, quiet, reporting.tracing_id.as_deref());
     let job = config
         .as_ref()
@@ -402,7 +266,7 @@ fn run_job(job: &ocpagg_cli::Job) -> Result<ocpagg_cli::RunReport> {
 
 fn cmd_preflight(args: &PreflightArgs) -> Result<()> {
     init_logging(true);
-    let job = RunConfig::load(args.run.config.as_deref(), &args.run.flags())
+    let job = RunConfig::load(args.run.config.as_deref(), &args.run.settings.clone())
         .and_then(|config| config.resolve());
     let (report, usage) = match &job {
         Ok(job) => (ocpagg_cli::preflight::preflight(job), None),

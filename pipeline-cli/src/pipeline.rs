@@ -32,6 +32,8 @@ use ocpagg_writer::{open_file_sink, HiveSink, HiveTee, PostgresSink, SummarySink
 use rayon::prelude::*;
 
 use crate::config::{Job, Output};
+use crate::error::DataError;
+use crate::interrupt::{stop_requested, CancelToken};
 use crate::progress::{Counters, Progress};
 
 /// Rows per output batch handed to the writer. Summary rows are wide (two label JSON texts
@@ -260,15 +262,23 @@ enum Out {
     Done,
 }
 
-/// Runs one job to its output. Returns an error (and writes nothing) on any failure.
+/// Runs one job to its output. Returns an error (and writes nothing) on any failure. A signal
+/// stops it when the process installed the handlers ([`crate::interrupt::install`]).
 pub fn run(job: &Job) -> Result<RunReport> {
+    run_with(job, &CancelToken::new())
+}
+
+/// [`run`], which `cancel` also stops: the run then fails with
+/// [`Cancelled`](crate::interrupt::Cancelled) (or the error of a database statement the
+/// cancellation interrupted) and writes nothing, as after a signal.
+pub fn run_with(job: &Job, cancel: &CancelToken) -> Result<RunReport> {
     let started = Instant::now();
     // Open the sink first: an unwritable output should fail before minutes of reading, and
     // a database also supplies side inputs.
     // Set once the writer starts finishing (Hive publication, then commit): a signal no
     // longer cancels the database session then, so the two end up both replaced.
     let finishing = Arc::new(AtomicBool::new(false));
-    let (sink, side, run) = open_output(job, &finishing)?;
+    let (sink, side, run) = open_output(job, &finishing, cancel)?;
     // The database may have filled in the report period and the cluster.
     let job = &Job { run, ..job.clone() };
     let sink = match &job.hive_output {
@@ -278,7 +288,7 @@ pub fn run(job: &Job) -> Result<RunReport> {
     let warehouse = Warehouse::open_with(&job.warehouse, &job.store)?;
     let plan = warehouse.plan(&job.request)?;
     if !plan.has(ReportType::PodUsage, false) {
-        bail!("{}", no_pod_files(&warehouse, job));
+        return Err(DataError(no_pod_files(&warehouse, job)).into());
     }
     // Every footer is read once: the daily pod files' here (concurrently), the others' in
     // `order_jobs`; the read reuses them.
@@ -371,7 +381,7 @@ pub fn run(job: &Job) -> Result<RunReport> {
                 .spawn_scoped(s, move || {
                     read_files(
                         warehouse, job, range, &job_rx, &batch_tx, counters, rows_read, read_time,
-                        cancelled,
+                        cancelled, cancel,
                     )
                 })
                 .context("cannot start a reader thread")?;
@@ -379,7 +389,7 @@ pub fn run(job: &Job) -> Result<RunReport> {
         drop(batch_tx);
         let writer = std::thread::Builder::new()
             .name("ocpagg-write".into())
-            .spawn_scoped(s, move || write_all(sink, out_rx, &finishing))
+            .spawn_scoped(s, move || write_all(sink, out_rx, &finishing, cancel))
             .context("cannot start the writer thread")?;
         let pool = &pool;
         let converter = std::thread::Builder::new()
@@ -439,6 +449,7 @@ pub fn run(job: &Job) -> Result<RunReport> {
 fn open_output(
     job: &Job,
     finishing: &Arc<AtomicBool>,
+    cancel: &CancelToken,
 ) -> Result<(Box<dyn SummarySink>, SideInputs, RunInfo)> {
     let (target, schema, copy_format) = match &job.output {
         Output::File(path) => {
@@ -483,12 +494,19 @@ fn open_output(
     // A signal cancels what the session waits for (another run's lock), so that the run
     // stops at once rather than when the other run ends.
     // Not once the run is finishing: with a Hive copy, that is after the Hive publication
-    // began, and a rollback then would leave the two apart.
-    let cancel = sink.cancel_handle();
-    let finishing = Arc::clone(finishing);
+    // began, and a rollback then would leave the two apart. The same for the caller's token.
+    let handle = sink.cancel_handle();
+    let done = Arc::clone(finishing);
     crate::interrupt::on_signal(move || {
-        if !finishing.load(Ordering::SeqCst) {
-            cancel.cancel();
+        if !done.load(Ordering::SeqCst) {
+            handle.cancel();
+        }
+    });
+    let handle = sink.cancel_handle();
+    let done = Arc::clone(finishing);
+    cancel.on_cancel(move || {
+        if !done.load(Ordering::SeqCst) {
+            handle.cancel();
         }
     });
     Ok((Box::new(sink), side, run))
@@ -586,6 +604,7 @@ fn read_files(
     rows_read: &Mutex<BTreeMap<String, u64>>,
     read_time: &Mutex<Duration>,
     cancelled: &AtomicBool,
+    cancel: &CancelToken,
 ) {
     let mut busy = Duration::ZERO;
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
@@ -593,8 +612,8 @@ fn read_files(
         if cancelled.load(Ordering::Relaxed) {
             break;
         }
-        if let Some(signal) = crate::interrupt::requested() {
-            let _ = out.send(Msg::Failed(signal.into()));
+        if let Some(stop) = stop_requested(cancel) {
+            let _ = out.send(Msg::Failed(stop));
             break;
         }
         let projection = read_job.projection();
@@ -634,8 +653,8 @@ fn read_files(
                     break 'files;
                 }
                 Some(Ok(batch)) => {
-                    if let Some(signal) = crate::interrupt::requested() {
-                        let _ = out.send(Msg::Failed(signal.into()));
+                    if let Some(stop) = stop_requested(cancel) {
+                        let _ = out.send(Msg::Failed(stop));
                         break 'files;
                     }
                     let n = batch.num_rows() as u64;
@@ -839,11 +858,17 @@ fn write_all(
     mut sink: Box<dyn SummarySink>,
     input: Receiver<Out>,
     finishing: &AtomicBool,
+    cancel: &CancelToken,
 ) -> Result<(WriteReport, Duration)> {
     let mut busy = Duration::ZERO;
     for msg in input.iter() {
         match msg {
             Out::Batch(batch) => {
+                // The caller's token stops the writing too (the unallocated rows come after
+                // the last read); a signal is looked at before `finish`, as before.
+                if cancel.is_cancelled() {
+                    return Err(crate::interrupt::Cancelled.into());
+                }
                 let t = Instant::now();
                 sink.write(&batch)?;
                 busy += t.elapsed();
@@ -852,8 +877,8 @@ fn write_all(
             Out::Done => {
                 // The last chance to stop: after `finish`, the rows are in place.
                 finishing.store(true, Ordering::SeqCst);
-                if let Some(signal) = crate::interrupt::requested() {
-                    return Err(signal.into());
+                if let Some(stop) = stop_requested(cancel) {
+                    return Err(stop);
                 }
                 let t = Instant::now();
                 let report = sink.finish()?;

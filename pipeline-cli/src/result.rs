@@ -95,6 +95,9 @@ pub struct HiveFigures {
 /// A failed run's error.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct RunError {
+    /// Who must act: `config`, `input`, `database`, `storage`, `interrupted` or `other`
+    /// (the Python package's exception classes).
+    pub kind: crate::error::ErrorKind,
     /// The message, as the CLI prints it after `error: `.
     pub message: String,
     /// The CLI's exit code for it (1 data or database, 2 settings, 130/143 signals).
@@ -159,6 +162,7 @@ impl RunResult {
             Ok(report) => result.add_report(report),
             Err((error, exit_code)) => {
                 result.error = Some(RunError {
+                    kind: crate::error::classify(error),
                     message: format!("{error:#}"),
                     exit_code,
                 })

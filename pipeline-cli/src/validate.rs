@@ -100,6 +100,31 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
         "json" => true,
         other => return Err(usage(format!("--format `{other}`: expected table or json"))),
     };
+    let result = compare(args)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&ocpagg_validator::render_json(&result))?
+        );
+    } else {
+        print!("{}", ocpagg_validator::render_table(&result));
+    }
+    if result.checks.is_empty() {
+        return Err(nothing_to_compare());
+    }
+    if result.failed() > 0 {
+        bail!(
+            "{} of {} checks failed",
+            result.failed(),
+            result.checks.len()
+        );
+    }
+    Ok(())
+}
+
+/// The comparison of the command (its `format` aside): the scenario's expected rows against
+/// the rows read from `against`. Failed checks are in the result, not an error.
+pub fn compare(args: &ValidateArgs) -> Result<ocpagg_validator::Comparison> {
     if !(args.tolerance >= 0.0 && args.tolerance.is_finite()) {
         return Err(usage(format!(
             "--tolerance {}: expected a number >= 0",
@@ -141,24 +166,17 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
         )?
     };
 
-    let result = ocpagg_validator::compare(&expected, &actual, Tolerance(args.tolerance));
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&ocpagg_validator::render_json(&result))?
-        );
-    } else {
-        print!("{}", ocpagg_validator::render_table(&result));
-    }
-    if result.checks.is_empty() {
-        bail!("nothing to compare: the scenario predicts no rows and the output has none");
-    }
-    if result.failed() > 0 {
-        bail!(
-            "{} of {} checks failed",
-            result.failed(),
-            result.checks.len()
-        );
-    }
-    Ok(())
+    Ok(ocpagg_validator::compare(
+        &expected,
+        &actual,
+        Tolerance(args.tolerance),
+    ))
+}
+
+/// The error of a comparison with no checks at all.
+pub fn nothing_to_compare() -> anyhow::Error {
+    crate::error::DataError(
+        "nothing to compare: the scenario predicts no rows and the output has none".into(),
+    )
+    .into()
 }

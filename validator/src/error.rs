@@ -54,4 +54,4 @@ pub enum ValidateError {
 }
 
 /// The crate's result type.
-pub type Result<T, E = ValidateError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = ValidateError> = std::result::Result<T, E>;

@@ -72,7 +72,7 @@
 //! let result = compare(&expected, &expected.clone().into(), Tolerance::default());
 //! assert!(result.all_passed());
 //! ```
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod actual;
 pub mod compare;

@@ -374,23 +374,17 @@ fn config_file_and_environment() {
     let cfg = dir.path().join("ocpagg.toml");
     std::fs::write(&cfg, toml).unwrap();
     // The flag wins over the environment, which wins over the file.
-    let out = Command::new(env!("CARGO_BIN_EXE_ocpagg"))
-        .args([
-            "run",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--cluster-alias",
-            "from-flag",
-        ])
-        .env("OCPAGG_CLUSTER_ID", "from-env")
-        .env("OCPAGG_CLUSTER_ALIAS", "alias-from-env")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Cli::new(&[
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--cluster-alias",
+        "from-flag",
+    ])
+    .env("OCPAGG_CLUSTER_ID", "from-env")
+    .env("OCPAGG_CLUSTER_ALIAS", "alias-from-env")
+    .output();
+    assert_eq!(out.code, 0, "{}", out.stderr);
     let rows = read_output(&output);
     assert_eq!(rows[0].s("cluster_id"), Some("from-env"));
     assert_eq!(rows[0].s("cluster_alias"), Some("from-flag"));
@@ -415,12 +409,9 @@ fn signals_stop_the_run_and_leave_the_output_untouched() {
     let out = out_dir.path().join("summary.parquet");
     std::fs::write(&out, b"the previous output").unwrap();
     for (signal, code, name) in [("-INT", 130, "SIGINT"), ("-TERM", 143, "SIGTERM")] {
-        let child = Command::new(env!("CARGO_BIN_EXE_ocpagg"))
-            .args(run_argv(lake.path(), &out.display().to_string()))
-            .args(["--threads", "1"])
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = Cli::run(lake.path(), &out.display().to_string())
+            .args(&["--threads", "1"])
+            .spawn();
         // The temporary file appears when the sink opens, before the first batch is read.
         let temp_exists = || {
             std::fs::read_dir(out_dir.path())

@@ -7,7 +7,7 @@ use std::path::Path;
 use ocpagg_fixtures::{Dataset, Layout, ScaleSpec, WriteOptions};
 use serde_json::{json, Value};
 
-use crate::common::{Outcome, CLUSTER};
+use crate::common::{Cli, Outcome, CLUSTER};
 use crate::pg::*;
 use crate::sources::{s3_bucket, upload};
 
@@ -63,31 +63,23 @@ fn port_number(s: &str) -> u16 {
 /// `ocpagg run` with only org, source, year and month, the environment holding nothing but
 /// `ACG_CONFIG` (and PATH/HOME).
 fn run_with(acg: &Path) -> Outcome {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ocpagg"))
-        .args([
-            "run",
-            "--org",
-            ORG,
-            "--source",
-            SOURCE,
-            "--year",
-            "2025",
-            "--month",
-            "10",
-            "--result-format",
-            "json",
-        ])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", "/nonexistent")
-        .env("ACG_CONFIG", acg)
-        .output()
-        .unwrap();
-    Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Cli::new(&[
+        "run",
+        "--org",
+        ORG,
+        "--source",
+        SOURCE,
+        "--year",
+        "2025",
+        "--month",
+        "10",
+        "--result-format",
+        "json",
+    ])
+    .env_clear()
+    .env("HOME", "/nonexistent")
+    .env("ACG_CONFIG", acg)
+    .output()
 }
 
 #[test]

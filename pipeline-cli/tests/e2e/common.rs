@@ -6,7 +6,7 @@ use std::path::Path;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int32Type};
 use chrono::NaiveDate;
-use ocpagg_cli::config::{List, RunConfig};
+use ocpagg_cli::config::RunConfig;
 use ocpagg_cli::RunReport;
 use ocpagg_fixtures::{Dataset, Layout, WriteOptions};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -61,9 +61,9 @@ pub fn config(warehouse: &str, output: &Path) -> RunConfig {
         year: Some(2025),
         month: Some(10),
         cluster_id: Some(CLUSTER.into()),
-        enabled_keys: Some(List::Text("*".into())),
+        enabled_keys: Some(vec!["*".into()]),
         output: Some(output.display().to_string()),
-        quiet: Some(true),
+        quiet: true,
         ..Default::default()
     }
 }
@@ -259,15 +259,66 @@ pub fn run_argv(warehouse: &Path, output: &str) -> Vec<String> {
     .collect()
 }
 
+/// One invocation of the `ocpagg` binary: the only place the tests start it. `Cli::run`
+/// starts from [`run_argv`], `Cli::new` from any arguments; `arg`, `args` and `env` add to
+/// them; `output` runs it to the end, `spawn` starts it (for signal tests).
+pub struct Cli(std::process::Command);
+
+impl Cli {
+    pub fn new<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Self {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ocpagg"));
+        cmd.args(args);
+        Cli(cmd)
+    }
+
+    /// `ocpagg run --quiet` of the test source's October 2025 (see [`run_argv`]).
+    pub fn run(warehouse: &Path, output: &str) -> Self {
+        Self::new(&run_argv(warehouse, output))
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.0.arg(arg);
+        self
+    }
+
+    pub fn args<S: AsRef<std::ffi::OsStr>>(mut self, args: &[S]) -> Self {
+        self.0.args(args);
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.0.env(key, value);
+        self
+    }
+
+    /// Starts from an empty environment (PATH kept).
+    pub fn env_clear(mut self) -> Self {
+        self.0
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        self
+    }
+
+    pub fn output(mut self) -> Outcome {
+        let out = self.0.output().unwrap();
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Starts it with stdout and stderr piped.
+    pub fn spawn(mut self) -> std::process::Child {
+        self.0
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
 /// Runs the `ocpagg` binary with `args`.
 pub fn ocpagg<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Outcome {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ocpagg"))
-        .args(args)
-        .output()
-        .unwrap();
-    Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Cli::new(args).output()
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use ocpagg_aggregate::schema::SUMMARY_COLUMNS;
-use ocpagg_cli::config::{List, RunConfig};
+use ocpagg_cli::config::RunConfig;
 use ocpagg_fixtures::{hours, Dataset, Layout, PodItem, ScaleSpec, WriteOptions};
 use ocpagg_writer::PgTarget;
 use postgres::Client;
@@ -545,7 +545,7 @@ fn report_period_and_references_from_koku() {
     assert!(e.contains("reporting_ocpusagereportperiod"), "{e}");
 
     bad.report_period_id = None;
-    bad.cost_category = Some(List::Items(vec!["openshift-%=4242".into()]));
+    bad.cost_category = Some(vec!["openshift-%=4242".into()]);
     let e = run_db_err(&bad);
     assert!(e.contains("4242"), "{e}");
     assert!(e.contains("reporting_ocp_cost_category"), "{e}");
@@ -574,29 +574,20 @@ fn passwords_never_printed() {
             if command == "preflight" {
                 args.extend(["--format".into(), "json".into()]);
             }
-            let out = Command::new(env!("CARGO_BIN_EXE_ocpagg"))
-                .args(&args)
-                .output()
-                .unwrap();
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert_ne!(out.status.code(), Some(0), "{command} {output}: {text}");
+            let out = ocpagg(&args);
+            let text = format!("{}{}", out.stdout, out.stderr);
+            assert_ne!(out.code, 0, "{command} {output}: {text}");
             assert!(!text.contains("s3"), "{command} {output}: {text}");
             assert!(!text.contains("cret"), "{command} {output}: {text}");
         }
-        let out = Command::new(env!("CARGO_BIN_EXE_ocpagg"))
-            .args(["validate", "--against", output, "--scenario"])
+        let out = Cli::new(&["validate", "--against", output, "--scenario"])
             .arg(
                 Path::new(env!("CARGO_MANIFEST_DIR"))
                     .join("../validator/scenarios/01_basic_pod.yml"),
             )
-            .args(["--schema", "s", "--source", SOURCE])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stderr);
+            .args(&["--schema", "s", "--source", SOURCE])
+            .output();
+        let text = out.stderr;
         assert!(
             !text.contains("s3") && !text.contains("cret"),
             "validate {output}: {text}"
@@ -682,8 +673,8 @@ fn side_inputs_from_the_database() {
     assert_eq!(rows[0].get("cost_category_id"), &json!(7));
 
     // Flags win over the database.
-    config.enabled_keys = Some(List::Text("tier".into()));
-    config.cost_category = Some(List::Items(vec!["web%=3".into()]));
+    config.enabled_keys = Some(vec!["tier".into()]);
+    config.cost_category = Some(vec!["web%=3".into()]);
     run_db(&config);
     let rows = pods(&mut c);
     assert_eq!(rows[0].json("pod_labels"), json!({"tier": "front"}));
@@ -731,17 +722,6 @@ fn concurrent_init_and_runs() {
     assert_eq!(b as u64, reports[1].write.rows);
 }
 
-fn ocpagg(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ocpagg"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn run_args(lake: &Path, output: &str, schema: &str) -> Vec<String> {
     let mut args = run_argv(lake, output);
     args.extend(["--schema".into(), schema.into()]);
@@ -756,12 +736,16 @@ fn database_errors_are_clear() {
         let args = run_args(lake.path(), output, schema);
         ocpagg(&args.iter().map(String::as_str).collect::<Vec<_>>())
     };
-    let (code, err) = call("postgresql://koku:s3cret@127.0.0.1:notaport/koku", "s");
+    let Outcome {
+        code, stderr: err, ..
+    } = call("postgresql://koku:s3cret@127.0.0.1:notaport/koku", "s");
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("connection string"), "{err}");
     assert!(!err.contains("s3cret"), "{err}");
 
-    let (code, err) = call("postgresql://koku:s3cret@127.0.0.1:1/koku", "s");
+    let Outcome {
+        code, stderr: err, ..
+    } = call("postgresql://koku:s3cret@127.0.0.1:1/koku", "s");
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("cannot connect"), "{err}");
     assert!(err.contains("postgresql://koku@127.0.0.1:1/koku"), "{err}");
@@ -770,7 +754,9 @@ fn database_errors_are_clear() {
     let mut c = client();
     c.batch_execute("DROP SCHEMA IF EXISTS t_missing CASCADE")
         .unwrap();
-    let (code, err) = call(&db_url(), "t_missing");
+    let Outcome {
+        code, stderr: err, ..
+    } = call(&db_url(), "t_missing");
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("schema t_missing does not exist"), "{err}");
     assert!(err.contains("init-db"), "{err}");
@@ -782,7 +768,9 @@ fn database_errors_are_clear() {
              (uuid uuid, usage_start date, usage_end date, namespace int);",
     )
     .unwrap();
-    let (code, err) = call(&db_url(), "t_foreign");
+    let Outcome {
+        code, stderr: err, ..
+    } = call(&db_url(), "t_foreign");
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("column namespace has type int4, expected text"),
@@ -795,7 +783,9 @@ fn database_errors_are_clear() {
     c.batch_execute("DROP SCHEMA IF EXISTS t_foreign2 CASCADE")
         .unwrap();
     for _ in 0..2 {
-        let (code, err) = ocpagg(&[
+        let Outcome {
+            code, stderr: err, ..
+        } = ocpagg(&[
             "init-db",
             "--database-url",
             &db_url(),
@@ -804,11 +794,15 @@ fn database_errors_are_clear() {
         ]);
         assert_eq!(code, 0, "{err}");
     }
-    let (code, err) = call(&db_url(), "t_foreign2");
+    let Outcome {
+        code, stderr: err, ..
+    } = call(&db_url(), "t_foreign2");
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("no report period"), "{err}");
     add_report_periods(&mut c, "t_foreign2", SOURCE);
-    let (code, err) = call(&db_url(), "t_foreign2");
+    let Outcome {
+        code, stderr: err, ..
+    } = call(&db_url(), "t_foreign2");
     assert_eq!(code, 0, "{err}");
     assert!(
         count(
@@ -865,7 +859,9 @@ fn partition_creation_waits_a_bounded_time_for_the_lock() {
 
     // Released after the first attempt's timeout: the second attempt creates it.
     let holder = hold(4);
-    let (code, err) = ocpagg(&args);
+    let Outcome {
+        code, stderr: err, ..
+    } = ocpagg(&args);
     holder.join().unwrap();
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("retrying the partition's creation"), "{err}");
@@ -878,7 +874,9 @@ fn partition_creation_waits_a_bounded_time_for_the_lock() {
     ))
     .unwrap();
     let holder = hold(18);
-    let (code, err) = ocpagg(&args);
+    let Outcome {
+        code, stderr: err, ..
+    } = ocpagg(&args);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("stayed locked by another session"), "{err}");
     assert!(
@@ -908,11 +906,7 @@ fn signal_cancels_a_wait_for_another_runs_lock() {
     c.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", &[&key])
         .unwrap();
     let args = run_args(lake.path(), &db_url(), &schema);
-    let child = Command::new(env!("CARGO_BIN_EXE_ocpagg"))
-        .args(&args)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = Cli::new(&args).spawn();
     // Wait until the run waits for the lock.
     let mut watcher = client();
     let started = std::time::Instant::now();

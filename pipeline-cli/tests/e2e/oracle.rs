@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
-use ocpagg_cli::config::List;
 use ocpagg_fixtures::{Dataset, ScaleSpec, WriteOptions};
 use serde_json::{Map, Value};
 
@@ -416,7 +415,7 @@ fn generated_month_matches_oracle() {
     }
     assert!(!keys.is_empty());
     let mut config = lake.config();
-    config.enabled_keys = Some(List::Items(keys.iter().cloned().collect()));
+    config.enabled_keys = Some(keys.iter().cloned().collect());
     let rows = run_rows(&config);
     check_against_oracle(&data, &rows, &Some(keys));
     let _ = Map::<String, Value>::new();

@@ -399,7 +399,7 @@ fn database_ready_schema_passes_and_partition_is_not_created() {
     // not exist, a cost category that does not.
     let mut bad = pg_config(&lake, schema);
     bad.report_period_id = Some(424_242);
-    bad.cost_category = Some(ocpagg_cli::config::List::Text("x%=77".into()));
+    bad.cost_category = Some(vec!["x%=77".into()]);
     let report = preflight_lib(&bad);
     assert!(!report.ready());
     let r = check(&report, "report period");

@@ -160,6 +160,7 @@ fn a_failed_run_reports_failure_in_json_and_metrics() {
     let result: Value = serde_json::from_str(run.stdout.trim()).expect("one JSON object");
     assert_eq!(result["success"], false);
     assert_eq!(result["error"]["exit_code"], 1);
+    assert_eq!(result["error"]["kind"], "input");
     let message = result["error"]["message"].as_str().unwrap();
     assert!(
         run.stderr.contains(message),
@@ -178,6 +179,7 @@ fn a_failed_run_reports_failure_in_json_and_metrics() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     let result: Value = serde_json::from_str(run.stdout.trim()).expect("one JSON object");
     assert_eq!(result["error"]["exit_code"], 2);
+    assert_eq!(result["error"]["kind"], "config");
     assert!(result["error"]["message"]
         .as_str()
         .unwrap()
@@ -216,14 +218,11 @@ fn json_logs_carry_the_tracing_id_on_every_line() {
     let empty = tempfile::tempdir().unwrap();
     let mut args = run_argv(empty.path(), &out.display().to_string());
     args.extend(["--log-format", "json"].map(String::from));
-    let failed = std::process::Command::new(env!("CARGO_BIN_EXE_ocpagg"))
-        .args(&args)
+    let failed = Cli::new(&args)
         .env("OCPAGG_TRACING_ID", "from-env")
-        .output()
-        .unwrap();
-    assert_eq!(failed.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&failed.stderr);
-    let last: Value = serde_json::from_str(stderr.lines().last().unwrap()).unwrap();
+        .output();
+    assert_eq!(failed.code, 1);
+    let last: Value = serde_json::from_str(failed.stderr.lines().last().unwrap()).unwrap();
     assert_eq!(last["level"], "ERROR");
     assert_eq!(last["tracing_id"], "from-env");
     assert!(

@@ -86,8 +86,7 @@ impl Drop for Proxy {
 /// `ocpagg run` of the test month from `warehouse` to `out`, with `env` over the inherited
 /// environment.
 fn run_binary(warehouse: &str, out: &Path, env: &[(&str, &str)], extra: &[&str]) -> Outcome {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ocpagg"));
-    cmd.args([
+    let mut cli = Cli::new(&[
         "run",
         "--warehouse",
         warehouse,
@@ -96,19 +95,14 @@ fn run_binary(warehouse: &str, out: &Path, env: &[(&str, &str)], extra: &[&str])
         "--source",
         SOURCE,
     ])
-    .args(["--year", "2025", "--month", "10", "--cluster-id", CLUSTER])
-    .args(["--enabled-keys", "*", "--output"])
+    .args(&["--year", "2025", "--month", "10", "--cluster-id", CLUSTER])
+    .args(&["--enabled-keys", "*", "--output"])
     .arg(out)
     .args(extra);
     for (k, v) in env {
-        cmd.env(k, v);
+        cli = cli.env(k, v);
     }
-    let out = cmd.output().unwrap();
-    Outcome {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    cli.output()
 }
 
 /// A month uploaded to the S3 server under a fresh prefix, with its local run's rows.

@@ -1,6 +1,5 @@
 //! Small hand-written inputs, each with expectations computed by hand in the comments.
 
-use ocpagg_cli::config::List;
 use ocpagg_fixtures::{hours, Dataset, NamespaceLabelItem, NodeLabelItem, PodItem, WriteOptions};
 use serde_json::json;
 
@@ -138,7 +137,7 @@ fn filtering_to_enabled_keys() {
     }
     let lake = Lake::new(&data);
     let mut config = lake.config();
-    config.enabled_keys = Some(List::Text("app, zone".into()));
+    config.enabled_keys = Some(vec!["app, zone".into()]);
     let rows = run_pod_rows(&config);
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert_eq!(
@@ -354,12 +353,12 @@ fn cost_category_greatest_matching_id_no_double_counting() {
     });
     let lake = Lake::new(&data);
     let mut config = lake.config();
-    config.cost_category = Some(List::Items(vec![
+    config.cost_category = Some(vec![
         "openshift-%=3".into(),
         "%monitoring=7".into(),
         "kube-%=9".into(),
         "openshift_monitoring=2".into(),
-    ]));
+    ]);
     let rows = run_pod_rows(&config);
     assert_eq!(rows.len(), 2);
     let r = the_row(&rows, "openshift-monitoring", "worker-1");

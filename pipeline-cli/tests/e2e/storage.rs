@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use ocpagg_cli::config::List;
 use ocpagg_fixtures::{
     hours, Dataset, NodeLabelItem, PodItem, ScaleSpec, StorageItem, WriteOptions,
 };
@@ -326,7 +325,7 @@ fn volume_label_precedence_pvc_pv_namespace_node() {
     assert_eq!(rows[0].json("volume_labels"), want);
     assert_eq!(rows[0].json("all_labels"), want);
     let mut config = lake.config();
-    config.enabled_keys = Some(List::Text("a, c".into()));
+    config.enabled_keys = Some(vec!["a, c".into()]);
     let rows = storage_rows(&run_rows(&config));
     assert_eq!(
         rows[0].json("volume_labels"),
@@ -419,10 +418,7 @@ fn unallocated_rows_per_role() {
     );
     let lake = Lake::new(&data);
     let mut config = lake.config();
-    config.cost_category = Some(List::Items(vec![
-        "%unallocated=5".into(),
-        "Platform%=7".into(),
-    ]));
+    config.cost_category = Some(vec!["%unallocated=5".into(), "Platform%=7".into()]);
     let rows = unallocated_rows(&run_rows(&config));
     assert_eq!(rows.len(), 3, "{rows:#?}");
     let by_node: BTreeMap<&str, &Row> = rows.iter().map(|r| (r.s("node").unwrap(), r)).collect();
@@ -588,8 +584,8 @@ fn node_role_derivation_and_precedence() {
     let lake = Lake::new(&data);
     let mut config = lake.config();
     // Configuration wins over derivation (which would say worker).
-    config.node_role = Some(List::Items(vec!["configured=infra".into()]));
-    config.cost_category = Some(List::Items(vec!["%=1".into()]));
+    config.node_role = Some(vec!["configured=infra".into()]);
+    config.cost_category = Some(vec!["%=1".into()]);
     let rows = unallocated_rows(&run_rows(&config));
     let namespaces: BTreeMap<&str, Option<&str>> = rows
         .iter()
@@ -761,7 +757,7 @@ fn node_roles_from_the_database() {
     let mut config = lake.config();
     config.output = Some(url.clone());
     config.schema = Some(schema.into());
-    config.node_role = Some(List::Items(vec!["configured=infra".into()]));
+    config.node_role = Some(vec!["configured=infra".into()]);
     let job = config.resolve().expect("valid config");
     ocpagg_cli::run(&job).expect("run succeeds");
     let namespaces: Vec<(String, Option<String>)> = c

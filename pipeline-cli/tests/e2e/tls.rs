@@ -3,8 +3,6 @@
 //! only, so 127.0.0.1 passes `verify-ca` but not `verify-full`. A second server has no TLS.
 //! Every case reads `pg_stat_ssl` to see what the server saw.
 
-use std::process::Command;
-
 use ocpagg_writer::PgTarget;
 
 use crate::pg::*;
@@ -173,22 +171,22 @@ fn client_certificate() {
 fn environment_never_downgrades_and_preflight_reports_tls() {
     let lake = crate::common::Lake::new(&ocpagg_fixtures::Dataset::default());
     let preflight = |output: &str, env: &[(&str, String)]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_ocpagg"))
-            .args(["preflight", "--format", "json", "--warehouse"])
+        let mut cli = crate::common::Cli::new(&["preflight", "--format", "json", "--warehouse"])
             .arg(lake.path())
-            .args([
+            .args(&[
                 "--org",
                 crate::common::ORG,
                 "--source",
                 crate::common::SOURCE,
             ])
-            .args(["--year", "2025", "--month", "10", "--schema", "t_tls_none"])
-            .args(["--output", output])
-            .envs(env.iter().map(|(k, v)| (k, v.as_str())))
-            .output()
-            .unwrap();
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+            .args(&["--year", "2025", "--month", "10", "--schema", "t_tls_none"])
+            .args(&["--output", output]);
+        for (k, v) in env {
+            cli = cli.env(k, v);
+        }
+        let out = cli.output();
+        let json: serde_json::Value =
+            serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stderr));
         json["checks"]
             .as_array()
             .unwrap()

@@ -19,7 +19,7 @@ impl Aggregator {
     /// Also notes, per node, that it has label rows in the run's range and whether one of its
     /// raw label strings contains `"node_role_kubernetes_io": "infra"` (koku's text match,
     /// done on the unparsed dictionary values), for derived node roles.
-    pub fn add_node_labels(&mut self, batch: &RecordBatch) -> Result<()> {
+    pub(crate) fn add_node_labels(&mut self, batch: &RecordBatch) -> Result<()> {
         self.stats.node_label_items += batch.num_rows() as u64;
         let map = std::mem::take(&mut self.node_labels);
         self.node_labels = self.add_label_table(batch, "node", "node_labels", map)?;
@@ -40,7 +40,7 @@ impl Aggregator {
     }
 
     /// Adds a batch of `namespace_labels` ([`crate::NAMESPACE_LABEL_COLUMNS`]).
-    pub fn add_namespace_labels(&mut self, batch: &RecordBatch) -> Result<()> {
+    pub(crate) fn add_namespace_labels(&mut self, batch: &RecordBatch) -> Result<()> {
         self.stats.namespace_label_items += batch.num_rows() as u64;
         let map = std::mem::take(&mut self.namespace_labels);
         self.namespace_labels =

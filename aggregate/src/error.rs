@@ -31,6 +31,40 @@ pub enum AggregateError {
         #[source]
         source: arrow::error::ArrowError,
     },
+    /// A batch holds a column with a type other than the reader's canonical one.
+    #[error("column {column:?} is {actual}, expected {expected}")]
+    ColumnType {
+        /// The column.
+        column: &'static str,
+        /// The type the aggregate reads.
+        expected: arrow::datatypes::DataType,
+        /// The batch's type.
+        actual: arrow::datatypes::DataType,
+    },
+    /// A batch holds rows of a day already handed out by `emit_ready`: the caller said the
+    /// file would start later (a file's footer statistics, when the caller took the first
+    /// day from them), and folding the rows would give the day a second set of rows.
+    #[error(
+        "holds rows of {day}, a day already finished because this file's footer statistics \
+         (the minimum of interval_start) say it starts later; the statistics are wrong: rewrite the file"
+    )]
+    DayFinished {
+        /// The day, as `2025-10-03`.
+        day: String,
+    },
+    /// The run saw no pod_usage line item in its range.
+    #[error(
+        "no pod_usage line items between {start} and {end} for source {source_uuid} \
+         (the month's files hold no rows in that range)"
+    )]
+    NoLineItems {
+        /// The run's first day.
+        start: chrono::NaiveDate,
+        /// The run's last day.
+        end: chrono::NaiveDate,
+        /// The run's source.
+        source_uuid: String,
+    },
 }
 
 /// Shorthand for results of this crate.

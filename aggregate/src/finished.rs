@@ -13,9 +13,11 @@ use std::sync::Arc;
 use hashbrown::HashMap;
 use ocpagg_labels::LabelSetId;
 
+use crate::order::{row_order, sort_rows};
 use crate::output::{Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow};
-use crate::pods::{gib_hours, hours, row_order, sort_rows, DayCapacity, GroupKey, PodAcc, GIB};
+use crate::pods::{DayCapacity, GroupKey, PodAcc};
 use crate::strings::StringId;
+use crate::units::{gib_hours, hours, GIB};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
@@ -24,10 +26,10 @@ enum Part {
 }
 
 /// The Pod and Storage rows of one or more finished days (from
-/// [`crate::Aggregator::take_days`]).
+/// [`crate::Aggregator::emit_ready`]).
 ///
 /// Rows are addressed by position, `0..len()`: in no particular order as taken, in output
-/// order ([`crate::row_order`]) after [`FinishedDays::sort`]. [`FinishedDays::rows`] builds
+/// order (the README's row order) after [`FinishedDays::sort`]. [`FinishedDays::rows`] builds
 /// the rows of a range, so a converter can turn a day into record batches piece by piece
 /// (and in parallel: it takes `&self`).
 #[derive(Debug, Default)]
@@ -80,9 +82,9 @@ impl FinishedDays {
         self.len() == 0
     }
 
-    /// Puts the rows in output order ([`crate::row_order`]): day by day, a day's Pod rows
+    /// Puts the rows in output order (the README's row order): day by day, a day's Pod rows
     /// before its Storage rows. Pod groups are sorted on integer ranks of their texts (each
-    /// distinct text is compared once), Storage rows with [`sort_rows`].
+    /// distinct text is compared once), Storage rows with `sort_rows`.
     pub fn sort(&mut self) {
         let text_rank = ranks(&self.texts);
         let label_rank = ranks(&self.labels);
@@ -225,4 +227,88 @@ fn ranks<K: Copy + Hash + Eq>(texts: &HashMap<K, Arc<str>>) -> HashMap<K, u32> {
         rank.insert(key, next);
     }
     rank
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::input::{PodPass, Table, POD_USAGE_COLUMNS};
+    use crate::order::row_order;
+    use crate::output::SummaryRow;
+    use crate::testing::{aggregator, canonical, text, times};
+
+    use super::FinishedDays;
+
+    /// Two days of pods in three namespaces on two nodes, given out of order.
+    fn finished() -> FinishedDays {
+        let mut agg = aggregator();
+        let day = 86_400;
+        let batch = canonical(
+            POD_USAGE_COLUMNS,
+            6,
+            &[
+                ("interval_start", times(&[day, 0, day, 0, 0, day])),
+                (
+                    "namespace",
+                    text(&[
+                        Some("c"),
+                        Some("b"),
+                        Some("a"),
+                        Some("c"),
+                        Some("a"),
+                        Some("b"),
+                    ]),
+                ),
+                (
+                    "node",
+                    text(&[
+                        Some("n2"),
+                        Some("n1"),
+                        Some("n1"),
+                        Some("n2"),
+                        Some("n2"),
+                        Some("n1"),
+                    ]),
+                ),
+                ("pod", text(&[Some("p"); 6])),
+                ("pod_labels", text(&[Some("{}"); 6])),
+            ],
+        );
+        agg.push(Table::Pods(PodPass::Both), batch).unwrap();
+        agg.close_days_before(2);
+        agg.emit_ready().unwrap().unwrap()
+    }
+
+    #[test]
+    fn sort_gives_row_order() {
+        let mut days = finished();
+        let mut expected: Vec<SummaryRow> = finished().into_rows();
+        assert_eq!(expected.len(), 6);
+        expected.sort_by(row_order);
+        days.sort();
+        assert_eq!(days.into_rows(), expected);
+    }
+
+    #[test]
+    fn rows_of_a_range_are_that_slice_of_every_row() {
+        let mut days = finished();
+        days.sort();
+        let all = days.rows(0..days.len());
+        for (start, end) in [(0, 6), (1, 4), (3, 3), (5, 6)] {
+            assert_eq!(days.rows(start..end), all[start..end], "{start}..{end}");
+        }
+        let days_of = |rows: &[SummaryRow]| rows.iter().map(|r| r.day).collect::<Vec<_>>();
+        assert_eq!(days_of(&all), [0, 0, 0, 1, 1, 1]);
+        let namespaces: Vec<_> = all.iter().map(|r| r.namespace.as_deref()).collect();
+        assert_eq!(
+            namespaces,
+            [
+                Some("a"),
+                Some("b"),
+                Some("c"),
+                Some("a"),
+                Some("b"),
+                Some("c")
+            ]
+        );
+    }
 }

@@ -2,21 +2,21 @@
 //!
 //! # Layout
 //!
-//! - [`Aggregator`] holds one run's state. Label tables go in with
-//!   [`Aggregator::add_node_labels`] / [`Aggregator::add_namespace_labels`]; pod_usage batches
-//!   go through [`Aggregator::prepare`] (intern dictionary values, sequential) →
-//!   [`Aggregator::partial`] (fold one batch, pure, any thread) → [`Aggregator::merge`], or all
-//!   three at once on a rayon pool with [`Aggregator::add_batches`]. storage_usage batches
-//!   take the same path through [`Aggregator::prepare_storage`] →
-//!   [`Aggregator::partial_storage`] → [`Aggregator::merge_storage`]
-//!   ([`Aggregator::add_prepared_storage`]). Tables may arrive in any order and interleaved.
-//! - [`Aggregator::finish`] returns a [`Summary`] of sorted [`SummaryRow`]s: Pod rows, then
-//!   the barrier work that needs all of them: Storage rows (claims placed on the nodes their
-//!   pods ran on) and one unallocated row per node and day (capacity minus the node's Pod
-//!   rows, namespace from the node's role).
-//! - [`Aggregator::take_days`] hands finished days out as [`FinishedDays`]: Pod groups stay
-//!   compact until [`FinishedDays::rows`] builds the rows of a range, so a converter can turn a
-//!   large day into record batches a window at a time.
+//! - [`aggregator`] is the calling sequence (DataFusion's intern → update → emit):
+//!   [`Aggregator::input_schema`] names the columns to read per [`Table`];
+//!   [`Aggregator::push`] takes batches of any table, in any order, checks their schema,
+//!   interns their dictionary values and folds them a window at a time (on the pool given
+//!   with [`Aggregator::with_pool`]); [`Aggregator::expect_files`] +
+//!   [`Aggregator::file_done`], or [`Aggregator::close_days_before`], say which days are
+//!   complete, and [`Aggregator::emit_ready`] hands those out as [`FinishedDays`] (Pod groups
+//!   stay compact until [`FinishedDays::rows`] builds a range of rows, so a converter can turn
+//!   a large day into record batches a window at a time); [`Aggregator::finish`] returns the
+//!   rest as a [`Summary`]: the days not emitted and one unallocated row per node and day
+//!   (capacity minus the node's Pod rows, namespace from the node's role).
+//! - Callers with threads of their own use [`Aggregator::prepare`] (sequential, cheap) →
+//!   [`Aggregator::partial`] (pure, any thread) → [`Aggregator::merge`], and the storage trio
+//!   ([`Aggregator::prepare_storage`], [`Aggregator::partial_storage`],
+//!   [`Aggregator::merge_storage`]), then emit and finish as above.
 //! - Groups are keyed by dense integer ids (`day`, namespace, node, label set) and stored
 //!   densely (a `key → index` map and one `Vec` of states); strings are
 //!   interned once per dictionary value, label strings parsed once per distinct string
@@ -29,7 +29,7 @@
 //! # Example
 //!
 //! ```
-//! use ocpagg_aggregate::{Aggregator, RunInfo, SideInputs};
+//! use ocpagg_aggregate::{Aggregator, AggregateError, RunInfo, SideInputs};
 //! use chrono::NaiveDate;
 //!
 //! let day = NaiveDate::from_ymd_opt(2025, 10, 1).unwrap();
@@ -41,38 +41,55 @@
 //!     start: day,
 //!     end: day,
 //! };
-//! let aggregator = Aggregator::new(run, SideInputs::default());
-//! // ... add label tables and pod batches read by ocpagg-reader ...
-//! assert!(aggregator.finish().rows.is_empty());
+//! let mut aggregator = Aggregator::new(run, SideInputs::default());
+//! // ... `push` label tables and pod batches read by ocpagg-reader, `emit_ready` as days
+//! // complete ...
+//! assert!(aggregator.emit_ready().unwrap().is_none());
+//! // A run without pod line items is an error.
+//! assert!(matches!(aggregator.finish(), Err(AggregateError::NoLineItems { .. })));
 //! ```
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+// Layers (imports point down, except that the concern modules add `impl Aggregator` blocks):
+// the calling sequence on top; one module per concern; shared leaves at the bottom.
+pub mod aggregator;
+
+mod finished;
+mod labels;
+mod pods;
+mod roles;
+mod storage;
+mod unallocated;
 
 mod config;
 mod error;
 pub mod exact;
-mod finished;
 mod groups;
+mod input;
 mod like;
+mod order;
 mod output;
-mod pods;
 pub mod schema;
-mod storage;
 mod strings;
-mod unallocated;
+#[cfg(test)]
+mod testing;
+mod units;
 
+pub use aggregator::{AggregateStats, Aggregator, Summary, Timings};
 pub use config::{CostCategory, RunInfo, SideInputs};
 pub use error::{AggregateError, Result};
 pub use finished::FinishedDays;
+pub use input::{
+    PodPass, Table, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS,
+    POD_USAGE_COLUMNS, STORAGE_USAGE_COLUMNS,
+};
 pub use like::LikePattern;
 pub use output::{
     to_record_batch, to_record_batch_with_csi, Capacity, DataSource, PodMeasures, StorageMeasures,
     SummaryRow, ZERO_INFRASTRUCTURE_COST,
 };
-pub use pods::{
-    row_order, sort_rows, AggregateStats, Aggregator, PodPartial, PodPass, PreparedBatch, Summary,
-    GIB, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS, POD_USAGE_COLUMNS,
-};
-pub use storage::{PreparedStorage, StoragePartial, STORAGE_USAGE_COLUMNS};
-pub use strings::{StringId, Strings};
+pub use pods::{PodPartial, PreparedBatch};
+pub use storage::{PreparedStorage, StoragePartial};
 pub use unallocated::{PLATFORM_UNALLOCATED, WORKER_UNALLOCATED};

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use arrow::array::{
     ArrayRef, Date32Builder, Float64Builder, Int32Builder, RecordBatch, StringBuilder,
 };
+use arrow::datatypes::SchemaRef;
 
 use crate::config::RunInfo;
 use crate::error::{AggregateError, Result};
-use crate::schema::{summary_schema, summary_schema_with_csi, SUMMARY_COLUMNS};
+use crate::schema::{summary_schema, summary_schema_with_csi, CSI_VOLUME_HANDLE};
 
 /// `infrastructure_usage_cost` of Pod and Storage rows, as koku's jsonb prints it.
 pub const ZERO_INFRASTRUCTURE_COST: &str = r#"{"cpu": 0, "memory": 0, "storage": 0}"#;
@@ -125,106 +126,247 @@ pub struct SummaryRow {
     pub infrastructure_cost: bool,
 }
 
-/// Builds one record batch in [`summary_schema`] from rows, with a fresh v4 uuid per row.
-pub fn to_record_batch(run: &RunInfo, rows: &[SummaryRow]) -> Result<RecordBatch> {
+/// How a column's values come from a row (or from the run).
+#[derive(Clone, Copy)]
+enum Accessor {
+    /// A fresh v4 uuid per row.
+    Uuid,
+    /// The run's report period, on every row.
+    ReportPeriod,
+    /// A text of the run, on every row.
+    Run(fn(&RunInfo) -> &str),
+    /// The row's day.
+    Day,
+    /// A text of the row.
+    Text(fn(&SummaryRow) -> Option<&str>),
+    /// A number of the row.
+    Number(fn(&SummaryRow) -> Option<f64>),
+    /// An integer of the row.
+    Integer(fn(&SummaryRow) -> Option<i32>),
+}
+
+/// Every column a batch can hold, by name, with where its values come from. Batches are built
+/// in the order of their schema's fields ([`crate::schema::SUMMARY_COLUMNS`]), looked up here by name, so
+/// the order of this table does not matter and cannot drift from the schema.
+const ACCESSORS: &[(&str, Accessor)] = &[
+    ("uuid", Accessor::Uuid),
+    ("report_period_id", Accessor::ReportPeriod),
+    ("cluster_id", Accessor::Run(|run| &run.cluster_id)),
+    ("cluster_alias", Accessor::Run(|run| &run.cluster_alias)),
+    (
+        "data_source",
+        Accessor::Text(|r| Some(r.data_source.as_str())),
+    ),
+    ("usage_start", Accessor::Day),
+    ("usage_end", Accessor::Day),
+    ("namespace", Accessor::Text(|r| r.namespace.as_deref())),
+    ("node", Accessor::Text(|r| r.node.as_deref())),
+    ("resource_id", Accessor::Text(|r| r.resource_id.as_deref())),
+    ("pod_labels", Accessor::Text(|r| r.pod_labels.as_deref())),
+    (
+        "pod_usage_cpu_core_hours",
+        Accessor::Number(|r| r.pod.usage_cpu_core_hours),
+    ),
+    (
+        "pod_request_cpu_core_hours",
+        Accessor::Number(|r| r.pod.request_cpu_core_hours),
+    ),
+    (
+        "pod_effective_usage_cpu_core_hours",
+        Accessor::Number(|r| r.pod.effective_usage_cpu_core_hours),
+    ),
+    (
+        "pod_limit_cpu_core_hours",
+        Accessor::Number(|r| r.pod.limit_cpu_core_hours),
+    ),
+    (
+        "pod_usage_memory_gigabyte_hours",
+        Accessor::Number(|r| r.pod.usage_memory_gigabyte_hours),
+    ),
+    (
+        "pod_request_memory_gigabyte_hours",
+        Accessor::Number(|r| r.pod.request_memory_gigabyte_hours),
+    ),
+    (
+        "pod_effective_usage_memory_gigabyte_hours",
+        Accessor::Number(|r| r.pod.effective_usage_memory_gigabyte_hours),
+    ),
+    (
+        "pod_limit_memory_gigabyte_hours",
+        Accessor::Number(|r| r.pod.limit_memory_gigabyte_hours),
+    ),
+    (
+        "node_capacity_cpu_cores",
+        Accessor::Number(|r| r.capacity.node_cpu_cores),
+    ),
+    (
+        "node_capacity_cpu_core_hours",
+        Accessor::Number(|r| r.capacity.node_cpu_core_hours),
+    ),
+    (
+        "node_capacity_memory_gigabytes",
+        Accessor::Number(|r| r.capacity.node_memory_gigabytes),
+    ),
+    (
+        "node_capacity_memory_gigabyte_hours",
+        Accessor::Number(|r| r.capacity.node_memory_gigabyte_hours),
+    ),
+    (
+        "cluster_capacity_cpu_core_hours",
+        Accessor::Number(|r| r.capacity.cluster_cpu_core_hours),
+    ),
+    (
+        "cluster_capacity_memory_gigabyte_hours",
+        Accessor::Number(|r| r.capacity.cluster_memory_gigabyte_hours),
+    ),
+    (
+        "persistentvolumeclaim",
+        Accessor::Text(|r| r.storage.persistentvolumeclaim.as_deref()),
+    ),
+    (
+        "persistentvolume",
+        Accessor::Text(|r| r.storage.persistentvolume.as_deref()),
+    ),
+    (
+        "storageclass",
+        Accessor::Text(|r| r.storage.storageclass.as_deref()),
+    ),
+    (
+        "volume_labels",
+        Accessor::Text(|r| r.volume_labels.as_deref()),
+    ),
+    ("all_labels", Accessor::Text(|r| r.all_labels.as_deref())),
+    (
+        "persistentvolumeclaim_capacity_gigabyte",
+        Accessor::Number(|r| r.storage.capacity_gigabyte),
+    ),
+    (
+        "persistentvolumeclaim_capacity_gigabyte_months",
+        Accessor::Number(|r| r.storage.capacity_gigabyte_months),
+    ),
+    (
+        "volume_request_storage_gigabyte_months",
+        Accessor::Number(|r| r.storage.request_gigabyte_months),
+    ),
+    (
+        "persistentvolumeclaim_usage_gigabyte_months",
+        Accessor::Number(|r| r.storage.usage_gigabyte_months),
+    ),
+    ("source_uuid", Accessor::Run(|run| &run.source_uuid)),
+    (
+        "infrastructure_usage_cost",
+        Accessor::Text(|r| r.infrastructure_cost.then_some(ZERO_INFRASTRUCTURE_COST)),
+    ),
+    (
+        "cost_category_id",
+        Accessor::Integer(|r| r.cost_category_id),
+    ),
+    (
+        CSI_VOLUME_HANDLE,
+        Accessor::Text(|r| r.storage.csi_volume_handle.as_deref()),
+    ),
+];
+
+/// Builds one column of `rows`.
+fn build_column(accessor: Accessor, run: &RunInfo, rows: &[SummaryRow]) -> ArrayRef {
     let n = rows.len();
-    let texts = |f: &dyn Fn(&SummaryRow) -> Option<&str>| -> ArrayRef {
-        // Sized exactly: label texts are long, and doubling would leave up to half unused.
-        let bytes = rows.iter().map(|r| f(r).map_or(0, str::len)).sum();
-        let mut b = StringBuilder::with_capacity(n, bytes);
-        rows.iter().for_each(|r| b.append_option(f(r)));
-        Arc::new(b.finish())
-    };
-    let nums = |f: &dyn Fn(&SummaryRow) -> Option<f64>| -> ArrayRef {
-        let mut b = Float64Builder::with_capacity(n);
-        rows.iter().for_each(|r| b.append_option(f(r)));
-        Arc::new(b.finish())
-    };
-    let constant = |v: &str| -> ArrayRef {
-        let mut b = StringBuilder::with_capacity(n, n * v.len());
-        rows.iter().for_each(|_| b.append_value(v));
-        Arc::new(b.finish())
-    };
-    let days = || -> ArrayRef {
-        let mut b = Date32Builder::with_capacity(n);
-        rows.iter().for_each(|r| b.append_value(r.day));
-        Arc::new(b.finish())
-    };
-    let mut uuids = StringBuilder::with_capacity(n, n * 36);
-    let mut buf = uuid::Uuid::encode_buffer();
-    for _ in rows {
-        uuids.append_value(uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf));
+    match accessor {
+        Accessor::Uuid => {
+            let mut b = StringBuilder::with_capacity(n, n * 36);
+            let mut buf = uuid::Uuid::encode_buffer();
+            for _ in rows {
+                b.append_value(uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf));
+            }
+            Arc::new(b.finish())
+        }
+        Accessor::ReportPeriod => {
+            let mut b = Int32Builder::with_capacity(n);
+            rows.iter()
+                .for_each(|_| b.append_option(run.report_period_id));
+            Arc::new(b.finish())
+        }
+        Accessor::Run(f) => {
+            let v = f(run);
+            let mut b = StringBuilder::with_capacity(n, n * v.len());
+            rows.iter().for_each(|_| b.append_value(v));
+            Arc::new(b.finish())
+        }
+        Accessor::Day => {
+            let mut b = Date32Builder::with_capacity(n);
+            rows.iter().for_each(|r| b.append_value(r.day));
+            Arc::new(b.finish())
+        }
+        Accessor::Text(f) => {
+            // Sized exactly: label texts are long, and doubling would leave up to half unused.
+            let bytes = rows.iter().map(|r| f(r).map_or(0, str::len)).sum();
+            let mut b = StringBuilder::with_capacity(n, bytes);
+            rows.iter().for_each(|r| b.append_option(f(r)));
+            Arc::new(b.finish())
+        }
+        Accessor::Number(f) => {
+            let mut b = Float64Builder::with_capacity(n);
+            rows.iter().for_each(|r| b.append_option(f(r)));
+            Arc::new(b.finish())
+        }
+        Accessor::Integer(f) => {
+            let mut b = Int32Builder::with_capacity(n);
+            rows.iter().for_each(|r| b.append_option(f(r)));
+            Arc::new(b.finish())
+        }
     }
-    let mut periods = Int32Builder::with_capacity(n);
-    let mut categories = Int32Builder::with_capacity(n);
-    for r in rows {
-        periods.append_option(run.report_period_id);
-        categories.append_option(r.cost_category_id);
-    }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(uuids.finish()),
-        Arc::new(periods.finish()),
-        constant(&run.cluster_id),
-        constant(&run.cluster_alias),
-        texts(&|r| Some(r.data_source.as_str())),
-        days(),
-        days(),
-        texts(&|r| r.namespace.as_deref()),
-        texts(&|r| r.node.as_deref()),
-        texts(&|r| r.resource_id.as_deref()),
-        texts(&|r| r.pod_labels.as_deref()),
-        nums(&|r| r.pod.usage_cpu_core_hours),
-        nums(&|r| r.pod.request_cpu_core_hours),
-        nums(&|r| r.pod.effective_usage_cpu_core_hours),
-        nums(&|r| r.pod.limit_cpu_core_hours),
-        nums(&|r| r.pod.usage_memory_gigabyte_hours),
-        nums(&|r| r.pod.request_memory_gigabyte_hours),
-        nums(&|r| r.pod.effective_usage_memory_gigabyte_hours),
-        nums(&|r| r.pod.limit_memory_gigabyte_hours),
-        nums(&|r| r.capacity.node_cpu_cores),
-        nums(&|r| r.capacity.node_cpu_core_hours),
-        nums(&|r| r.capacity.node_memory_gigabytes),
-        nums(&|r| r.capacity.node_memory_gigabyte_hours),
-        nums(&|r| r.capacity.cluster_cpu_core_hours),
-        nums(&|r| r.capacity.cluster_memory_gigabyte_hours),
-        texts(&|r| r.storage.persistentvolumeclaim.as_deref()),
-        texts(&|r| r.storage.persistentvolume.as_deref()),
-        texts(&|r| r.storage.storageclass.as_deref()),
-        texts(&|r| r.volume_labels.as_deref()),
-        texts(&|r| r.all_labels.as_deref()),
-        nums(&|r| r.storage.capacity_gigabyte),
-        nums(&|r| r.storage.capacity_gigabyte_months),
-        nums(&|r| r.storage.request_gigabyte_months),
-        nums(&|r| r.storage.usage_gigabyte_months),
-        constant(&run.source_uuid),
-        texts(&|r| r.infrastructure_cost.then_some(ZERO_INFRASTRUCTURE_COST)),
-        Arc::new(categories.finish()),
-    ];
-    debug_assert_eq!(columns.len(), SUMMARY_COLUMNS.len());
-    RecordBatch::try_new(summary_schema(), columns).map_err(|source| AggregateError::Arrow {
+}
+
+/// Builds a batch of `schema` (the summary schema, with or without `csi_volume_handle`): one
+/// column per field, in the schema's order, each from its accessor.
+fn build(schema: SchemaRef, run: &RunInfo, rows: &[SummaryRow]) -> Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let (column, accessor) = ACCESSORS
+                .iter()
+                .find(|(name, _)| name == field.name())
+                .ok_or(AggregateError::MissingColumn {
+                    column: "an output column without an accessor",
+                })?;
+            debug_assert_eq!(column, field.name());
+            Ok(build_column(*accessor, run, rows))
+        })
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    RecordBatch::try_new(schema, columns).map_err(|source| AggregateError::Arrow {
         what: "building summary rows",
         source,
     })
+}
+
+/// Builds one record batch in [`summary_schema`] from rows, with a fresh v4 uuid per row.
+pub fn to_record_batch(run: &RunInfo, rows: &[SummaryRow]) -> Result<RecordBatch> {
+    build(summary_schema(), run, rows)
 }
 
 /// [`to_record_batch`] plus a trailing `csi_volume_handle` column
 /// ([`summary_schema_with_csi`]): the claim's CSI handle on Storage rows, null elsewhere.
 /// `RecordBatch::project(0..SUMMARY_COLUMNS.len())` gives back the summary batch.
 pub fn to_record_batch_with_csi(run: &RunInfo, rows: &[SummaryRow]) -> Result<RecordBatch> {
-    let batch = to_record_batch(run, rows)?;
-    let bytes = rows
-        .iter()
-        .map(|r| r.storage.csi_volume_handle.as_deref().map_or(0, str::len))
-        .sum();
-    let mut csi = StringBuilder::with_capacity(rows.len(), bytes);
-    rows.iter()
-        .for_each(|r| csi.append_option(r.storage.csi_volume_handle.as_deref()));
-    let mut columns = batch.columns().to_vec();
-    columns.push(Arc::new(csi.finish()));
-    RecordBatch::try_new(summary_schema_with_csi(), columns).map_err(|source| {
-        AggregateError::Arrow {
-            what: "building summary rows with csi_volume_handle",
-            source,
+    build(summary_schema_with_csi(), run, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::SUMMARY_COLUMNS;
+
+    /// Every column of the schema with `csi_volume_handle` has exactly one accessor, and
+    /// every accessor a column.
+    #[test]
+    fn every_column_has_one_accessor() {
+        let schema = summary_schema_with_csi();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        for name in &names {
+            let n = ACCESSORS.iter().filter(|(a, _)| a == name).count();
+            assert_eq!(n, 1, "{name}");
         }
-    })
+        assert_eq!(ACCESSORS.len(), names.len());
+        assert_eq!(names.len(), SUMMARY_COLUMNS.len() + 1);
+    }
 }

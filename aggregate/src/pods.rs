@@ -1,143 +1,28 @@
-//! The aggregator: label tables, pod line items and node capacity in, summary rows out.
+//! The aggregator's state, and the Pod work: label tables, pod line items and node capacity
+//! in, Pod groups out.
 //!
-//! Work is split the way a parallel hash aggregate needs it:
-//! 1. [`Aggregator::prepare`] (sequential, cheap): interns the distinct values of a batch's
-//!    dictionary columns (namespaces, nodes, label strings) into dense ids. Only dictionary
-//!    values are touched, never rows.
-//! 2. [`Aggregator::partial`] (`&self`, pure, run on many threads): folds one prepared batch
-//!    into a [`PodPartial`] keyed by `(day, namespace id, node id, label-set id)`.
-//! 3. [`Aggregator::merge`] (sequential): adds a partial into the running state. All sums
-//!    are exact ([`crate::exact`]), so the result is identical for any split and order.
-//! 4. [`Aggregator::finish_days`] (optional, any number of times): once every line item of
-//!    the days up to some day has been merged, builds those days' Pod and Storage rows and
-//!    frees their state, so a run holds only the days still being read.
-//!    [`Aggregator::take_days`] does the same but hands the days out compact
-//!    ([`FinishedDays`]), to be sorted and built elsewhere a batch at a time;
-//! 5. [`Aggregator::finish`]: the remaining days' rows and every unallocated row (node roles
-//!    depend on the whole range). Rows are built by merging node ⊕ namespace ⊕ pod labels and
-//!    attaching node and cluster capacity and cost categories, and come sorted by
-//!    [`row_order`] within each call.
+//! [`Aggregator::prepare`] (sequential, cheap) interns the distinct values of a batch's
+//! dictionary columns (namespaces, nodes, label strings) into dense ids; only dictionary
+//! values are touched, never rows. [`Aggregator::partial`] (`&self`, pure, any thread) folds
+//! one prepared batch into a [`PodPartial`] keyed by `(day, namespace id, node id, label-set
+//! id)`; [`Aggregator::merge`] adds it into the running state. All sums are exact
+//! ([`crate::exact`]), so the result is identical for any split and order. The calling
+//! sequence around these is in [`crate::aggregator`].
 
-use std::cmp::Ordering;
 use std::ops::Range;
-use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Float64Array, RecordBatch, TimestampSecondArray};
-use arrow::datatypes::{Float64Type, Int32Type, TimestampSecondType};
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::Int32Type;
 use hashbrown::{HashMap, HashSet};
-use ocpagg_labels::{LabelSetId, LabelSets, MergedSets};
-use rayon::prelude::*;
+use ocpagg_labels::LabelSetId;
 
-use crate::config::{RunInfo, SideInputs};
+use crate::aggregator::Aggregator;
 use crate::error::{AggregateError, Result};
 use crate::exact::{ByteSecondsSum, Max, SecondsSum};
-use crate::finished::FinishedDays;
 use crate::groups::{rekey, DenseGroups};
-use crate::output::{DataSource, SummaryRow};
-use crate::storage::StoragePartial;
-use crate::strings::{row_ids, text_dictionary, DictionaryCache, StringId, Strings};
-
-const SECONDS_PER_HOUR: f64 = 3600.0;
-/// Rows per parallel fold task (see [`Aggregator::add_prepared`]).
-const FOLD_ROWS: usize = 16_384;
-/// The text koku looks for in a node's raw label string to call it an infra node.
-const INFRA_LABEL_TEXT: &str = r#""node_role_kubernetes_io": "infra""#;
-/// Merged label maps kept from one day to the next (the same pods carry the same labels every
-/// day); beyond this many, the cache is cleared after a day's rows are built.
-const MERGED_LABELS_KEPT: usize = 1 << 15;
-/// Raw label strings cached from one day to the next (each is parsed once while cached);
-/// beyond this many, the cache is cleared after a day's rows are built, so a month of
-/// distinct label strings (pods that come and go) is not held to the month's end.
-const RAW_LABELS_KEPT: usize = 1 << 16;
-/// Text columns whose values matter only within a day (pods join claims to placements; a
-/// claim's names are copied into its row), and which a month holds many of: they are interned
-/// apart from the long-lived names (namespaces, nodes, storage classes) and forgotten as days
-/// finish.
-pub(crate) const SHORT_LIVED_COLUMNS: [&str; 4] = [
-    "pod",
-    "persistentvolumeclaim",
-    "persistentvolume",
-    "csi_volume_handle",
-];
-/// 2^-30: bytes to gigabytes (GiB), as koku's `power(2, -30)`.
-pub const GIB: f64 = 1.0 / (1u64 << 30) as f64;
-
-/// Columns of `pod_usage` the usage pass reads.
-pub const POD_USAGE_COLUMNS: &[&str] = &[
-    "interval_start",
-    "namespace",
-    "node",
-    "pod",
-    "resource_id",
-    "pod_labels",
-    "pod_usage_cpu_core_seconds",
-    "pod_request_cpu_core_seconds",
-    "pod_limit_cpu_core_seconds",
-    "pod_effective_usage_cpu_core_seconds",
-    "pod_usage_memory_byte_seconds",
-    "pod_request_memory_byte_seconds",
-    "pod_limit_memory_byte_seconds",
-    "pod_effective_usage_memory_byte_seconds",
-    "node_capacity_cpu_cores",
-    "node_capacity_memory_bytes",
-    "node_capacity_cpu_core_seconds",
-    "node_capacity_memory_byte_seconds",
-    "node_role",
-];
-
-/// Columns of hourly `pod_usage` the capacity pass reads (when usage comes from daily files).
-pub const POD_CAPACITY_COLUMNS: &[&str] = &[
-    "interval_start",
-    "node",
-    "node_capacity_cpu_core_seconds",
-    "node_capacity_memory_byte_seconds",
-    "node_role",
-];
-
-/// Columns of `node_labels` read.
-pub const NODE_LABEL_COLUMNS: &[&str] = &["interval_start", "node", "node_labels"];
-/// Columns of `namespace_labels` read.
-pub const NAMESPACE_LABEL_COLUMNS: &[&str] = &["interval_start", "namespace", "namespace_labels"];
-
-/// What a pod_usage batch contributes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PodPass {
-    /// Usage, request, limit and effective sums per group (from hourly or daily line items).
-    Usage,
-    /// Hourly node capacity only (hourly line items, any projection with the capacity columns).
-    Capacity,
-    /// Both, from hourly line items with [`POD_USAGE_COLUMNS`].
-    Both,
-}
-
-impl PodPass {
-    fn usage(self) -> bool {
-        matches!(self, PodPass::Usage | PodPass::Both)
-    }
-    fn capacity(self) -> bool {
-        matches!(self, PodPass::Capacity | PodPass::Both)
-    }
-}
-
-/// Counters of one run, in = out + dropped.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AggregateStats {
-    /// pod_usage line items aggregated into Pod groups.
-    pub pod_items: u64,
-    /// pod_usage line items dropped from Pod rows because their node is empty or null (their
-    /// capacity still counts towards the cluster).
-    pub pod_items_without_node: u64,
-    /// pod_usage line items read for capacity.
-    pub capacity_items: u64,
-    /// node_labels line items.
-    pub node_label_items: u64,
-    /// namespace_labels line items.
-    pub namespace_label_items: u64,
-    /// storage_usage line items aggregated into Storage rows.
-    pub storage_items: u64,
-    /// Distinct label strings parsed.
-    pub label_strings_parsed: u64,
-}
+use crate::input::{column, day_of, f64s, opt, times, Ids, PodPass};
+use crate::roles::fold_data_roles;
+use crate::strings::{StringId, Strings};
 
 pub(crate) type GroupKey = (i32, StringId, StringId, LabelSetId);
 
@@ -201,15 +86,15 @@ pub struct PodPartial {
     capacity: HashMap<(i64, StringId), CapacityAcc>,
     pub(crate) roles: HashMap<StringId, StringId>,
     pub(crate) placements: HashSet<Placement>,
-    pod_items: u64,
-    without_node: u64,
-    capacity_items: u64,
+    pub(crate) pod_items: u64,
+    pub(crate) without_node: u64,
+    pub(crate) capacity_items: u64,
 }
 
 impl PodPartial {
     /// Adds `other` into this partial (the larger of the two is kept and the smaller moved
     /// in). `strings` orders resource ids and roles ("greatest wins").
-    fn absorb(&mut self, mut other: PodPartial, strings: &Strings) {
+    pub(crate) fn absorb(&mut self, mut other: PodPartial, strings: &Strings) {
         if self.groups.len() < other.groups.len() {
             std::mem::swap(self, &mut other);
         }
@@ -231,252 +116,7 @@ impl PodPartial {
     }
 }
 
-/// The aggregate stage of one run. See the module docs for the calling sequence.
-#[derive(Debug)]
-pub struct Aggregator {
-    pub(crate) run: RunInfo,
-    pub(crate) side: SideInputs,
-    pub(crate) strings: Strings,
-    /// Names that matter only within a day ([`SHORT_LIVED_COLUMNS`]: pods, claims, volumes,
-    /// CSI handles), of which a month holds many; see [`Aggregator::forget_short_lived`].
-    pub(crate) short_lived: Strings,
-    pub(crate) labels: LabelSets,
-    /// Row label maps (node ⊕ namespace ⊕ pod or volume labels), in their own id space.
-    pub(crate) merged: MergedSets,
-    pub(crate) empty: StringId,
-    pub(crate) node_labels: HashMap<(i32, StringId), LabelSetId>,
-    pub(crate) namespace_labels: HashMap<(i32, StringId), LabelSetId>,
-    /// Per node seen in node_labels: whether one of its raw label strings names it infra.
-    pub(crate) node_label_flags: HashMap<StringId, bool>,
-    pub(crate) state: PodPartial,
-    pub(crate) storage: StoragePartial,
-    pub(crate) stats: AggregateStats,
-    /// What the unallocated rows need of the days already finished.
-    pub(crate) unallocated: Vec<crate::unallocated::NodeDay>,
-    /// Per (node, resource_id) of the finished days: whether it ran a pod in
-    /// `openshift-kube-apiserver` (for derived node roles).
-    pub(crate) role_pairs: HashMap<(StringId, StringId), bool>,
-    string_remaps: DictionaryCache<StringId>,
-    label_remaps: DictionaryCache<LabelSetId>,
-    /// [`RAW_LABELS_KEPT`] (lower in tests, to exercise the forgetting).
-    pub(crate) raw_labels_kept: usize,
-}
-
-pub(crate) fn column<'a>(batch: &'a RecordBatch, name: &'static str) -> Result<&'a ArrayRef> {
-    batch
-        .column_by_name(name)
-        .ok_or(AggregateError::MissingColumn { column: name })
-}
-
-pub(crate) fn f64s<'a>(batch: &'a RecordBatch, name: &'static str) -> Result<&'a Float64Array> {
-    column(batch, name)?
-        .as_primitive_opt::<Float64Type>()
-        .ok_or(AggregateError::MissingColumn { column: name })
-}
-
-pub(crate) fn times(batch: &RecordBatch) -> Result<&TimestampSecondArray> {
-    column(batch, "interval_start")?
-        .as_primitive_opt::<TimestampSecondType>()
-        .ok_or(AggregateError::MissingColumn {
-            column: "interval_start",
-        })
-}
-
-#[inline]
-pub(crate) fn opt(a: &Float64Array, i: usize) -> Option<f64> {
-    a.is_valid(i).then(|| a.value(i))
-}
-
-/// Row → interned id of a dictionary column, through the remap of its dictionary keys.
-pub(crate) struct Ids<'a> {
-    keys: &'a arrow::array::PrimitiveArray<Int32Type>,
-    remap: &'a [StringId],
-}
-
-impl<'a> Ids<'a> {
-    pub(crate) fn new(column: &'a ArrayRef, remap: &'a [StringId]) -> Self {
-        Self {
-            keys: column.as_dictionary::<Int32Type>().keys(),
-            remap,
-        }
-    }
-
-    #[inline]
-    pub(crate) fn get(&self, i: usize) -> StringId {
-        if self.keys.is_valid(i) {
-            self.remap[self.keys.value(i) as usize]
-        } else {
-            StringId::NULL
-        }
-    }
-}
-
-#[inline]
-pub(crate) fn day_of(ts: i64) -> i32 {
-    ts.div_euclid(86_400) as i32
-}
-
 impl Aggregator {
-    /// A new, empty aggregate for one run.
-    pub fn new(run: RunInfo, side: SideInputs) -> Self {
-        let mut strings = Strings::default();
-        let empty = strings.intern("");
-        let labels = LabelSets::new(side.enabled_keys.clone());
-        Self {
-            run,
-            side,
-            strings,
-            short_lived: Strings::default(),
-            labels,
-            merged: MergedSets::new(),
-            empty,
-            node_labels: HashMap::new(),
-            namespace_labels: HashMap::new(),
-            node_label_flags: HashMap::new(),
-            state: PodPartial::default(),
-            storage: StoragePartial::default(),
-            stats: AggregateStats::default(),
-            unallocated: Vec::new(),
-            role_pairs: HashMap::new(),
-            string_remaps: DictionaryCache::default(),
-            label_remaps: DictionaryCache::default(),
-            raw_labels_kept: RAW_LABELS_KEPT,
-        }
-    }
-
-    /// The run this aggregate is for.
-    pub fn run(&self) -> &RunInfo {
-        &self.run
-    }
-
-    /// Adds a batch of `node_labels` ([`NODE_LABEL_COLUMNS`]). Several label sets of one node
-    /// and day are united (on a conflicting key the greatest value wins).
-    ///
-    /// Also notes, per node, that it has label rows in the run's range and whether one of its
-    /// raw label strings contains `"node_role_kubernetes_io": "infra"` (koku's text match,
-    /// done on the unparsed dictionary values), for derived node roles.
-    pub fn add_node_labels(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.stats.node_label_items += batch.num_rows() as u64;
-        let map = std::mem::take(&mut self.node_labels);
-        self.node_labels = self.add_label_table(batch, "node", "node_labels", map)?;
-        let ts = times(batch)?;
-        let (nodes, node_remap) = self.strings.intern_dictionary(column(batch, "node")?)?;
-        let labels = text_dictionary(column(batch, "node_labels")?)?;
-        let labels = labels.as_dictionary::<Int32Type>();
-        let values = arrow::compute::cast(labels.values(), &arrow::datatypes::DataType::Utf8)
-            .map_err(|source| AggregateError::Arrow {
-                what: "reading node label text",
-                source,
-            })?;
-        let infra: Vec<bool> = values
-            .as_string::<i32>()
-            .iter()
-            .map(|v| v.is_some_and(|text| text.contains(INFRA_LABEL_TEXT)))
-            .collect();
-        let keys = labels.keys();
-        for (i, node) in row_ids(&nodes, &node_remap).enumerate() {
-            if ts.is_null(i) || node.is_null() {
-                continue;
-            }
-            let is_infra = keys.is_valid(i) && infra[keys.value(i) as usize];
-            *self.node_label_flags.entry(node).or_default() |= is_infra;
-        }
-        Ok(())
-    }
-
-    /// Adds a batch of `namespace_labels` ([`NAMESPACE_LABEL_COLUMNS`]).
-    pub fn add_namespace_labels(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.stats.namespace_label_items += batch.num_rows() as u64;
-        let map = std::mem::take(&mut self.namespace_labels);
-        self.namespace_labels =
-            self.add_label_table(batch, "namespace", "namespace_labels", map)?;
-        Ok(())
-    }
-
-    fn add_label_table(
-        &mut self,
-        batch: &RecordBatch,
-        key: &'static str,
-        labels: &'static str,
-        mut map: HashMap<(i32, StringId), LabelSetId>,
-    ) -> Result<HashMap<(i32, StringId), LabelSetId>> {
-        let ts = times(batch)?;
-        let (keys, key_remap) = self.strings.intern_dictionary(column(batch, key)?)?;
-        let (label_col, label_remap) = self.intern_labels(column(batch, labels)?, labels)?;
-        let label_keys = label_col.as_dictionary::<Int32Type>().keys();
-        for (i, node) in row_ids(&keys, &key_remap).enumerate() {
-            let Some(t) = ts.is_valid(i).then(|| ts.value(i)) else {
-                continue;
-            };
-            let id = if label_keys.is_valid(i) {
-                label_remap[label_keys.value(i) as usize]
-            } else {
-                LabelSetId::EMPTY
-            };
-            let slot = map.entry((day_of(t), node)).or_insert(id);
-            if *slot != id {
-                *slot = self.labels.unite(*slot, id);
-            }
-        }
-        Ok(map)
-    }
-
-    /// Label-set id per dictionary key of a label column.
-    pub(crate) fn intern_labels(
-        &mut self,
-        column: &ArrayRef,
-        name: &'static str,
-    ) -> Result<(ArrayRef, Vec<LabelSetId>)> {
-        let dict = text_dictionary(column)?;
-        let labels = &mut self.labels;
-        let remap = self.label_remaps.get_or(
-            (0, name),
-            dict.as_dictionary::<Int32Type>().values(),
-            |values| {
-                let values = arrow::compute::cast(values, &arrow::datatypes::DataType::Utf8)
-                    .map_err(|source| AggregateError::Arrow {
-                        what: "reading label text",
-                        source,
-                    })?;
-                values
-                    .as_string::<i32>()
-                    .iter()
-                    .map(|v| {
-                        labels
-                            .intern_str(v)
-                            .map_err(|source| AggregateError::Labels {
-                                column: name,
-                                source,
-                            })
-                    })
-                    .collect()
-            },
-        )?;
-        Ok((dict, remap))
-    }
-
-    /// Interns the dictionary values of a text column of `table` (0: pod_usage, 1:
-    /// storage_usage), reusing the ids of the previous batch when it shares the dictionary.
-    pub(crate) fn intern_column(
-        &mut self,
-        table: u8,
-        name: &'static str,
-        column: &ArrayRef,
-    ) -> Result<(ArrayRef, Vec<StringId>)> {
-        let dict = text_dictionary(column)?;
-        let strings = if SHORT_LIVED_COLUMNS.contains(&name) {
-            &mut self.short_lived
-        } else {
-            &mut self.strings
-        };
-        let remap = self.string_remaps.get_or(
-            (table, name),
-            dict.as_dictionary::<Int32Type>().values(),
-            |values| strings.intern_values(values),
-        )?;
-        Ok((dict, remap))
-    }
-
     /// Interns a pod_usage batch's dictionary values (sequential, cheap).
     pub fn prepare(&mut self, batch: RecordBatch, pass: PodPass) -> Result<PreparedBatch> {
         let mut columns = batch.columns().to_vec();
@@ -526,34 +166,26 @@ impl Aggregator {
     /// Folds one prepared batch into a partial aggregate. Pure: safe to run for many batches
     /// at once on a thread pool.
     pub fn partial(&self, prepared: &PreparedBatch) -> Result<PodPartial> {
-        self.partial_rows(prepared, 0..prepared.num_rows())
-    }
-
-    /// Folds rows `rows` of one prepared batch into a partial aggregate, so that one large
-    /// batch can be folded by several workers. Pure, like [`Aggregator::partial`].
-    pub fn partial_rows(&self, prepared: &PreparedBatch, rows: Range<usize>) -> Result<PodPartial> {
         let mut out = PodPartial::default();
-        self.fold(prepared, rows, &mut out)?;
+        self.fold(prepared, 0..prepared.num_rows(), &mut out)?;
         Ok(out)
     }
 
-    fn fold(&self, p: &PreparedBatch, rows: Range<usize>, out: &mut PodPartial) -> Result<()> {
+    /// Folds rows `rows` of one prepared batch into `out` (so that one large batch can be
+    /// folded by several workers).
+    pub(crate) fn fold(
+        &self,
+        p: &PreparedBatch,
+        rows: Range<usize>,
+        out: &mut PodPartial,
+    ) -> Result<()> {
         let b = &p.batch;
         let ts = times(b)?;
         let nodes = Ids::new(column(b, "node")?, &p.node);
         let roles = column(b, "node_role")?;
         if roles.null_count() < roles.len() {
             let roles = Ids::new(roles, &p.role);
-            for i in rows.clone() {
-                let role = roles.get(i);
-                if role.is_null() {
-                    continue;
-                }
-                let slot = out.roles.entry(nodes.get(i)).or_insert(role);
-                if self.strings.greater(role, *slot) {
-                    *slot = role;
-                }
-            }
+            fold_data_roles(&mut out.roles, &nodes, &roles, rows.clone(), &self.strings);
         }
         if p.pass.capacity() {
             let cpu = f64s(b, "node_capacity_cpu_core_seconds")?;
@@ -648,187 +280,10 @@ impl Aggregator {
         self.state.absorb(partial, &self.strings);
     }
 
-    /// Prepares, folds in parallel on `pool`, and merges a window of batches. Batches are
-    /// folded independently, so any window size and thread count gives the same result.
-    pub fn add_batches(
-        &mut self,
-        pool: &rayon::ThreadPool,
-        batches: Vec<RecordBatch>,
-        pass: PodPass,
-    ) -> Result<()> {
-        let prepared = batches
-            .into_iter()
-            .map(|b| self.prepare(b, pass))
-            .collect::<Result<Vec<_>>>()?;
-        self.add_prepared(pool, &prepared)
-    }
-
-    /// Folds already prepared batches in parallel on `pool` and merges the result.
-    pub fn add_prepared(
-        &mut self,
-        pool: &rayon::ThreadPool,
-        prepared: &[PreparedBatch],
-    ) -> Result<()> {
-        let this = &*self;
-        // Work items of at most FOLD_ROWS rows, so a window of few large batches still keeps
-        // every worker busy.
-        let items: Vec<(&PreparedBatch, Range<usize>)> = prepared
-            .iter()
-            .flat_map(|p| {
-                (0..p.num_rows())
-                    .step_by(FOLD_ROWS)
-                    .map(move |start| (p, start..(start + FOLD_ROWS).min(p.num_rows())))
-            })
-            .collect();
-        let partial = pool.install(|| {
-            // Each worker folds its items straight into one partial; partials are merged
-            // only where rayon split the work.
-            items
-                .into_par_iter()
-                .try_fold(PodPartial::default, |mut acc, (p, rows)| {
-                    this.fold(p, rows, &mut acc).map(|()| acc)
-                })
-                .try_reduce(PodPartial::default, |mut a, b| {
-                    a.absorb(b, &this.strings);
-                    Ok(a)
-                })
-        })?;
-        self.merge(partial);
-        Ok(())
-    }
-
-    /// Counters so far.
-    pub fn stats(&self) -> AggregateStats {
-        AggregateStats {
-            pod_items: self.state.pod_items,
-            pod_items_without_node: self.state.without_node,
-            capacity_items: self.state.capacity_items,
-            storage_items: self.storage.items,
-            label_strings_parsed: self.labels.strings_parsed(),
-            ..self.stats
-        }
-    }
-
-    /// Node roles seen in the `node_role` column (greatest per node).
-    pub fn node_roles_from_data(&self) -> Vec<(Arc<str>, Arc<str>)> {
-        let mut roles: Vec<_> = self
-            .state
-            .roles
-            .iter()
-            .filter_map(|(n, r)| {
-                Some((
-                    Arc::clone(self.strings.get(*n)?),
-                    Arc::clone(self.strings.get(*r)?),
-                ))
-            })
-            .collect();
-        roles.sort();
-        roles
-    }
-
-    /// Builds the Pod and Storage rows of every day up to `last_day` (days since 1970-01-01),
-    /// sorted by [`row_order`], and frees those days' state.
-    ///
-    /// Call it once every line item of those days has been merged (all files that may hold
-    /// them are read): a run then holds only the days still being read, whatever the length
-    /// of the month. Unallocated rows need node roles, which depend on the whole range, so
-    /// they come from [`Aggregator::finish`]; what they need of a finished day is kept (a few
-    /// numbers per node and day).
-    pub fn finish_days(&mut self, last_day: i32) -> Vec<SummaryRow> {
-        let mut days = self.take_days(last_day);
-        days.sort();
-        days.into_rows()
-    }
-
-    /// [`Aggregator::finish_days`] without building or sorting the rows: the days come out
-    /// as [`FinishedDays`], compact, for a caller that sorts and converts them elsewhere
-    /// (e.g. on another thread while this aggregate goes on folding).
-    ///
-    /// Fold every prepared batch first ([`Aggregator::add_prepared`]): the names that only
-    /// matter within a day (pods, claims) are forgotten here, and a [`PreparedBatch`] or
-    /// [`crate::PreparedStorage`] kept across this call may refer to ids given to other names.
-    pub fn take_days(&mut self, last_day: i32) -> FinishedDays {
-        let capacity = self.take_capacity(last_day);
-        let groups = self.take_pod_groups(last_day);
-        let placements: HashSet<Placement> = self
-            .state
-            .placements
-            .extract_if(|p| p.0 <= last_day)
-            .collect();
-        // The texts and label JSON the groups name, and each namespace's cost category,
-        // looked up once per distinct id (ids are dense: a bitmap says which were seen).
-        let mut texts: HashMap<StringId, Arc<str>> = HashMap::new();
-        let mut labels: HashMap<LabelSetId, Arc<str>> = HashMap::new();
-        let mut categories: HashMap<StringId, Option<i32>> = HashMap::new();
-        let mut seen = vec![false; self.strings.id_bound()];
-        for ((_, namespace, node, label_set), acc) in &groups {
-            self.cost_category_of(&mut categories, *namespace);
-            for id in [*namespace, *node, acc.resource.unwrap_or(StringId::NULL)] {
-                if id.is_null() || std::mem::replace(&mut seen[id.0 as usize], true) {
-                    continue;
-                }
-                if let Some(text) = self.strings.get(id) {
-                    texts.insert(id, Arc::clone(text));
-                }
-            }
-            labels
-                .entry(*label_set)
-                .or_insert_with(|| Arc::clone(self.merged.json(*label_set)));
-        }
-        self.note_unallocated(&groups, &capacity);
-        self.note_role_pairs(&placements);
-        let mut storage = Vec::new();
-        self.storage_rows(last_day, &placements, &mut storage);
-        self.node_labels.retain(|&(day, _), _| day > last_day);
-        self.namespace_labels.retain(|&(day, _), _| day > last_day);
-        // The days keep their JSON; the merged ids are not used past this point.
-        self.merged.clear_if_over(MERGED_LABELS_KEPT);
-        self.labels.forget_raw_if_over(self.raw_labels_kept);
-        self.forget_short_lived();
-        FinishedDays::new(groups, storage, texts, labels, categories, capacity)
-    }
-
-    /// Builds the remaining rows: Pod and Storage rows of the days not yet finished by
-    /// [`Aggregator::finish_days`] or taken by [`Aggregator::take_days`], and every
-    /// unallocated row, sorted by [`row_order`].
-    pub fn finish(mut self) -> Summary {
-        let stats = self.stats();
-        let mut rows = self.take_days(i32::MAX).into_rows();
-        self.unallocated_rows(&mut rows);
-        sort_rows(&mut rows);
-        Summary { rows, stats }
-    }
-
-    /// The cost category of `namespace`, matched once per namespace and kept in `cache`.
-    pub(crate) fn cost_category_of(
-        &self,
-        cache: &mut HashMap<StringId, Option<i32>>,
-        namespace: StringId,
-    ) -> Option<i32> {
-        *cache.entry(namespace).or_insert_with(|| {
-            self.side
-                .cost_category(self.strings.get(namespace).map(|s| s.as_ref()))
-        })
-    }
-
-    /// Forgets the short-lived names no unfinished day refers to (placements, open claims,
-    /// and the dictionaries the next batches may share), so that interner holds the names of
-    /// the days being read rather than every pod and claim of the month.
-    fn forget_short_lived(&mut self) {
-        let mut live: HashSet<StringId> = self.state.placements.iter().map(|p| p.2).collect();
-        live.extend(self.storage.short_lived_ids());
-        for table in [0, 1] {
-            for column in SHORT_LIVED_COLUMNS {
-                live.extend(self.string_remaps.cached((table, column)).iter().copied());
-            }
-        }
-        self.short_lived.retain(|id| live.contains(&id));
-    }
-
     /// Node capacity per (day, node) of the days up to `last_day` (the hourly maxima summed
     /// over the day's intervals), and cluster capacity per day: the sum over all nodes, ''
     /// and null included. Those days' hourly entries are removed.
-    fn take_capacity(&mut self, last_day: i32) -> DayCapacity {
+    pub(crate) fn take_capacity(&mut self, last_day: i32) -> DayCapacity {
         let mut out = DayCapacity::default();
         for ((ts, node), acc) in self
             .state
@@ -850,7 +305,7 @@ impl Aggregator {
     /// The Pod groups of the days up to `last_day`, with pod labels merged with the node's
     /// and namespace's labels of the day. Different pod label sets can merge into the same
     /// map, so groups are re-keyed.
-    fn take_pod_groups(&mut self, last_day: i32) -> Vec<(GroupKey, PodAcc)> {
+    pub(crate) fn take_pod_groups(&mut self, last_day: i32) -> Vec<(GroupKey, PodAcc)> {
         let mut groups = self.state.groups.take_where(|key| key.0 <= last_day);
         let (node_labels, namespace_labels) = (&self.node_labels, &self.namespace_labels);
         let (labels, merged, strings) = (&self.labels, &mut self.merged, &self.strings);
@@ -892,16 +347,6 @@ impl DayCapacity {
     }
 }
 
-/// Core-seconds to core-hours, rounded once.
-pub(crate) fn hours(s: SecondsSum) -> Option<f64> {
-    s.value().map(|v| v / SECONDS_PER_HOUR)
-}
-
-/// Byte-seconds to gigabyte-hours (GiB), rounded once per operation.
-pub(crate) fn gib_hours(s: ByteSecondsSum) -> Option<f64> {
-    s.value().map(|v| v / SECONDS_PER_HOUR * GIB)
-}
-
 pub(crate) fn merge_acc(into: &mut PodAcc, from: &PodAcc, strings: &Strings) {
     into.usage_cpu.merge(&from.usage_cpu);
     into.request_cpu.merge(&from.request_cpu);
@@ -920,125 +365,141 @@ pub(crate) fn merge_acc(into: &mut PodAcc, from: &PodAcc, strings: &Strings) {
     };
 }
 
-/// Output order: day, data source (Pod before Storage), namespace (null first), node,
-/// resource_id, pod labels (null first, so a node's unallocated row precedes a Pod row of the
-/// same namespace), volume labels, then the claim: persistent volume claim, volume, storage
-/// class and CSI volume handle.
-///
-/// This is a total order on what tells rows apart: Pod rows are unique per (day, namespace,
-/// node, labels), unallocated rows per (day, node) and Storage rows per their full grouping
-/// key, so the output is the same on every run.
-pub fn row_order(a: &SummaryRow, b: &SummaryRow) -> Ordering {
-    type Text<'a> = &'a Option<Arc<str>>;
-    fn key(r: &SummaryRow) -> (i32, DataSource, Text<'_>, Text<'_>, Text<'_>) {
-        (r.day, r.data_source, &r.namespace, &r.node, &r.resource_id)
-    }
-    fn claim(r: &SummaryRow) -> [Text<'_>; 4] {
-        let s = &r.storage;
-        [
-            &s.persistentvolumeclaim,
-            &s.persistentvolume,
-            &s.storageclass,
-            &s.csi_volume_handle,
-        ]
-    }
-    key(a)
-        .cmp(&key(b))
-        .then_with(|| a.pod_labels.cmp(&b.pod_labels))
-        .then_with(|| a.volume_labels.cmp(&b.volume_labels))
-        .then_with(|| claim(a).cmp(&claim(b)))
-}
+#[cfg(test)]
+mod tests {
+    use crate::input::{PodPass, Table, POD_USAGE_COLUMNS};
+    use crate::output::{DataSource, SummaryRow};
+    use crate::testing::{aggregator, canonical, nums, text, times};
 
-/// Sorts rows by [`row_order`] without comparing text in the sort itself.
-///
-/// Rows are wide (about 500 bytes) and their keys are text, so a plain `sort_by` spends most of
-/// its time moving rows and comparing strings. Instead, each distinct string (told apart by
-/// its allocation: rows share the aggregate's interned `Arc<str>`s) is ranked once by content,
-/// each row gets a fixed-size integer key, and only `u32` indices are sorted.
-pub fn sort_rows(rows: &mut [SummaryRow]) {
-    const FIELDS: usize = 9;
-    fn texts(r: &SummaryRow) -> [&Option<Arc<str>>; FIELDS] {
-        let s = &r.storage;
-        [
-            &r.namespace,
-            &r.node,
-            &r.resource_id,
-            &r.pod_labels,
-            &r.volume_labels,
-            &s.persistentvolumeclaim,
-            &s.persistentvolume,
-            &s.storageclass,
-            &s.csi_volume_handle,
-        ]
-    }
-    let order: Vec<u32> = {
-        // Provisional id per distinct allocation, then a rank per distinct content.
-        let mut ids: HashMap<(usize, usize), u32> = HashMap::new();
-        let mut distinct: Vec<&str> = Vec::new();
-        let mut keys: Vec<(i32, DataSource, [u32; FIELDS])> = Vec::with_capacity(rows.len());
-        for r in rows.iter() {
-            let mut key = [0u32; FIELDS];
-            for (slot, text) in key.iter_mut().zip(texts(r)) {
-                if let Some(t) = text {
-                    let id = *ids
-                        .entry((t.as_ptr() as usize, t.len()))
-                        .or_insert_with(|| {
-                            distinct.push(t);
-                            (distinct.len() - 1) as u32
-                        });
-                    *slot = id;
-                } else {
-                    *slot = u32::MAX;
-                }
-            }
-            keys.push((r.day, r.data_source, key));
-        }
-        let mut by_text: Vec<u32> = (0..distinct.len() as u32).collect();
-        by_text.sort_unstable_by_key(|&i| distinct[i as usize]);
-        // Null sorts first (rank 0); equal texts in different allocations share a rank.
-        let mut rank = vec![0u32; distinct.len()];
-        let mut next = 0u32;
-        for (n, &i) in by_text.iter().enumerate() {
-            if n == 0 || distinct[by_text[n - 1] as usize] != distinct[i as usize] {
-                next += 1;
-            }
-            rank[i as usize] = next;
-        }
-        for (_, _, key) in &mut keys {
-            for slot in key.iter_mut() {
-                *slot = if *slot == u32::MAX {
-                    0
-                } else {
-                    rank[*slot as usize]
-                };
-            }
-        }
-        let mut order: Vec<u32> = (0..rows.len() as u32).collect();
-        order.sort_unstable_by_key(|&i| keys[i as usize]);
-        order
-    };
-    // Apply the permutation in place, cycle by cycle: no second copy of the rows.
-    let mut order = order;
-    for start in 0..order.len() {
-        let mut at = start;
-        loop {
-            let from = order[at] as usize;
-            order[at] = at as u32; // placed
-            if from == start || from == at {
-                break;
-            }
-            rows.swap(at, from);
-            at = from;
-        }
-    }
-    debug_assert!(rows.windows(2).all(|w| row_order(&w[0], &w[1]).is_le()));
-}
+    const HOUR: i64 = 3600;
 
-/// The rows of a finished aggregate.
-#[derive(Debug, Clone)]
-pub struct Summary {
-    /// Rows in output order.
-    pub rows: Vec<SummaryRow>,
-    /// Counters.
-    pub stats: AggregateStats,
+    fn nulls(n: usize) -> arrow::array::ArrayRef {
+        std::sync::Arc::new(arrow::array::Float64Array::from(vec![None; n]))
+    }
+    const GIB: f64 = (1u64 << 30) as f64;
+
+    /// Three hourly line items of pod `p` on node `n1` and one without a node, on
+    /// 1970-01-01; the numbers below are computed by hand from them.
+    fn items() -> arrow::array::RecordBatch {
+        canonical(
+            POD_USAGE_COLUMNS,
+            4,
+            &[
+                ("interval_start", times(&[0, HOUR, 2 * HOUR, 0])),
+                ("namespace", text(&[Some("ns"); 4])),
+                (
+                    "node",
+                    text(&[Some("n1"), Some("n1"), Some("n1"), Some("")]),
+                ),
+                ("pod", text(&[Some("p"); 4])),
+                ("resource_id", text(&[Some("r1"); 4])),
+                ("pod_labels", text(&[Some(r#"{"app": "x"}"#); 4])),
+                (
+                    "pod_usage_cpu_core_seconds",
+                    nums(&[1800.0, 3600.0, 900.0, 7.0]),
+                ),
+                (
+                    "pod_request_cpu_core_seconds",
+                    nums(&[3600.0, 1800.0, 3600.0, 7.0]),
+                ),
+                (
+                    "pod_usage_memory_byte_seconds",
+                    nums(&[2.0 * GIB * 3600.0; 4]),
+                ),
+                (
+                    "pod_request_memory_byte_seconds",
+                    nums(&[GIB * 3600.0, 3.0 * GIB * 3600.0, GIB * 3600.0, 0.0]),
+                ),
+                ("pod_effective_usage_cpu_core_seconds", nulls(4)),
+                ("pod_effective_usage_memory_byte_seconds", nulls(4)),
+                ("pod_limit_cpu_core_seconds", nulls(4)),
+                ("node_capacity_cpu_cores", nums(&[4.0; 4])),
+                ("node_capacity_memory_bytes", nums(&[16.0 * GIB; 4])),
+                ("node_capacity_cpu_core_seconds", nums(&[4.0 * 3600.0; 4])),
+                (
+                    "node_capacity_memory_byte_seconds",
+                    nums(&[16.0 * GIB * 3600.0; 4]),
+                ),
+            ],
+        )
+    }
+
+    fn pod_rows(rows: &[SummaryRow]) -> Vec<&SummaryRow> {
+        rows.iter()
+            .filter(|r| r.data_source == DataSource::Pod && r.pod_labels.is_some())
+            .collect()
+    }
+
+    #[test]
+    fn a_pod_row_sums_its_line_items_in_hours() {
+        let mut agg = aggregator();
+        agg.push(Table::Pods(PodPass::Both), items()).unwrap();
+        let summary = agg.finish().unwrap();
+        let rows = pod_rows(&summary.rows);
+        assert_eq!(rows.len(), 1, "{rows:#?}");
+        let r = rows[0];
+        assert_eq!(r.namespace.as_deref(), Some("ns"));
+        assert_eq!(r.node.as_deref(), Some("n1"));
+        assert_eq!(r.resource_id.as_deref(), Some("r1"));
+        // No key is enabled by default, so `app` is filtered out.
+        assert_eq!(r.pod_labels.as_deref(), Some("{}"));
+        // (1800 + 3600 + 900) s / 3600.
+        assert_eq!(r.pod.usage_cpu_core_hours, Some(1.75));
+        // (3600 + 1800 + 3600) s / 3600.
+        assert_eq!(r.pod.request_cpu_core_hours, Some(2.5));
+        // No effective usage: greatest(usage, request) per item, 3600 + 3600 + 3600.
+        assert_eq!(r.pod.effective_usage_cpu_core_hours, Some(3.0));
+        // 2 GiB for each of three hours.
+        assert_eq!(r.pod.usage_memory_gigabyte_hours, Some(6.0));
+        // 1 + 3 + 1 GiB for an hour each.
+        assert_eq!(r.pod.request_memory_gigabyte_hours, Some(5.0));
+        // greatest(usage, request) per item: 2 + 3 + 2.
+        assert_eq!(r.pod.effective_usage_memory_gigabyte_hours, Some(7.0));
+        // Null on every item: a null sum, not 0.
+        assert_eq!(r.pod.limit_cpu_core_hours, None);
+        assert_eq!(r.capacity.node_cpu_cores, Some(4.0));
+        assert_eq!(r.capacity.node_memory_gigabytes, Some(16.0));
+        // Three hours of 4 cores on n1.
+        assert_eq!(r.capacity.node_cpu_core_hours, Some(12.0));
+        assert_eq!(r.capacity.node_memory_gigabyte_hours, Some(48.0));
+        // The cluster: n1's three hours and the node-less item's hour ('' is a node too).
+        assert_eq!(r.capacity.cluster_cpu_core_hours, Some(16.0));
+        assert_eq!(summary.stats.pod_items, 3);
+        assert_eq!(summary.stats.pod_items_without_node, 1);
+        assert_eq!(summary.stats.capacity_items, 4);
+    }
+
+    /// prepare → partial → merge on each half gives what one push of the whole batch gives.
+    #[test]
+    fn partials_of_halves_merge_to_the_whole() {
+        let mut whole = aggregator();
+        whole.push(Table::Pods(PodPass::Both), items()).unwrap();
+        let whole = whole.finish().unwrap();
+        let mut split = aggregator();
+        let batch = items();
+        for half in [batch.slice(0, 2), batch.slice(2, 2)] {
+            let prepared = split.prepare(half, PodPass::Both).unwrap();
+            let partial = split.partial(&prepared).unwrap();
+            split.merge(partial);
+        }
+        let split = split.finish().unwrap();
+        assert_eq!(split.rows, whole.rows);
+        assert_eq!(split.stats, whole.stats);
+    }
+
+    /// A usage pass and a capacity pass over the same items give the rows of one pass that
+    /// does both.
+    #[test]
+    fn usage_and_capacity_passes_give_what_both_gives() {
+        let mut both = aggregator();
+        both.push(Table::Pods(PodPass::Both), items()).unwrap();
+        let both = both.finish().unwrap();
+        let mut passes = aggregator();
+        passes.push(Table::Pods(PodPass::Usage), items()).unwrap();
+        passes
+            .push(Table::Pods(PodPass::Capacity), items())
+            .unwrap();
+        let passes = passes.finish().unwrap();
+        assert_eq!(passes.rows, both.rows);
+    }
 }

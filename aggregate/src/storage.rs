@@ -21,30 +21,15 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Int32Type;
 use hashbrown::{HashMap, HashSet};
 use ocpagg_labels::LabelSetId;
-use rayon::prelude::*;
 
+use crate::aggregator::Aggregator;
 use crate::error::{AggregateError, Result};
 use crate::exact::{ByteSecondsSum, Max};
+use crate::input::{column, day_of, f64s, opt, times};
 use crate::output::{DataSource, StorageMeasures, SummaryRow};
-use crate::pods::{column, day_of, f64s, opt, times, Aggregator, Placement, GIB};
+use crate::pods::Placement;
 use crate::strings::{row_ids, StringId};
-
-/// Columns of `storage_usage` read (hourly or daily files).
-pub const STORAGE_USAGE_COLUMNS: &[&str] = &[
-    "interval_start",
-    "namespace",
-    "pod",
-    "persistentvolumeclaim",
-    "persistentvolume",
-    "storageclass",
-    "csi_volume_handle",
-    "persistentvolumeclaim_capacity_bytes",
-    "persistentvolumeclaim_capacity_byte_seconds",
-    "volume_request_storage_byte_seconds",
-    "persistentvolumeclaim_usage_byte_seconds",
-    "persistentvolume_labels",
-    "persistentvolumeclaim_labels",
-];
+use crate::units::GIB;
 
 /// The text columns of a claim, in key order.
 const TEXT_COLUMNS: [&str; 6] = [
@@ -125,7 +110,7 @@ impl StoragePartial {
             .flat_map(|k| [POD, PVC, PV, CSI].map(|i| k.text[i]))
     }
 
-    fn absorb(&mut self, mut other: StoragePartial) {
+    pub(crate) fn absorb(&mut self, mut other: StoragePartial) {
         if self.groups.len() < other.groups.len() {
             std::mem::swap(self, &mut other);
         }
@@ -157,7 +142,7 @@ fn days_in_month(day: i32) -> u32 {
 }
 
 impl Aggregator {
-    /// Interns a storage_usage batch's ([`STORAGE_USAGE_COLUMNS`]) dictionary values and
+    /// Interns a storage_usage batch's ([`crate::STORAGE_USAGE_COLUMNS`]) dictionary values and
     /// label strings (sequential, cheap: dictionary values only).
     pub fn prepare_storage(&mut self, batch: RecordBatch) -> Result<PreparedStorage> {
         let schema = batch.schema();
@@ -241,27 +226,6 @@ impl Aggregator {
     /// Adds a partial storage aggregate into the running state.
     pub fn merge_storage(&mut self, partial: StoragePartial) {
         self.storage.absorb(partial);
-    }
-
-    /// Folds prepared storage batches in parallel on `pool` and merges the result. Sums are
-    /// exact, so any split and thread count gives the same rows.
-    pub fn add_prepared_storage(
-        &mut self,
-        pool: &rayon::ThreadPool,
-        prepared: &[PreparedStorage],
-    ) -> Result<()> {
-        let this = &*self;
-        let partial = pool.install(|| {
-            prepared
-                .par_iter()
-                .map(|p| this.partial_storage(p))
-                .try_reduce(StoragePartial::default, |mut a, b| {
-                    a.absorb(b);
-                    Ok(a)
-                })
-        })?;
-        self.merge_storage(partial);
-        Ok(())
     }
 
     /// Places the claims of the days up to `last_day` on their pods' nodes (`placements`: those
@@ -399,68 +363,9 @@ mod tests {
 
     use chrono::{Datelike, NaiveDate};
 
-    use arrow::array::{ArrayRef, DictionaryArray, Float64Array, TimestampSecondArray};
-    use arrow::datatypes::Int32Type;
-
     use super::*;
-    use crate::config::{RunInfo, SideInputs};
-    use crate::pods::{PodPass, POD_USAGE_COLUMNS};
-
-    /// A batch in the reader's canonical schema with `names`' columns: those in `set` as
-    /// given, other text columns null and numbers 0.
-    fn canonical(names: &[&str], rows: usize, set: &[(&str, ArrayRef)]) -> RecordBatch {
-        let columns: Vec<(String, ArrayRef)> = names
-            .iter()
-            .map(|&name| {
-                let given = set
-                    .iter()
-                    .find(|(n, _)| *n == name)
-                    .map(|(_, c)| Arc::clone(c));
-                let column = given.unwrap_or_else(|| {
-                    if name.ends_with("_seconds")
-                        || name.ends_with("_bytes")
-                        || name.ends_with("_cores")
-                    {
-                        Arc::new(Float64Array::from(vec![0.0; rows])) as ArrayRef
-                    } else {
-                        text(&vec![None; rows])
-                    }
-                });
-                (name.to_string(), column)
-            })
-            .collect();
-        RecordBatch::try_from_iter(columns).unwrap()
-    }
-
-    fn text(values: &[Option<&str>]) -> ArrayRef {
-        Arc::new(
-            values
-                .iter()
-                .copied()
-                .collect::<DictionaryArray<Int32Type>>(),
-        )
-    }
-
-    fn nums(values: &[f64]) -> ArrayRef {
-        Arc::new(Float64Array::from(values.to_vec()))
-    }
-
-    fn times(values: &[i64]) -> ArrayRef {
-        Arc::new(TimestampSecondArray::from(values.to_vec()).with_timezone("UTC"))
-    }
-
-    fn aggregator() -> Aggregator {
-        let day = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
-        let run = RunInfo {
-            source_uuid: "s".into(),
-            cluster_id: "c".into(),
-            cluster_alias: "c".into(),
-            report_period_id: None,
-            start: day,
-            end: day,
-        };
-        Aggregator::new(run, SideInputs::default())
-    }
+    use crate::input::{PodPass, Table, POD_USAGE_COLUMNS, STORAGE_USAGE_COLUMNS};
+    use crate::testing::{aggregator, canonical, nums, text, times};
 
     /// Pods `a` on n1 and `b` on n2, one hour each on 1970-01-01.
     fn pods() -> RecordBatch {
@@ -519,27 +424,39 @@ mod tests {
         )
     }
 
-    fn run(storage_first: bool, storage: Vec<RecordBatch>) -> Vec<SummaryRow> {
+    /// An aggregator folding on a pool of two threads.
+    fn pooled() -> Aggregator {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()
             .unwrap();
-        let mut agg = aggregator();
+        aggregator().with_pool(Arc::new(pool))
+    }
+
+    /// The rows of the days up to `last_day`, sorted, through the protocol.
+    fn finish_days(agg: &mut Aggregator, last_day: i32) -> Vec<SummaryRow> {
+        agg.close_days_before(last_day + 1);
+        let mut days = agg.emit_ready().unwrap().unwrap();
+        days.sort();
+        days.into_rows()
+    }
+
+    fn run(storage_first: bool, storage: Vec<RecordBatch>) -> Vec<SummaryRow> {
+        let mut agg = pooled();
         let add_storage = |agg: &mut Aggregator| {
-            let prepared: Vec<PreparedStorage> = storage
-                .iter()
-                .map(|b| agg.prepare_storage(b.clone()).unwrap())
-                .collect();
-            agg.add_prepared_storage(&pool, &prepared).unwrap();
+            for b in &storage {
+                agg.push(Table::Storage, b.clone()).unwrap();
+            }
         };
         if storage_first {
             add_storage(&mut agg);
         }
-        agg.add_batches(&pool, vec![pods()], PodPass::Both).unwrap();
+        agg.push(Table::Pods(PodPass::Both), pods()).unwrap();
         if !storage_first {
             add_storage(&mut agg);
         }
         agg.finish()
+            .unwrap()
             .rows
             .into_iter()
             .filter(|r| r.data_source == DataSource::Storage)
@@ -590,10 +507,6 @@ mod tests {
     /// `finish` gives: every Pod, Storage and unallocated row, the same numbers.
     #[test]
     fn forgetting_raw_label_strings_between_days_gives_the_same_rows() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
         let labelled = |b: RecordBatch| {
             let i = b.schema().index_of("pod_labels").unwrap();
             let mut columns = b.columns().to_vec();
@@ -602,53 +515,52 @@ mod tests {
         };
         let day0 = labelled(pods());
         let day1 = shifted(&labelled(pods()), 86_400);
-        let mut whole = aggregator();
+        let mut whole = pooled();
         whole
-            .add_batches(&pool, vec![day0.clone(), day1.clone()], PodPass::Both)
+            .push(Table::Pods(PodPass::Both), day0.clone())
             .unwrap();
+        whole
+            .push(Table::Pods(PodPass::Both), day1.clone())
+            .unwrap();
+        whole.flush().unwrap();
         let parsed_once = whole.labels.strings_parsed();
-        let mut whole = whole.finish().rows;
+        let mut whole = whole.finish().unwrap().rows;
 
-        let mut split = aggregator();
+        let mut split = pooled();
         split.raw_labels_kept = 0;
-        split.add_batches(&pool, vec![day0], PodPass::Both).unwrap();
-        let mut rows = split.finish_days(0);
+        split.push(Table::Pods(PodPass::Both), day0).unwrap();
+        let mut rows = finish_days(&mut split, 0);
         assert_eq!(split.labels.raw_cached(), 0, "forgotten after day 0");
-        split.add_batches(&pool, vec![day1], PodPass::Both).unwrap();
+        split.push(Table::Pods(PodPass::Both), day1).unwrap();
+        split.flush().unwrap();
         assert_eq!(
             split.labels.strings_parsed(),
             2 * parsed_once,
             "parsed again"
         );
-        rows.extend(split.finish().rows);
-        crate::pods::sort_rows(&mut whole);
-        crate::pods::sort_rows(&mut rows);
+        rows.extend(split.finish().unwrap().rows);
+        crate::order::sort_rows(&mut whole);
+        crate::order::sort_rows(&mut rows);
         assert_eq!(rows, whole);
     }
 
     #[test]
     fn finishing_day_by_day_gives_the_same_rows() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
         let feed = |agg: &mut Aggregator| {
-            let pods = vec![pods(), shifted(&pods(), 86_400)];
-            agg.add_batches(&pool, pods, PodPass::Both).unwrap();
-            let claims = [claims(&["a", "gone"]), shifted(&claims(&["b"]), 86_400)];
-            let prepared: Vec<PreparedStorage> = claims
-                .iter()
-                .map(|b| agg.prepare_storage(b.clone()).unwrap())
-                .collect();
-            agg.add_prepared_storage(&pool, &prepared).unwrap();
+            for b in [pods(), shifted(&pods(), 86_400)] {
+                agg.push(Table::Pods(PodPass::Both), b).unwrap();
+            }
+            for b in [claims(&["a", "gone"]), shifted(&claims(&["b"]), 86_400)] {
+                agg.push(Table::Storage, b).unwrap();
+            }
         };
-        let mut whole = aggregator();
+        let mut whole = pooled();
         feed(&mut whole);
-        let mut whole = whole.finish().rows;
+        let mut whole = whole.finish().unwrap().rows;
 
-        let mut split = aggregator();
+        let mut split = pooled();
         feed(&mut split);
-        let first = split.finish_days(0);
+        let first = finish_days(&mut split, 0);
         assert!(first.iter().all(|r| r.day == 0), "only day 0: {first:#?}");
         assert!(first.iter().any(|r| r.data_source == DataSource::Storage));
         // Unallocated rows (Pod rows without pod labels) wait for the end.
@@ -656,9 +568,9 @@ mod tests {
             .iter()
             .all(|r| r.pod_labels.is_some() || r.data_source == DataSource::Storage));
         let mut rows = first;
-        rows.extend(split.finish().rows);
-        crate::pods::sort_rows(&mut whole);
-        crate::pods::sort_rows(&mut rows);
+        rows.extend(split.finish().unwrap().rows);
+        crate::order::sort_rows(&mut whole);
+        crate::order::sort_rows(&mut rows);
         assert_eq!(rows, whole);
         assert_eq!(
             whole
@@ -673,23 +585,17 @@ mod tests {
     /// claim nor the dictionary the next batch may share names them; rows keep their texts.
     #[test]
     fn finished_days_forget_their_claim_names() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
-        let mut agg = aggregator();
-        let pods = vec![pods(), shifted(&pods(), 86_400)];
-        agg.add_batches(&pool, pods, PodPass::Both).unwrap();
-        let batches = [
+        let mut agg = pooled();
+        for b in [pods(), shifted(&pods(), 86_400)] {
+            agg.push(Table::Pods(PodPass::Both), b).unwrap();
+        }
+        for b in [
             claims_named(&["a"], "c0", "v0"),
             shifted(&claims_named(&["b"], "c1", "v1"), 86_400),
-        ];
-        let prepared: Vec<PreparedStorage> = batches
-            .iter()
-            .map(|b| agg.prepare_storage(b.clone()).unwrap())
-            .collect();
-        agg.add_prepared_storage(&pool, &prepared).unwrap();
-        let day0 = agg.finish_days(0);
+        ] {
+            agg.push(Table::Storage, b).unwrap();
+        }
+        let day0 = finish_days(&mut agg, 0);
         let names = |rows: &[SummaryRow]| -> Vec<(Option<String>, Option<String>)> {
             rows.iter()
                 .filter(|r| r.data_source == DataSource::Storage)
@@ -708,7 +614,7 @@ mod tests {
         for kept in ["c1", "v1", "b"] {
             assert!(agg.short_lived.lookup(kept).is_some(), "{kept} is kept");
         }
-        let rest = agg.finish().rows;
+        let rest = agg.finish().unwrap().rows;
         assert_eq!(names(&rest), [named("c1", "v1")]);
     }
 

@@ -10,14 +10,14 @@ use crate::error::{AggregateError, Result};
 
 /// Dense id of an interned string; [`StringId::NULL`] stands for SQL null.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StringId(pub u32);
+pub(crate) struct StringId(pub(crate) u32);
 
 impl StringId {
     /// SQL null (distinct from the empty string, which is interned like any other).
-    pub const NULL: StringId = StringId(u32::MAX);
+    pub(crate) const NULL: StringId = StringId(u32::MAX);
 
     /// Whether this is null.
-    pub fn is_null(self) -> bool {
+    pub(crate) fn is_null(self) -> bool {
         self == Self::NULL
     }
 }
@@ -29,7 +29,7 @@ impl StringId {
 /// their ids are then reused, so an interner of short-lived values (pod names) stays as large
 /// as the values alive at once, not as all values of a month.
 #[derive(Debug, Default)]
-pub struct Strings {
+pub(crate) struct Strings {
     values: Vec<Option<Arc<str>>>,
     ids: HashMap<Arc<str>, StringId>,
     free: Vec<StringId>,
@@ -37,7 +37,7 @@ pub struct Strings {
 
 impl Strings {
     /// Interns one string.
-    pub fn intern(&mut self, s: &str) -> StringId {
+    pub(crate) fn intern(&mut self, s: &str) -> StringId {
         if let Some(&id) = self.ids.get(s) {
             return id;
         }
@@ -64,7 +64,7 @@ impl Strings {
     }
 
     /// Looks a string up without interning it.
-    pub fn lookup(&self, s: &str) -> Option<StringId> {
+    pub(crate) fn lookup(&self, s: &str) -> Option<StringId> {
         self.ids.get(s).copied()
     }
 
@@ -76,7 +76,7 @@ impl Strings {
         clippy::expect_used,
         reason = "ids come only from this table; a forgotten one is a caller bug, never input"
     )]
-    pub fn get(&self, id: StringId) -> Option<&Arc<str>> {
+    pub(crate) fn get(&self, id: StringId) -> Option<&Arc<str>> {
         (!id.is_null()).then(|| {
             self.values[id.0 as usize]
                 .as_ref()
@@ -86,7 +86,7 @@ impl Strings {
 
     /// Whether the text of `a` sorts after the text of `b` (null sorts first): the
     /// "greatest value wins" rule of koku's `max()` over text columns.
-    pub fn greater(&self, a: StringId, b: StringId) -> bool {
+    pub(crate) fn greater(&self, a: StringId, b: StringId) -> bool {
         self.get(a).map(|s| s.as_ref()) > self.get(b).map(|s| s.as_ref())
     }
 
@@ -96,18 +96,14 @@ impl Strings {
     }
 
     /// Strings held.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.ids.len()
-    }
-
-    /// Whether no string is held.
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
     }
 
     /// Forgets every string whose id `keep` rejects and frees it; a later [`Strings::intern`]
     /// may reuse the id for another string. The caller must hold no forgotten id.
-    pub fn retain(&mut self, mut keep: impl FnMut(StringId) -> bool) {
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(StringId) -> bool) {
         let (values, free) = (&mut self.values, &mut self.free);
         self.ids.retain(|_, &mut id| {
             let kept = keep(id);
@@ -125,7 +121,10 @@ impl Strings {
     ///
     /// # Panics
     /// If the column is not text; the reader guarantees it is.
-    pub fn intern_dictionary(&mut self, column: &ArrayRef) -> Result<(ArrayRef, Vec<StringId>)> {
+    pub(crate) fn intern_dictionary(
+        &mut self,
+        column: &ArrayRef,
+    ) -> Result<(ArrayRef, Vec<StringId>)> {
         let column = text_dictionary(column)?;
         let remap = self.intern_values(column.as_dictionary::<Int32Type>().values())?;
         Ok((column, remap))

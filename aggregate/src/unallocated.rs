@@ -1,4 +1,5 @@
-//! Unallocated rows (SPEC.md "Unallocated rows") and node roles (SPEC.md "Side inputs").
+//! Unallocated rows (SPEC.md "Unallocated rows"); the node's role ([`crate::roles`]) names
+//! their namespace.
 //!
 //! Per (day, node) with Pod rows: the node's capacity hours minus what its Pod rows used,
 //! requested and effectively used. Differences are taken on the exact fixed-point sums of
@@ -7,14 +8,15 @@
 
 use std::sync::Arc;
 
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 
+use crate::aggregator::Aggregator;
 use crate::exact::{ByteSecondsSum, ExactSum, SecondsSum};
 use crate::output::{Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow};
-use crate::pods::{
-    gib_hours, hours, merge_acc, Aggregator, DayCapacity, GroupKey, Placement, PodAcc, GIB,
-};
+use crate::pods::{merge_acc, DayCapacity, GroupKey, PodAcc};
+use crate::roles::node_role;
 use crate::strings::StringId;
+use crate::units::{gib_hours, hours, GIB};
 
 /// Namespace of the unallocated row of a `master` or `infra` node.
 pub const PLATFORM_UNALLOCATED: &str = "Platform unallocated";
@@ -28,8 +30,6 @@ const NOT_ALLOCATED: [&str; 4] = [
     "Network unattributed",
     "Storage unattributed",
 ];
-/// A node that ran a pod in this namespace is a `master` (koku's derivation).
-const APISERVER_NAMESPACE: &str = "openshift-kube-apiserver";
 
 /// `capacity − used`, or null when either is null (SQL: `max(...) - sum(...)`).
 fn remaining<const F: i32>(capacity: ExactSum<F>, used: ExactSum<F>) -> Option<ExactSum<F>> {
@@ -82,61 +82,6 @@ impl Aggregator {
         }
     }
 
-    /// Notes, per (node, resource_id) of `placements`, whether it ran a pod in
-    /// `openshift-kube-apiserver`.
-    pub(crate) fn note_role_pairs(&mut self, placements: &HashSet<Placement>) {
-        let apiserver = self.strings.lookup(APISERVER_NAMESPACE);
-        for &(_, namespace, _, node, resource) in placements {
-            if node.is_null() {
-                continue;
-            }
-            *self.role_pairs.entry((node, resource)).or_default() |= Some(namespace) == apiserver;
-        }
-    }
-
-    /// Roles derived from the data as koku does when it fills `reporting_ocp_nodes`: per
-    /// (node, resource_id) over the run's range `master` if it ran a pod in
-    /// `openshift-kube-apiserver`, else `infra` if one of the node's raw label strings names
-    /// it infra, else `worker`; per node the greatest. Nodes without node_labels rows in the
-    /// range get none (koku joins the label table).
-    fn derived_roles(&self) -> HashMap<StringId, &'static str> {
-        let mut roles: HashMap<StringId, &'static str> = HashMap::new();
-        for (&(node, _), &master) in &self.role_pairs {
-            let Some(&infra) = self.node_label_flags.get(&node) else {
-                continue;
-            };
-            let role = match (master, infra) {
-                (true, _) => "master",
-                (false, true) => "infra",
-                (false, false) => "worker",
-            };
-            let slot = roles.entry(node).or_insert(role);
-            if role > *slot {
-                *slot = role;
-            }
-        }
-        roles
-    }
-
-    /// A node's role, the first of: the data's `node_role` column, configuration,
-    /// PostgreSQL's `reporting_ocp_nodes`, derivation from the data.
-    fn node_role<'a>(
-        &'a self,
-        node: StringId,
-        derived: &HashMap<StringId, &'static str>,
-    ) -> Option<&'a str> {
-        if let Some(role) = self.state.roles.get(&node) {
-            return self.strings.get(*role).map(|r| r.as_ref());
-        }
-        let name = self.strings.get(node)?;
-        self.side
-            .node_roles
-            .get(name.as_ref())
-            .or_else(|| self.side.database_node_roles.get(name.as_ref()))
-            .map(String::as_str)
-            .or_else(|| derived.get(&node).copied())
-    }
-
     /// Appends one unallocated row per (day, node) that had Pod rows, once every day is
     /// finished (roles depend on the whole range).
     pub(crate) fn unallocated_rows(&mut self, rows: &mut Vec<SummaryRow>) {
@@ -144,7 +89,7 @@ impl Aggregator {
         if pending.is_empty() {
             return;
         }
-        let derived = self.derived_roles();
+        let derived = self.node_roles.derived();
         let platform: Arc<str> = PLATFORM_UNALLOCATED.into();
         let worker: Arc<str> = WORKER_UNALLOCATED.into();
         let categories = [
@@ -154,7 +99,13 @@ impl Aggregator {
         let empty_labels: Arc<str> = "{}".into();
         rows.reserve(pending.len());
         for p in pending {
-            let (namespace, cost_category_id) = match self.node_role(p.node, &derived) {
+            let (namespace, cost_category_id) = match node_role(
+                p.node,
+                &self.state.roles,
+                &self.strings,
+                &self.side,
+                &derived,
+            ) {
                 Some("master" | "infra") => (Some(Arc::clone(&platform)), categories[0]),
                 Some("worker") => (Some(Arc::clone(&worker)), categories[1]),
                 _ => (None, None),

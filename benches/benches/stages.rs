@@ -241,7 +241,7 @@ fn aggregate(c: &mut Criterion, month: &Month) {
                 partials.into_iter().for_each(|p| agg.merge(p));
                 agg
             },
-            |agg| black_box(agg.finish().rows.len()),
+            |agg| black_box(agg.finish().expect("finish").rows.len()),
             BatchSize::LargeInput,
         )
     });

@@ -75,7 +75,9 @@ fn kind_of(e: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
     }
     if let Some(a) = e.downcast_ref::<AggregateError>() {
         return Some(match a {
-            AggregateError::Labels { .. } => Input,
+            AggregateError::Labels { .. }
+            | AggregateError::DayFinished { .. }
+            | AggregateError::NoLineItems { .. } => Input,
             _ => Other,
         });
     }

@@ -13,14 +13,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::RecordBatch;
 use chrono::NaiveDate;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use ocpagg_aggregate::schema::summary_schema;
 use ocpagg_aggregate::{
     to_record_batch, to_record_batch_with_csi, AggregateStats, Aggregator, FinishedDays, PodPass,
-    PreparedBatch, PreparedStorage, SummaryRow, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS,
-    POD_CAPACITY_COLUMNS, POD_USAGE_COLUMNS, STORAGE_USAGE_COLUMNS,
+    SummaryRow, Table, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS,
+    POD_USAGE_COLUMNS, STORAGE_USAGE_COLUMNS,
 };
 use ocpagg_aggregate::{CostCategory, LikePattern, RunInfo, SideInputs};
 use ocpagg_labels::EnabledKeys;
@@ -34,7 +34,6 @@ use ocpagg_writer::{open_file_sink, HiveSink, HiveTee, PostgresSink, SummarySink
 use rayon::prelude::*;
 
 use crate::config::{Job, Output};
-use crate::error::DataError;
 use crate::interrupt::{stop_requested, CancelToken};
 use crate::progress::{Counters, Progress};
 
@@ -92,14 +91,6 @@ impl RunReport {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    NodeLabels,
-    NamespaceLabels,
-    Pods(PodPass),
-    Storage,
-}
-
 /// The columns each pass of the run reads: the aggregate's input needs.
 pub(crate) const NEEDS: Needs<'static> = Needs {
     node_labels: NODE_LABEL_COLUMNS,
@@ -112,7 +103,7 @@ pub(crate) const NEEDS: Needs<'static> = Needs {
 /// One file to read (in the plan's order), and which pass of the run reads it.
 struct ReadJob {
     file: DataFile,
-    kind: Kind,
+    table: Table,
     /// Position in read order.
     index: usize,
     footer: FileFooter,
@@ -121,17 +112,18 @@ struct ReadJob {
 
 impl ReadJob {
     fn new(index: usize, planned: PlannedFile) -> Self {
-        let kind = match planned.pass {
-            Pass::NodeLabels => Kind::NodeLabels,
-            Pass::NamespaceLabels => Kind::NamespaceLabels,
-            Pass::Storage => Kind::Storage,
-            Pass::PodUsage => Kind::Pods(PodPass::Usage),
-            Pass::PodCapacity => Kind::Pods(PodPass::Capacity),
-            Pass::PodUsageAndCapacity => Kind::Pods(PodPass::Both),
+        // The reader's pass is the aggregate's table.
+        let table = match planned.pass {
+            Pass::NodeLabels => Table::NodeLabels,
+            Pass::NamespaceLabels => Table::NamespaceLabels,
+            Pass::Storage => Table::Storage,
+            Pass::PodUsage => Table::Pods(PodPass::Usage),
+            Pass::PodCapacity => Table::Pods(PodPass::Capacity),
+            Pass::PodUsageAndCapacity => Table::Pods(PodPass::Both),
         };
         ReadJob {
             file: planned.file,
-            kind,
+            table,
             index,
             footer: planned.footer,
             projection: planned.projection,
@@ -154,7 +146,7 @@ pub(crate) fn no_pod_files(warehouse: &Warehouse, job: &Job) -> String {
 
 enum Msg {
     Batch {
-        kind: Kind,
+        table: Table,
         file: Arc<str>,
         batch: RecordBatch,
     },
@@ -213,11 +205,13 @@ pub fn run_with(job: &Job, cancel: &CancelToken) -> Result<RunReport> {
         .store(plan.files.len() as u64, Ordering::Relaxed);
     let progress = Progress::start(Arc::clone(&counters), job.quiet, Duration::from_secs(5));
 
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(job.threads)
-        .thread_name(|i| format!("ocpagg-agg-{i}"))
-        .build()
-        .context("cannot start the aggregation thread pool")?;
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(job.threads)
+            .thread_name(|i| format!("ocpagg-agg-{i}"))
+            .build()
+            .context("cannot start the aggregation thread pool")?,
+    );
     let readers = (job.threads / 2).max(1);
     let range = DateRange {
         start: job.run.start,
@@ -503,13 +497,13 @@ fn read_files(
         }
         let ReadJob {
             file,
-            kind,
+            table,
             index,
             footer,
             projection,
         } = read_job;
         let name: Arc<str> = warehouse.describe(&file.location).into();
-        let table = if file.daily {
+        let counted_as = if file.daily {
             format!("{} (daily)", file.report_type)
         } else {
             file.report_type.to_string()
@@ -541,10 +535,10 @@ fn read_files(
                         break 'files;
                     }
                     let n = batch.num_rows() as u64;
-                    *counts.entry(table.clone()).or_default() += n;
+                    *counts.entry(counted_as.clone()).or_default() += n;
                     counters.rows_read.fetch_add(n, Ordering::Relaxed);
                     let msg = Msg::Batch {
-                        kind,
+                        table,
                         file: Arc::clone(&name),
                         batch,
                     };
@@ -566,156 +560,51 @@ fn read_files(
     }
 }
 
-/// The first day (days since 1970-01-01) of a normalized batch's `interval_start`.
-fn first_day_of(batch: &RecordBatch) -> Option<i32> {
-    let column = batch.column_by_name("interval_start")?;
-    let seconds = column.as_primitive_opt::<arrow::datatypes::TimestampSecondType>()?;
-    let min = arrow::compute::min(seconds)?;
-    i32::try_from(min.div_euclid(86_400)).ok()
-}
-
-/// `2025-10-03` for a day number.
-fn day_text(day: i32) -> String {
-    NaiveDate::from_ymd_opt(1970, 1, 1)
-        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(i64::from(day))))
-        .map_or_else(|| format!("day {day}"), |d| d.to_string())
-}
-
-/// Receives batches and folds them window by window on the pool. Whenever every file that
-/// may hold a day has been folded, the rows of the days before it are built and sent on, so
-/// only the days being read are held in memory. Unallocated rows come last.
-#[allow(clippy::too_many_arguments)]
+/// Receives batches and pushes them into the aggregate, which folds them a window at a time
+/// on the pool. Whenever a file is done, the days the aggregate calls complete are sent on,
+/// so only the days being read are held in memory. Unallocated rows come last.
 fn aggregate(
     job: &Job,
     side: SideInputs,
-    pool: &rayon::ThreadPool,
+    pool: &Arc<rayon::ThreadPool>,
     first_days: &[i32],
     batches: &Receiver<Msg>,
     out: &Sender<Rows>,
     report: &mut RunReport,
 ) -> Result<()> {
-    let mut agg = Aggregator::new(job.run.clone(), side);
-    // A window of prepared batches per pass is folded in parallel once it is full; its size
-    // bounds memory (batches × batch size) and gives every worker work.
-    let window = 2 * job.threads;
-    let mut pending: BTreeMap<u8, Vec<PreparedBatch>> = BTreeMap::new();
-    let mut pending_storage: Vec<PreparedStorage> = Vec::new();
-    let (mut labels_time, mut fold_time) = (Duration::ZERO, Duration::ZERO);
-    // Files done, and the first file (in read order) not done yet.
-    let mut done = vec![false; first_days.len()];
-    let mut first_open = 0;
-    let mut finished_through = i32::MIN;
+    let mut agg = Aggregator::new(job.run.clone(), side).with_pool(Arc::clone(pool));
+    agg.expect_files(first_days.iter().copied());
     for msg in batches.iter() {
-        let (kind, file, batch) = match msg {
+        match msg {
             Msg::Failed(e) => return Err(e),
             Msg::FileDone(index) => {
-                done[index] = true;
-                while first_open < done.len() && done[first_open] {
-                    first_open += 1;
-                }
-                // Days before the first day an unfinished file may hold are complete.
-                let complete_before = first_days.get(first_open).copied().unwrap_or(i32::MAX);
-                if first_open < done.len() && complete_before.saturating_sub(1) > finished_through {
-                    let t = Instant::now();
-                    flush(&mut agg, pool, &mut pending, &mut pending_storage)?;
-                    let last_day = complete_before - 1;
-                    let days = agg.take_days(last_day);
-                    finished_through = last_day;
-                    fold_time += t.elapsed();
+                agg.file_done(index);
+                if let Some(days) = agg.emit_ready()? {
                     if out.send(Rows::Days(Box::new(days))).is_err() {
-                        break; // the writer stopped; the caller reports its error
+                        return Ok(()); // the writer stopped; the caller reports its error
                     }
                 }
-                continue;
             }
-            Msg::Batch { kind, file, batch } => {
-                // Days are finished on the word of footer statistics; a row of a finished
-                // day means the statistics lied, and folding it would count it twice.
-                if let Some(day) = first_day_of(&batch).filter(|&d| d <= finished_through) {
-                    return Err(DataError(format!(
-                        "{file}: holds rows of {}, a day already finished because this file's footer statistics \
-                     (the minimum of interval_start) say it starts later; the statistics are wrong: rewrite the file",
-                        day_text(day)
-                    )).into());
-                }
-                (kind, file, batch)
-            }
-        };
-        let t = Instant::now();
-        let context = || format!("while aggregating {file}");
-        match kind {
-            Kind::NodeLabels => agg.add_node_labels(&batch).with_context(context)?,
-            Kind::NamespaceLabels => agg.add_namespace_labels(&batch).with_context(context)?,
-            Kind::Pods(pass) => {
-                let prepared = agg.prepare(batch, pass).with_context(context)?;
-                labels_time += t.elapsed();
-                let slot = pending.entry(pass as u8).or_default();
-                slot.push(prepared);
-                if slot.len() >= window {
-                    let t = Instant::now();
-                    agg.add_prepared(pool, slot)?;
-                    slot.clear();
-                    fold_time += t.elapsed();
-                }
-                continue;
-            }
-            Kind::Storage => {
-                let prepared = agg.prepare_storage(batch).with_context(context)?;
-                labels_time += t.elapsed();
-                pending_storage.push(prepared);
-                if pending_storage.len() >= window {
-                    let t = Instant::now();
-                    agg.add_prepared_storage(pool, &pending_storage)?;
-                    pending_storage.clear();
-                    fold_time += t.elapsed();
-                }
-                continue;
-            }
+            Msg::Batch { table, file, batch } => agg
+                .push(table, batch)
+                .with_context(|| format!("while aggregating {file}"))?,
         }
-        labels_time += t.elapsed();
-    }
-    let t = Instant::now();
-    flush(&mut agg, pool, &mut pending, &mut pending_storage)?;
-    let stats = agg.stats();
-    if stats.pod_items + stats.pod_items_without_node == 0 && stats.capacity_items == 0 {
-        return Err(DataError(format!(
-            "no pod_usage line items between {} and {} for source {} (the month's files hold no rows in that range)",
-            job.run.start,
-            job.run.end,
-            job.run.source_uuid
-        ))
-        .into());
     }
     // The days still open go out like the others; `finish` then adds only the unallocated
     // rows, which need every day's node roles.
-    let days = agg.take_days(i32::MAX);
-    if out.send(Rows::Days(Box::new(days))).is_err() {
-        return Ok(()); // the writer stopped; the caller reports its error
+    agg.close_days_before(i32::MAX);
+    if let Some(days) = agg.emit_ready()? {
+        if out.send(Rows::Days(Box::new(days))).is_err() {
+            return Ok(()); // the writer stopped; the caller reports its error
+        }
     }
-    let summary = agg.finish();
-    fold_time += t.elapsed();
+    let summary = agg.finish()?;
     report.aggregate = summary.stats;
+    report.labels_time = summary.timings.intern;
+    report.aggregate_time = summary.timings.fold;
     if out.send(Rows::Sorted(summary.rows)).is_ok() {
         let _ = out.send(Rows::Done);
     }
-    report.labels_time = labels_time;
-    report.aggregate_time = fold_time;
-    Ok(())
-}
-
-/// Folds every pending window.
-fn flush(
-    agg: &mut Aggregator,
-    pool: &rayon::ThreadPool,
-    pending: &mut BTreeMap<u8, Vec<PreparedBatch>>,
-    pending_storage: &mut Vec<PreparedStorage>,
-) -> Result<()> {
-    for slot in pending.values_mut() {
-        agg.add_prepared(pool, slot)?;
-        slot.clear();
-    }
-    agg.add_prepared_storage(pool, pending_storage)?;
-    pending_storage.clear();
     Ok(())
 }
 

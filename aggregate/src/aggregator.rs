@@ -1,0 +1,663 @@
+//! The run protocol: what a caller does with an [`Aggregator`], in order.
+//!
+//! The shape is DataFusion's grouped aggregation (intern → update → emit):
+//!
+//! 1. [`Aggregator::input_schema`] says which columns of each [`Table`] to read.
+//! 2. [`Aggregator::push`] takes a batch of a table: label tables are folded at once, usage
+//!    batches are interned (sequential, cheap) and folded a window at a time, in parallel
+//!    on the pool given with [`Aggregator::with_pool`] (sequentially without one). Every batch
+//!    is checked against the table's input schema; a mismatch is an error, never a panic.
+//! 3. The aggregator is told when days are complete: either the first day of every file it
+//!    will be given ([`Aggregator::expect_files`]) and then each file's end
+//!    ([`Aggregator::file_done`]), or directly ([`Aggregator::close_days_before`]).
+//!    [`Aggregator::emit_ready`] then hands out the complete days not yet handed out, as
+//!    compact [`FinishedDays`], and frees their state: a run holds only the days being read.
+//!    A batch holding rows of a day already handed out is refused (the caller's word on the
+//!    files was wrong; folding it would count those rows twice).
+//! 4. [`Aggregator::finish`] returns the rows of the days not yet emitted and every
+//!    unallocated row (node roles depend on the whole range), or an error when the run saw
+//!    no pod_usage line item at all.
+//!
+//! Callers that run their own threads use the trio behind `push` instead:
+//! [`Aggregator::prepare`] → [`Aggregator::partial`] (pure, any thread) →
+//! [`Aggregator::merge`], and the same for storage ([`Aggregator::prepare_storage`],
+//! [`Aggregator::partial_storage`], [`Aggregator::merge_storage`]); steps 3 and 4 are the same.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use hashbrown::{HashMap, HashSet};
+use ocpagg_labels::{LabelSetId, LabelSets, MergedSets};
+use rayon::prelude::*;
+
+use crate::config::{RunInfo, SideInputs};
+use crate::error::{AggregateError, Result};
+use crate::finished::FinishedDays;
+use crate::input::{check_schema, first_day, SHORT_LIVED_COLUMNS};
+pub use crate::input::{PodPass, Table};
+use crate::order::sort_rows;
+use crate::output::SummaryRow;
+use crate::pods::{Placement, PodPartial, PreparedBatch};
+use crate::roles::NodeRoles;
+use crate::storage::{PreparedStorage, StoragePartial};
+use crate::strings::{DictionaryCache, StringId, Strings};
+
+/// Rows per parallel fold task: a window of few large batches still keeps every worker busy.
+const FOLD_ROWS: usize = 16_384;
+
+/// Merged label maps kept from one day to the next (the same pods carry the same labels every
+/// day); beyond this many, the cache is cleared after a day's rows are built.
+const MERGED_LABELS_KEPT: usize = 1 << 15;
+/// Raw label strings cached from one day to the next (each is parsed once while cached);
+/// beyond this many, the cache is cleared after a day's rows are built, so a month of
+/// distinct label strings (pods that come and go) is not held to the month's end.
+const RAW_LABELS_KEPT: usize = 1 << 16;
+
+/// Counters of one run, in = out + dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AggregateStats {
+    /// pod_usage line items aggregated into Pod groups.
+    pub pod_items: u64,
+    /// pod_usage line items dropped from Pod rows because their node is empty or null (their
+    /// capacity still counts towards the cluster).
+    pub pod_items_without_node: u64,
+    /// pod_usage line items read for capacity.
+    pub capacity_items: u64,
+    /// node_labels line items.
+    pub node_label_items: u64,
+    /// namespace_labels line items.
+    pub namespace_label_items: u64,
+    /// storage_usage line items aggregated into Storage rows.
+    pub storage_items: u64,
+    /// Distinct label strings parsed.
+    pub label_strings_parsed: u64,
+}
+
+/// The rows of a finished aggregate.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Rows in output order.
+    pub rows: Vec<SummaryRow>,
+    /// Counters.
+    pub stats: AggregateStats,
+    /// Where the aggregate spent its time.
+    pub timings: Timings,
+}
+
+/// The aggregate stage of one run. See the module docs for the calling sequence.
+#[derive(Debug)]
+pub struct Aggregator {
+    pub(crate) run: RunInfo,
+    pub(crate) side: SideInputs,
+    pub(crate) strings: Strings,
+    /// Names that matter only within a day ([`SHORT_LIVED_COLUMNS`]: pods, claims, volumes,
+    /// CSI handles), of which a month holds many; see [`Aggregator::forget_short_lived`].
+    pub(crate) short_lived: Strings,
+    pub(crate) labels: LabelSets,
+    /// Row label maps (node ⊕ namespace ⊕ pod or volume labels), in their own id space.
+    pub(crate) merged: MergedSets,
+    pub(crate) empty: StringId,
+    pub(crate) node_labels: HashMap<(i32, StringId), LabelSetId>,
+    pub(crate) namespace_labels: HashMap<(i32, StringId), LabelSetId>,
+    pub(crate) state: PodPartial,
+    pub(crate) storage: StoragePartial,
+    pub(crate) stats: AggregateStats,
+    /// What the unallocated rows need of the days already finished.
+    pub(crate) unallocated: Vec<crate::unallocated::NodeDay>,
+    /// What derived node roles need.
+    pub(crate) node_roles: NodeRoles,
+    pub(crate) string_remaps: DictionaryCache<StringId>,
+    pub(crate) label_remaps: DictionaryCache<LabelSetId>,
+    /// [`RAW_LABELS_KEPT`] (lower in tests, to exercise the forgetting).
+    pub(crate) raw_labels_kept: usize,
+    /// The run protocol's state ([`crate::aggregator`]).
+    pub(crate) protocol: Protocol,
+}
+
+impl Aggregator {
+    /// A new, empty aggregate for one run.
+    pub fn new(run: RunInfo, side: SideInputs) -> Self {
+        let mut strings = Strings::default();
+        let empty = strings.intern("");
+        let labels = LabelSets::new(side.enabled_keys.clone());
+        Self {
+            run,
+            side,
+            strings,
+            short_lived: Strings::default(),
+            labels,
+            merged: MergedSets::new(),
+            empty,
+            node_labels: HashMap::new(),
+            namespace_labels: HashMap::new(),
+            state: PodPartial::default(),
+            storage: StoragePartial::default(),
+            stats: AggregateStats::default(),
+            unallocated: Vec::new(),
+            node_roles: NodeRoles::default(),
+            string_remaps: DictionaryCache::default(),
+            label_remaps: DictionaryCache::default(),
+            raw_labels_kept: RAW_LABELS_KEPT,
+            protocol: Protocol::default(),
+        }
+    }
+
+    /// The run this aggregate is for.
+    pub fn run(&self) -> &RunInfo {
+        &self.run
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> AggregateStats {
+        AggregateStats {
+            pod_items: self.state.pod_items,
+            pod_items_without_node: self.state.without_node,
+            capacity_items: self.state.capacity_items,
+            storage_items: self.storage.items,
+            label_strings_parsed: self.labels.strings_parsed(),
+            ..self.stats
+        }
+    }
+
+    /// Builds the Pod and Storage rows of every day up to `last_day` (days since 1970-01-01)
+    /// and frees those days' state, the rows left compact and unsorted ([`FinishedDays`]).
+    ///
+    /// Called once every line item of those days has been merged: a run then holds only the
+    /// days still being read, whatever the length of the month. Unallocated rows need node
+    /// roles, which depend on the whole range, so they come last; what they need of a
+    /// finished day is kept (a few numbers per node and day).
+    ///
+    /// Every prepared batch must be folded first: the names that only matter within a day
+    /// (pods, claims) are forgotten here, and a [`PreparedBatch`] or
+    /// [`crate::PreparedStorage`] kept across this call may refer to ids given to other names.
+    pub(crate) fn take_days(&mut self, last_day: i32) -> FinishedDays {
+        let capacity = self.take_capacity(last_day);
+        let groups = self.take_pod_groups(last_day);
+        let placements: HashSet<Placement> = self
+            .state
+            .placements
+            .extract_if(|p| p.0 <= last_day)
+            .collect();
+        // The texts and label JSON the groups name, and each namespace's cost category,
+        // looked up once per distinct id (ids are dense: a bitmap says which were seen).
+        let mut texts: HashMap<StringId, Arc<str>> = HashMap::new();
+        let mut labels: HashMap<LabelSetId, Arc<str>> = HashMap::new();
+        let mut categories: HashMap<StringId, Option<i32>> = HashMap::new();
+        let mut seen = vec![false; self.strings.id_bound()];
+        for ((_, namespace, node, label_set), acc) in &groups {
+            self.cost_category_of(&mut categories, *namespace);
+            for id in [*namespace, *node, acc.resource.unwrap_or(StringId::NULL)] {
+                if id.is_null() || std::mem::replace(&mut seen[id.0 as usize], true) {
+                    continue;
+                }
+                if let Some(text) = self.strings.get(id) {
+                    texts.insert(id, Arc::clone(text));
+                }
+            }
+            labels
+                .entry(*label_set)
+                .or_insert_with(|| Arc::clone(self.merged.json(*label_set)));
+        }
+        self.note_unallocated(&groups, &capacity);
+        self.node_roles
+            .note_placements(placements.iter().map(|p| (p.1, p.3, p.4)), &self.strings);
+        let mut storage = Vec::new();
+        self.storage_rows(last_day, &placements, &mut storage);
+        self.node_labels.retain(|&(day, _), _| day > last_day);
+        self.namespace_labels.retain(|&(day, _), _| day > last_day);
+        // The days keep their JSON; the merged ids are not used past this point.
+        self.merged.clear_if_over(MERGED_LABELS_KEPT);
+        self.labels.forget_raw_if_over(self.raw_labels_kept);
+        self.forget_short_lived();
+        FinishedDays::new(groups, storage, texts, labels, categories, capacity)
+    }
+
+    /// Builds the remaining rows: Pod and Storage rows of the days not yet taken, and every
+    /// unallocated row, sorted by [`row_order`].
+    pub(crate) fn finish_rows(&mut self) -> Summary {
+        let stats = self.stats();
+        let mut rows = self.take_days(i32::MAX).into_rows();
+        self.unallocated_rows(&mut rows);
+        sort_rows(&mut rows);
+        Summary {
+            rows,
+            stats,
+            timings: Timings::default(),
+        }
+    }
+
+    /// The cost category of `namespace`, matched once per namespace and kept in `cache`.
+    pub(crate) fn cost_category_of(
+        &self,
+        cache: &mut HashMap<StringId, Option<i32>>,
+        namespace: StringId,
+    ) -> Option<i32> {
+        *cache.entry(namespace).or_insert_with(|| {
+            self.side
+                .cost_category(self.strings.get(namespace).map(|s| s.as_ref()))
+        })
+    }
+
+    /// Forgets the short-lived names no unfinished day refers to (placements, open claims,
+    /// and the dictionaries the next batches may share), so that interner holds the names of
+    /// the days being read rather than every pod and claim of the month.
+    fn forget_short_lived(&mut self) {
+        let mut live: HashSet<StringId> = self.state.placements.iter().map(|p| p.2).collect();
+        live.extend(self.storage.short_lived_ids());
+        for table in [0, 1] {
+            for column in SHORT_LIVED_COLUMNS {
+                live.extend(self.string_remaps.cached((table, column)).iter().copied());
+            }
+        }
+        self.short_lived.retain(|id| live.contains(&id));
+    }
+}
+
+/// Where an aggregate spent its time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// Interning labels and strings, and folding label tables (the sequential part).
+    pub intern: Duration,
+    /// Folding and merging usage batches, and taking finished days out.
+    pub fold: Duration,
+}
+
+/// What the protocol keeps between calls: the pool, the windows not yet folded, and what the
+/// aggregator was told about the files.
+#[derive(Debug)]
+pub(crate) struct Protocol {
+    pool: Option<Arc<rayon::ThreadPool>>,
+    /// Prepared pod batches per pass (usage, capacity, both), folded when `window` are held.
+    pods: [Vec<PreparedBatch>; 3],
+    storage: Vec<PreparedStorage>,
+    /// The first day of each expected file, in the caller's order, and whether it is done.
+    first_days: Vec<i32>,
+    done: Vec<bool>,
+    /// The first expected file not done.
+    first_open: usize,
+    /// Days up to this one are complete ([`Aggregator::close_days_before`]).
+    closed_through: i32,
+    /// Days up to this one have been handed out.
+    finished_through: i32,
+    timings: Timings,
+}
+
+impl Default for Protocol {
+    fn default() -> Self {
+        Self {
+            pool: None,
+            pods: Default::default(),
+            storage: Vec::new(),
+            first_days: Vec::new(),
+            done: Vec::new(),
+            first_open: 0,
+            closed_through: i32::MIN,
+            finished_through: i32::MIN,
+            timings: Timings::default(),
+        }
+    }
+}
+
+impl Protocol {
+    /// Batches held per table before they are folded: twice the workers, so every worker has
+    /// work while memory stays bounded (batches × batch size).
+    fn window(&self) -> usize {
+        2 * self.pool.as_ref().map_or(1, |p| p.current_num_threads())
+    }
+
+    /// The last complete day, from the files and from explicit closing.
+    fn ready_through(&self) -> i32 {
+        let from_files = if self.first_days.is_empty() {
+            i32::MIN
+        } else {
+            // Days before the first day an unfinished file may hold are complete.
+            self.first_days
+                .get(self.first_open)
+                .map_or(i32::MAX, |&first| first.saturating_sub(1))
+        };
+        from_files.max(self.closed_through)
+    }
+}
+
+fn pass_slot(pass: PodPass) -> usize {
+    match pass {
+        PodPass::Usage => 0,
+        PodPass::Capacity => 1,
+        PodPass::Both => 2,
+    }
+}
+
+impl Aggregator {
+    /// The columns to read from `table` (a projection for the reader). Batches given to
+    /// [`Aggregator::push`] must hold them, with the reader's canonical types.
+    pub fn input_schema(table: Table) -> &'static [&'static str] {
+        table.columns()
+    }
+
+    /// Folds usage batches on `pool` (data-parallel work on batches already held; the
+    /// aggregator never blocks on anything else). Without a pool they are folded on the
+    /// calling thread. The rows are the same either way.
+    #[must_use]
+    pub fn with_pool(mut self, pool: Arc<rayon::ThreadPool>) -> Self {
+        self.protocol.pool = Some(pool);
+        self
+    }
+
+    /// Adds a batch of `table`. Label tables are folded at once; usage batches are interned
+    /// and folded with the others of their window.
+    ///
+    /// # Errors
+    ///
+    /// A batch that lacks a column of [`Aggregator::input_schema`] or holds it with another
+    /// type, a label text that is not a JSON object, or a batch with rows of a day already
+    /// handed out by [`Aggregator::emit_ready`].
+    pub fn push(&mut self, table: Table, batch: RecordBatch) -> Result<()> {
+        check_schema(table, &batch)?;
+        let finished = self.protocol.finished_through;
+        if finished != i32::MIN {
+            if let Some(day) = first_day(&batch)?.filter(|&d| d <= finished) {
+                return Err(AggregateError::DayFinished { day: day_text(day) });
+            }
+        }
+        let t = Instant::now();
+        match table {
+            Table::NodeLabels => self.add_node_labels(&batch)?,
+            Table::NamespaceLabels => self.add_namespace_labels(&batch)?,
+            Table::Pods(pass) => {
+                let prepared = self.prepare(batch, pass)?;
+                self.protocol.timings.intern += t.elapsed();
+                let slot = pass_slot(pass);
+                self.protocol.pods[slot].push(prepared);
+                if self.protocol.pods[slot].len() >= self.protocol.window() {
+                    let window = std::mem::take(&mut self.protocol.pods[slot]);
+                    self.fold_pods(&window)?;
+                }
+                return Ok(());
+            }
+            Table::Storage => {
+                let prepared = self.prepare_storage(batch)?;
+                self.protocol.timings.intern += t.elapsed();
+                self.protocol.storage.push(prepared);
+                if self.protocol.storage.len() >= self.protocol.window() {
+                    let window = std::mem::take(&mut self.protocol.storage);
+                    self.fold_storage(&window)?;
+                }
+                return Ok(());
+            }
+        }
+        self.protocol.timings.intern += t.elapsed();
+        Ok(())
+    }
+
+    /// Tells the aggregator the files it will be given, by the first day each may hold (days
+    /// since 1970-01-01; `i32::MIN` when unknown), in the order the caller numbers them for
+    /// [`Aggregator::file_done`]. A day is complete once every file whose first day is not
+    /// after it is done. Read the files in this order (by first day) so that days complete
+    /// one after the other.
+    pub fn expect_files(&mut self, first_days: impl IntoIterator<Item = i32>) {
+        self.protocol.first_days.extend(first_days);
+        self.protocol
+            .done
+            .resize(self.protocol.first_days.len(), false);
+    }
+
+    /// Every batch of file `index` (in [`Aggregator::expect_files`] order) has been pushed.
+    /// An unknown index is ignored.
+    pub fn file_done(&mut self, index: usize) {
+        let p = &mut self.protocol;
+        if let Some(done) = p.done.get_mut(index) {
+            *done = true;
+        }
+        while p.first_open < p.done.len() && p.done[p.first_open] {
+            p.first_open += 1;
+        }
+    }
+
+    /// Every line item of the days before `day` (days since 1970-01-01) has been pushed.
+    pub fn close_days_before(&mut self, day: i32) {
+        let p = &mut self.protocol;
+        p.closed_through = p.closed_through.max(day.saturating_sub(1));
+    }
+
+    /// The complete days not yet handed out, with their Pod and Storage rows (compact: see
+    /// [`FinishedDays`]), or `None` when no new day with rows is complete. Their state is freed; the
+    /// unallocated rows of those days come from [`Aggregator::finish`].
+    ///
+    /// # Errors
+    ///
+    /// Folding the batches still held failed (see [`Aggregator::push`]).
+    pub fn emit_ready(&mut self) -> Result<Option<FinishedDays>> {
+        let last_day = self.protocol.ready_through();
+        if last_day <= self.protocol.finished_through {
+            return Ok(None);
+        }
+        self.flush()?;
+        let t = Instant::now();
+        let days = self.take_days(last_day);
+        self.protocol.finished_through = last_day;
+        self.protocol.timings.fold += t.elapsed();
+        Ok((!days.is_empty()).then_some(days))
+    }
+
+    /// Time spent so far.
+    pub fn timings(&self) -> Timings {
+        self.protocol.timings
+    }
+
+    /// The remaining rows: Pod and Storage rows of the days not handed out by
+    /// [`Aggregator::emit_ready`], and every unallocated row, sorted in output order.
+    ///
+    /// # Errors
+    ///
+    /// The run saw no pod_usage line item ([`AggregateError::NoLineItems`]), or folding the
+    /// batches still held failed.
+    pub fn finish(mut self) -> Result<Summary> {
+        self.flush()?;
+        let t = Instant::now();
+        let stats = self.stats();
+        if stats.pod_items + stats.pod_items_without_node == 0 && stats.capacity_items == 0 {
+            return Err(AggregateError::NoLineItems {
+                start: self.run.start,
+                end: self.run.end,
+                source_uuid: self.run.source_uuid.clone(),
+            });
+        }
+        let mut summary = self.finish_rows();
+        self.protocol.timings.fold += t.elapsed();
+        summary.timings = self.protocol.timings;
+        Ok(summary)
+    }
+
+    /// Folds every window still held.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        for slot in 0..3 {
+            let window = std::mem::take(&mut self.protocol.pods[slot]);
+            if !window.is_empty() {
+                self.fold_pods(&window)?;
+            }
+        }
+        let window = std::mem::take(&mut self.protocol.storage);
+        if !window.is_empty() {
+            self.fold_storage(&window)?;
+        }
+        Ok(())
+    }
+
+    /// Folds prepared pod batches (on the pool, if any) and merges the result. Batches are
+    /// folded independently and sums are exact, so any window and thread count gives the
+    /// same result.
+    fn fold_pods(&mut self, prepared: &[PreparedBatch]) -> Result<()> {
+        let t = Instant::now();
+        let this = &*self;
+        let items: Vec<(&PreparedBatch, Range<usize>)> = prepared
+            .iter()
+            .flat_map(|p| {
+                (0..p.num_rows())
+                    .step_by(FOLD_ROWS)
+                    .map(move |start| (p, start..(start + FOLD_ROWS).min(p.num_rows())))
+            })
+            .collect();
+        let partial = match &self.protocol.pool {
+            Some(pool) => pool.install(|| {
+                // Each worker folds its items straight into one partial; partials are merged
+                // only where rayon split the work.
+                items
+                    .into_par_iter()
+                    .try_fold(PodPartial::default, |mut acc, (p, rows)| {
+                        this.fold(p, rows, &mut acc).map(|()| acc)
+                    })
+                    .try_reduce(PodPartial::default, |mut a, b| {
+                        a.absorb(b, &this.strings);
+                        Ok(a)
+                    })
+            })?,
+            None => {
+                let mut acc = PodPartial::default();
+                for (p, rows) in items {
+                    this.fold(p, rows, &mut acc)?;
+                }
+                acc
+            }
+        };
+        self.merge(partial);
+        self.protocol.timings.fold += t.elapsed();
+        Ok(())
+    }
+
+    /// Folds prepared storage batches (on the pool, if any) and merges the result.
+    fn fold_storage(&mut self, prepared: &[PreparedStorage]) -> Result<()> {
+        let t = Instant::now();
+        let this = &*self;
+        let partial = match &self.protocol.pool {
+            Some(pool) => pool.install(|| {
+                prepared
+                    .par_iter()
+                    .map(|p| this.partial_storage(p))
+                    .try_reduce(StoragePartial::default, |mut a, b| {
+                        a.absorb(b);
+                        Ok(a)
+                    })
+            })?,
+            None => {
+                let mut acc = StoragePartial::default();
+                for p in prepared {
+                    acc.absorb(this.partial_storage(p)?);
+                }
+                acc
+            }
+        };
+        self.merge_storage(partial);
+        self.protocol.timings.fold += t.elapsed();
+        Ok(())
+    }
+}
+
+/// `2025-10-03` for a day number.
+fn day_text(day: i32) -> String {
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
+        .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::days(i64::from(day))))
+        .map_or_else(|| format!("day {day}"), |d| d.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::RecordBatch;
+
+    use crate::error::AggregateError;
+    use crate::input::{PodPass, Table, POD_USAGE_COLUMNS};
+    use crate::testing::{aggregator, canonical, nums, text, times};
+
+    /// One pod line item at `ts`.
+    fn item(ts: i64) -> RecordBatch {
+        canonical(
+            POD_USAGE_COLUMNS,
+            1,
+            &[
+                ("interval_start", times(&[ts])),
+                ("namespace", text(&[Some("ns")])),
+                ("node", text(&[Some("n1")])),
+                ("pod_usage_cpu_core_seconds", nums(&[3600.0])),
+            ],
+        )
+    }
+
+    #[test]
+    fn a_batch_without_a_column_or_with_another_type_is_refused() {
+        let mut agg = aggregator();
+        let batch = item(0);
+        let without = batch.project(&[0, 1]).unwrap();
+        let e = agg.push(Table::Pods(PodPass::Both), without).unwrap_err();
+        assert!(
+            matches!(e, AggregateError::MissingColumn { column: "node" }),
+            "{e}"
+        );
+        let i = batch
+            .schema()
+            .index_of("pod_usage_cpu_core_seconds")
+            .unwrap();
+        let mut columns = batch.columns().to_vec();
+        columns[i] = text(&[Some("1")]);
+        let mut fields: Vec<_> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields[i] = fields[i]
+            .clone()
+            .with_data_type(columns[i].data_type().clone());
+        let wrong =
+            RecordBatch::try_new(arrow::datatypes::Schema::new(fields).into(), columns).unwrap();
+        let e = agg.push(Table::Pods(PodPass::Both), wrong).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                AggregateError::ColumnType {
+                    column: "pod_usage_cpu_core_seconds",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    /// Days are handed out once every file that may hold them is done, each once; a batch of
+    /// a day already handed out is refused.
+    #[test]
+    fn days_complete_as_files_finish() {
+        let mut agg = aggregator();
+        agg.expect_files([0, 1]);
+        agg.push(Table::Pods(PodPass::Both), item(0)).unwrap();
+        assert!(agg.emit_ready().unwrap().is_none(), "file 0 is open");
+        agg.push(Table::Pods(PodPass::Both), item(86_400)).unwrap();
+        agg.file_done(1);
+        assert!(agg.emit_ready().unwrap().is_none(), "file 0 is still open");
+        agg.file_done(0);
+        let days = agg.emit_ready().unwrap().unwrap();
+        let rows = days.into_rows();
+        assert_eq!(rows.iter().map(|r| r.day).collect::<Vec<_>>(), [0, 1]);
+        assert!(agg.emit_ready().unwrap().is_none(), "each day once");
+        let e = agg
+            .push(Table::Pods(PodPass::Both), item(3600))
+            .unwrap_err();
+        assert!(e.to_string().contains("1970-01-01"), "{e}");
+        // Unallocated rows (one per node and day) come at the end.
+        let rest = agg.finish().unwrap().rows;
+        assert_eq!(rest.len(), 2);
+        assert!(rest.iter().all(|r| r.pod_labels.is_none()));
+    }
+
+    #[test]
+    fn close_days_before_hands_out_the_days_before() {
+        let mut agg = aggregator();
+        agg.push(Table::Pods(PodPass::Both), item(0)).unwrap();
+        agg.push(Table::Pods(PodPass::Both), item(86_400)).unwrap();
+        agg.close_days_before(1);
+        let rows = agg.emit_ready().unwrap().unwrap().into_rows();
+        assert_eq!(rows.iter().map(|r| r.day).collect::<Vec<_>>(), [0]);
+        let e = agg.push(Table::Pods(PodPass::Both), item(0)).unwrap_err();
+        assert!(matches!(e, AggregateError::DayFinished { .. }), "{e}");
+    }
+}

@@ -13,6 +13,9 @@ trap 'scripts/s3-server.sh stop; scripts/pg-server.sh stop' EXIT
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --no-fail-fast
+# The stages composed as libraries (examples/): each asserts the numbers it prints.
+cargo run --quiet -p ocpagg-examples --example summarise
+cargo run --quiet -p ocpagg-examples --example custom_sink
 
 # The DuckDB oracle (bench/README.md): ocpagg and bench/duckdb/summary.sql must produce the same
 # rows on a generated month of 20,000 pod rows (creates bench/duckdb/.venv with duckdb from PyPI

@@ -61,7 +61,19 @@ pub struct Needs<'a> {
     pub pod_capacity: &'a [&'a str],
 }
 
-impl Needs<'_> {
+impl<'a> Needs<'a> {
+    /// The needs `columns` gives per pass (e.g. the aggregate's input schema of the pass's
+    /// table).
+    pub fn from_fn(columns: impl Fn(Pass) -> &'a [&'a str]) -> Self {
+        Needs {
+            node_labels: columns(Pass::NodeLabels),
+            namespace_labels: columns(Pass::NamespaceLabels),
+            storage: columns(Pass::Storage),
+            pod_usage: columns(Pass::PodUsage),
+            pod_capacity: columns(Pass::PodCapacity),
+        }
+    }
+
     /// The columns `pass` reads.
     pub fn columns(&self, pass: Pass) -> &[&str] {
         match pass {

@@ -27,10 +27,12 @@ impl SummarySink for CpuByNamespace {
             hours.as_primitive::<Float64Type>(),
         );
         for i in (0..batch.num_rows()).filter(|&i| hours.is_valid(i)) {
-            *self
-                .hours
-                .entry(namespaces.value(i).to_string())
-                .or_default() += hours.value(i);
+            // Unallocated capacity of a node whose role is unknown has no namespace, as in koku.
+            let namespace = match namespaces.value(i) {
+                "" => "(unallocated, role unknown)",
+                name => name,
+            };
+            *self.hours.entry(namespace.to_string()).or_default() += hours.value(i);
         }
         Ok(())
     }

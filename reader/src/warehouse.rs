@@ -279,6 +279,63 @@ pub struct WritableStore {
     pub remote: bool,
 }
 
+/// Where a warehouse or Hive URL points: an S3 bucket and prefix, or a local directory.
+enum Location {
+    S3 { bucket: String, prefix: String },
+    Local(PathBuf),
+}
+
+impl Location {
+    /// Parses a path, `file://` URL or `s3://bucket[/prefix]` (`s3a://` too).
+    fn parse(url: &str) -> std::result::Result<Self, String> {
+        if let Some(rest) = url
+            .strip_prefix("s3://")
+            .or_else(|| url.strip_prefix("s3a://"))
+        {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err("the URL names no bucket".into());
+            }
+            let (bucket, prefix) = (bucket.to_string(), prefix.trim_matches('/').to_string());
+            return Ok(Location::S3 { bucket, prefix });
+        }
+        match url.strip_prefix("file://") {
+            Some(p) => Ok(Location::Local(PathBuf::from(p))),
+            None if url.contains("://") => {
+                Err("unsupported scheme; use a local path, file:// or s3://".into())
+            }
+            None => Ok(Location::Local(PathBuf::from(url))),
+        }
+    }
+}
+
+/// An S3 store of `bucket` under `prefix`, with the `AWS_*` settings, `options`' defaults
+/// and timeouts, and `retry`; and its display URL.
+fn s3_store(
+    bucket: &str,
+    prefix: &str,
+    options: &StoreOptions,
+    retry: RetryConfig,
+) -> std::result::Result<(Arc<dyn ObjectStore>, String), String> {
+    let store = options
+        .defaults
+        .apply(AmazonS3Builder::from_env())
+        .with_bucket_name(bucket)
+        .with_retry(retry)
+        .with_client_options(client_options(options)?)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+        Arc::new(store)
+    } else {
+        Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+    };
+    let display = format!("s3://{bucket}/{prefix}")
+        .trim_end_matches('/')
+        .to_string();
+    Ok((store, display))
+}
+
 /// Opens `url` (a path, `file://` URL or `s3://bucket[/prefix]`) for writing. A local
 /// directory is created if missing; local writes are synced (file and directory) before they
 /// count as done, and a directory left empty by a delete is removed.
@@ -287,53 +344,25 @@ pub fn open_writable_store(url: &str, options: &StoreOptions) -> Result<Writable
         url: url.to_string(),
         reason,
     };
-    if let Some(rest) = url
-        .strip_prefix("s3://")
-        .or_else(|| url.strip_prefix("s3a://"))
-    {
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(invalid("the URL names no bucket".into()));
+    let path = match Location::parse(url).map_err(invalid)? {
+        Location::S3 { bucket, prefix } => {
+            let retry = RetryConfig {
+                backoff: BackoffConfig {
+                    init_backoff: options.initial_backoff,
+                    max_backoff: Duration::from_secs(15),
+                    base: 2.0,
+                },
+                max_retries: options.max_retries,
+                retry_timeout: options.retry_timeout,
+            };
+            let (store, display) = s3_store(&bucket, &prefix, options, retry).map_err(invalid)?;
+            return Ok(WritableStore {
+                store,
+                display,
+                remote: true,
+            });
         }
-        let retry = RetryConfig {
-            backoff: BackoffConfig {
-                init_backoff: options.initial_backoff,
-                max_backoff: Duration::from_secs(15),
-                base: 2.0,
-            },
-            max_retries: options.max_retries,
-            retry_timeout: options.retry_timeout,
-        };
-        let store = options
-            .defaults
-            .apply(AmazonS3Builder::from_env())
-            .with_bucket_name(bucket)
-            .with_retry(retry)
-            .with_client_options(client_options(options).map_err(invalid)?)
-            .build()
-            .map_err(|e| invalid(e.to_string()))?;
-        let prefix = prefix.trim_matches('/');
-        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
-            Arc::new(store)
-        } else {
-            Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
-        };
-        return Ok(WritableStore {
-            store,
-            display: format!("s3://{bucket}/{prefix}")
-                .trim_end_matches('/')
-                .to_string(),
-            remote: true,
-        });
-    }
-    let path = match url.strip_prefix("file://") {
-        Some(p) => PathBuf::from(p),
-        None if url.contains("://") => {
-            return Err(invalid(
-                "unsupported scheme; use a local path, file:// or s3://".into(),
-            ))
-        }
-        None => PathBuf::from(url),
+        Location::Local(path) => path,
     };
     std::fs::create_dir_all(&path).map_err(|e| invalid(format!("cannot create directory: {e}")))?;
     let root = path
@@ -369,52 +398,26 @@ impl Warehouse {
             .enable_all()
             .build()
             .map_err(|e| invalid(format!("cannot start the I/O runtime: {e}")))?;
-        if let Some(rest) = url
-            .strip_prefix("s3://")
-            .or_else(|| url.strip_prefix("s3a://"))
-        {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                return Err(invalid("the URL names no bucket".into()));
+        let path = match Location::parse(url).map_err(invalid)? {
+            Location::S3 { bucket, prefix } => {
+                // Our own retries cover every attempt, body included (see `remote`):
+                // object_store's would retry a request without its body, and hide attempts
+                // from the counters.
+                let retry = RetryConfig {
+                    backoff: BackoffConfig::default(),
+                    max_retries: 0,
+                    retry_timeout: options.retry_timeout,
+                };
+                let (store, display) =
+                    s3_store(&bucket, &prefix, options, retry).map_err(invalid)?;
+                return Ok(Self {
+                    display,
+                    io: Arc::new(Io::new(store, options.clone())),
+                    local_root: None,
+                    runtime: Arc::new(runtime),
+                });
             }
-            // Our own retries cover every attempt, body included (see `remote`): object_store's
-            // would retry a request without its body, and hide attempts from the counters.
-            let retry = RetryConfig {
-                backoff: BackoffConfig::default(),
-                max_retries: 0,
-                retry_timeout: options.retry_timeout,
-            };
-            let store = options
-                .defaults
-                .apply(AmazonS3Builder::from_env())
-                .with_bucket_name(bucket)
-                .with_retry(retry)
-                .with_client_options(client_options(options).map_err(invalid)?)
-                .build()
-                .map_err(|e| invalid(e.to_string()))?;
-            let prefix = prefix.trim_matches('/');
-            let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
-                Arc::new(store)
-            } else {
-                Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
-            };
-            return Ok(Self {
-                display: format!("s3://{bucket}/{prefix}")
-                    .trim_end_matches('/')
-                    .to_string(),
-                io: Arc::new(Io::new(store, options.clone())),
-                local_root: None,
-                runtime: Arc::new(runtime),
-            });
-        }
-        let path = match url.strip_prefix("file://") {
-            Some(p) => PathBuf::from(p),
-            None if url.contains("://") => {
-                return Err(invalid(
-                    "unsupported scheme; use a local path, file:// or s3://".into(),
-                ))
-            }
-            None => PathBuf::from(url),
+            Location::Local(path) => path,
         };
         let root = path
             .canonicalize()

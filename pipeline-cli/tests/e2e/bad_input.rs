@@ -179,23 +179,10 @@ fn empty_month_is_an_error() {
     Dataset::default()
         .write(empty.path(), &layout(), &Default::default())
         .unwrap();
-    let o = ocpagg(&[
-        "run",
-        "--warehouse",
-        empty.path().to_str().unwrap(),
-        "--org",
-        ORG,
-        "--source",
-        SOURCE,
-        "--year",
-        "2025",
-        "--month",
-        "10",
-        "--cluster-id",
-        CLUSTER,
-        "--output",
+    let o = ocpagg(&run_argv(
+        empty.path(),
         empty.path().join("o.parquet").to_str().unwrap(),
-    ]);
+    ));
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(!empty.path().join("o.parquet").exists());
 }

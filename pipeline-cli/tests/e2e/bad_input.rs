@@ -41,24 +41,9 @@ fn run_fails(lake: &Lake, warehouse: &str, month: &str, expect: &[&str]) -> Stri
     let output = out_dir.path().join("summary.parquet");
     std::fs::write(&output, b"previous contents").unwrap();
     let _ = lake;
-    let o = ocpagg(&[
-        "run",
-        "--warehouse",
-        warehouse,
-        "--org",
-        ORG,
-        "--source",
-        SOURCE,
-        "--year",
-        "2025",
-        "--month",
-        month,
-        "--cluster-id",
-        CLUSTER,
-        "--output",
-        output.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let o = Cli::command("run", warehouse, month, output.to_str().unwrap())
+        .arg("--quiet")
+        .output();
     assert_eq!(o.code, 1, "exit code; stderr: {}", o.stderr);
     for e in expect {
         assert!(o.stderr.contains(e), "stderr lacks {e:?}: {}", o.stderr);
@@ -209,63 +194,21 @@ fn missing_warehouse_and_bucket() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let o = ocpagg(&[
-        "run",
-        "--warehouse",
-        "/tmp",
-        "--source",
-        SOURCE,
-        "--year",
-        "2025",
-        "--month",
-        "10",
-        "--cluster-id",
-        "c",
-        "--output",
-        "/tmp/x.parquet",
-    ]);
+    let without_org: Vec<String> = settings("/tmp", "10", "/tmp/x.parquet")
+        .into_iter()
+        .filter(|a| a != "--org" && a != ORG)
+        .collect();
+    let o = Cli::new(&["run"]).args(&without_org).output();
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("missing setting `org`"), "{}", o.stderr);
     let o = ocpagg(&["run", "--bogus"]);
     assert_eq!(o.code, 2);
-    let o = ocpagg(&[
-        "run",
-        "--warehouse",
-        "/tmp",
-        "--org",
-        ORG,
-        "--source",
-        SOURCE,
-        "--year",
-        "2025",
-        "--month",
-        "10",
-        "--cluster-id",
-        "c",
-        "--output",
-        "/tmp/x.parquet",
-        "--start-date",
-        "2025-11-01",
-    ]);
+    let o = Cli::command("run", "/tmp", "10", "/tmp/x.parquet")
+        .args(&["--start-date", "2025-11-01"])
+        .output();
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("start_date"), "{}", o.stderr);
-    let o = ocpagg(&[
-        "run",
-        "--warehouse",
-        "/tmp",
-        "--org",
-        ORG,
-        "--source",
-        SOURCE,
-        "--year",
-        "2025",
-        "--month",
-        "10",
-        "--cluster-id",
-        "c",
-        "--output",
-        "/tmp/x.txt",
-    ]);
+    let o = Cli::command("run", "/tmp", "10", "/tmp/x.txt").output();
     // An output that is neither a file type we write nor a database is a usage error.
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("setting `output`"), "{}", o.stderr);

@@ -233,30 +233,64 @@ pub struct Outcome {
     pub stderr: String,
 }
 
-/// `ocpagg run --quiet` of the test source's October 2025 from `warehouse` into `output`:
-/// the arguments every binary test starts from (add flags with `extend`).
-pub fn run_argv(warehouse: &Path, output: &str) -> Vec<String> {
+/// The settings naming the test slice: the test source's `month` of 2025 (`"10"` for October).
+pub fn slice(month: &str) -> Vec<String> {
+    slice_in("2025", month)
+}
+
+/// The settings naming the test source's `month` of `year`.
+pub fn slice_in(year: &str, month: &str) -> Vec<String> {
     [
-        "run",
-        "--quiet",
-        "--warehouse",
-        &warehouse.display().to_string(),
-        "--org",
-        ORG,
-        "--source",
-        SOURCE,
-        "--year",
-        "2025",
-        "--month",
-        "10",
-        "--cluster-id",
-        CLUSTER,
-        "--output",
-        output,
+        "--org", ORG, "--source", SOURCE, "--year", year, "--month", month,
     ]
     .iter()
     .map(|s| s.to_string())
     .collect()
+}
+
+/// The settings of a job over `warehouse`: the test [`slice`] of `month`, its cluster, written
+/// to `output`. Every binary test starts from these.
+pub fn settings(warehouse: &str, month: &str, output: &str) -> Vec<String> {
+    settings_in(warehouse, "2025", month, output)
+}
+
+/// [`settings`] for `month` of `year`.
+pub fn settings_in(warehouse: &str, year: &str, month: &str, output: &str) -> Vec<String> {
+    let mut argv = vec!["--warehouse".to_string(), warehouse.to_string()];
+    argv.extend(slice_in(year, month));
+    argv.extend(["--cluster-id", CLUSTER, "--output", output].map(String::from));
+    argv
+}
+
+/// `ocpagg run --quiet` of the test source's October 2025 from `warehouse` into `output`
+/// (add flags with `extend`).
+pub fn run_argv(warehouse: &Path, output: &str) -> Vec<String> {
+    let mut argv = vec!["run".to_string(), "--quiet".to_string()];
+    argv.extend(settings(&warehouse.display().to_string(), "10", output));
+    argv
+}
+
+/// A generated month of about `pod_rows` pod line items in all four tables (`ScaleSpec`).
+pub fn generated_month(pod_rows: u64) -> Dataset {
+    let mut all = Dataset::default();
+    for d in ocpagg_fixtures::ScaleSpec::new(2025, 10, pod_rows).days() {
+        all.append(d);
+    }
+    all
+}
+
+/// `data` with whole effective-usage columns, so the daily roll-up carries them and a run
+/// reads it.
+pub fn with_effective_usage(mut data: Dataset) -> Dataset {
+    for p in &mut data.pods {
+        p.effective_cpu_core_seconds =
+            Some(p.usage_cpu_core_seconds.max(p.request_cpu_core_seconds));
+        p.effective_memory_byte_seconds = Some(
+            p.usage_memory_byte_seconds
+                .max(p.request_memory_byte_seconds),
+        );
+    }
+    data
 }
 
 /// One invocation of the `ocpagg` binary: the only place the tests start it. `Cli::run`
@@ -274,6 +308,11 @@ impl Cli {
     /// `ocpagg run --quiet` of the test source's October 2025 (see [`run_argv`]).
     pub fn run(warehouse: &Path, output: &str) -> Self {
         Self::new(&run_argv(warehouse, output))
+    }
+
+    /// `ocpagg <command>` with the [`settings`] of a job over `warehouse`, `month` of 2025.
+    pub fn command(command: &str, warehouse: &str, month: &str, output: &str) -> Self {
+        Self::new(&[command]).args(&settings(warehouse, month, output))
     }
 
     pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Self {

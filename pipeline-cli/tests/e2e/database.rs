@@ -7,7 +7,7 @@ use std::process::Command;
 
 use ocpagg_aggregate::schema::SUMMARY_COLUMNS;
 use ocpagg_cli::config::RunConfig;
-use ocpagg_fixtures::{hours, Dataset, Layout, PodItem, ScaleSpec, WriteOptions};
+use ocpagg_fixtures::{hours, Dataset, Layout, PodItem, WriteOptions};
 use ocpagg_writer::PgTarget;
 use postgres::Client;
 use serde_json::{json, Value};
@@ -138,15 +138,6 @@ fn assert_same_rows(file: &[Row], table: &[Row]) {
     }
 }
 
-pub(crate) fn small_month(pod_rows: u64) -> Dataset {
-    let spec = ScaleSpec::new(2025, 10, pod_rows);
-    let mut data = Dataset::default();
-    for d in spec.days() {
-        data.append(d);
-    }
-    data
-}
-
 fn lake_for(data: &Dataset, source: &str) -> Lake {
     let dir = tempfile::tempdir().unwrap();
     data.write(
@@ -173,7 +164,7 @@ fn uuids(rows: &[Row]) -> BTreeMap<String, String> {
 #[test]
 fn round_trip_equals_file_output() {
     let (mut c, schema) = fresh_schema("round_trip");
-    let lake = Lake::new(&small_month(6_000));
+    let lake = Lake::new(&generated_month(6_000));
     // The file run is told the report period the database run finds by itself.
     let mut file_config = lake.config();
     file_config.report_period_id = Some(october_period(&mut c, &schema, SOURCE));
@@ -221,7 +212,7 @@ fn round_trip_equals_file_output() {
 #[test]
 fn idempotent_and_isolated() {
     let (mut c, schema) = fresh_schema("idempotent");
-    let data = small_month(3_000);
+    let data = generated_month(3_000);
     let lake_a = Lake::new(&data);
     let lake_b = lake_for(&data, SOURCE_B);
     let mut config_b = pg_config(&lake_b, &schema);
@@ -288,7 +279,7 @@ fn idempotent_and_isolated() {
 
 fn good_then_failing(name: &str, break_it: impl FnOnce(&Lake, &mut Client, &str)) -> String {
     let (mut c, schema) = fresh_schema(name);
-    let lake = Lake::new(&small_month(2_000));
+    let lake = Lake::new(&generated_month(2_000));
     let config = pg_config(&lake, &schema);
     run_db(&config);
     let before = uuids(&table_rows(&mut c, &schema, None));
@@ -330,7 +321,7 @@ fn corrupt_file_leaves_previous_rows() {
 #[test]
 fn constraint_violation_mid_copy_leaves_previous_rows() {
     let error = good_then_failing("atomic_constraint", |lake, _, _| {
-        let mut data = small_month(2_000);
+        let mut data = generated_month(2_000);
         for ts in hours(day(20), 0, 3) {
             data.pods.push(
                 PodItem::new(ts, &"n".repeat(300), "worker-1", "long-1")
@@ -376,7 +367,7 @@ fn value_too_large_for_numeric_leaves_previous_rows() {
         ),
     ] {
         let error = good_then_failing(name, |lake, _, _| {
-            let mut data = small_month(2_000);
+            let mut data = generated_month(2_000);
             for ts in hours(day(21), 0, 3) {
                 data.pods.push(
                     PodItem::new(ts, "huge", "worker-1", "huge-1")
@@ -404,7 +395,7 @@ fn delete_keeps_ocp_on_cloud_rows() {
     let (mut c, schema) = fresh_schema("delete_scope");
     let period = october_period(&mut c, &schema, SOURCE);
     let period_b = october_period(&mut c, &schema, SOURCE_B);
-    let lake = Lake::new(&small_month(1_500));
+    let lake = Lake::new(&generated_month(1_500));
     // A first run creates the month's partition (rows inserted before it would sit in the
     // default partition and block its creation).
     let first = run_db(&pg_config(&lake, &schema));
@@ -498,7 +489,7 @@ fn delete_keeps_ocp_on_cloud_rows() {
 #[test]
 fn report_period_and_references_from_koku() {
     let (mut c, schema) = fresh_schema("report_period");
-    let lake = Lake::new(&small_month(800));
+    let lake = Lake::new(&generated_month(800));
     let period = october_period(&mut c, &schema, SOURCE);
     let mut config = pg_config(&lake, &schema);
     config.cluster_id = None;
@@ -559,7 +550,7 @@ fn report_period_and_references_from_koku() {
 /// Passwords never reach the output, whatever shape the setting has.
 #[test]
 fn passwords_never_printed() {
-    let lake = Lake::new(&small_month(200));
+    let lake = Lake::new(&generated_month(200));
     for output in [
         "postgresql+psycopg://koku:s3cret@db/koku",
         "postgresql://koku:s3cret@db/koku?sslmode=bogus",
@@ -599,7 +590,7 @@ fn passwords_never_printed() {
 #[test]
 fn connection_killed_during_copy_leaves_previous_rows() {
     let error = good_then_failing("atomic_killed", |lake, c, schema| {
-        let mut data = small_month(2_000);
+        let mut data = generated_month(2_000);
         for ts in hours(day(25), 0, 2) {
             data.pods.push(
                 PodItem::new(ts, "kill-me", "worker-1", "k-1")
@@ -701,7 +692,7 @@ fn concurrent_init_and_runs() {
     for source in [SOURCE, SOURCE_B] {
         add_report_periods(&mut client(), schema, source);
     }
-    let data = small_month(1_500);
+    let data = generated_month(1_500);
     let (lake_a, lake_b) = (Lake::new(&data), lake_for(&data, SOURCE_B));
     let config_a = pg_config(&lake_a, schema);
     let mut config_b = pg_config(&lake_b, schema);
@@ -731,7 +722,7 @@ fn run_args(lake: &Path, output: &str, schema: &str) -> Vec<String> {
 /// Bad connection strings, unreachable servers, missing schemas and foreign tables.
 #[test]
 fn database_errors_are_clear() {
-    let lake = Lake::new(&small_month(500));
+    let lake = Lake::new(&generated_month(500));
     let call = |output: &str, schema: &str| {
         let args = run_args(lake.path(), output, schema);
         ocpagg(&args.iter().map(String::as_str).collect::<Vec<_>>())
@@ -818,7 +809,7 @@ fn partition_created_directly_without_registry() {
     let (mut c, schema) = fresh_schema("direct_partition");
     c.batch_execute(&format!("DROP TABLE {schema}.partitioned_tables"))
         .unwrap();
-    let lake = Lake::new(&small_month(500));
+    let lake = Lake::new(&generated_month(500));
     let report = run_db(&pg_config(&lake, &schema));
     assert_eq!(
         count(
@@ -837,7 +828,7 @@ fn partition_created_directly_without_registry() {
 #[test]
 fn partition_creation_waits_a_bounded_time_for_the_lock() {
     let (_c, schema) = fresh_schema("partition_lock");
-    let lake = Lake::new(&small_month(300));
+    let lake = Lake::new(&generated_month(300));
     let hold = |seconds: u64| {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let table = format!("{schema}.reporting_ocpusagelineitem_daily_summary");
@@ -898,7 +889,7 @@ fn partition_creation_waits_a_bounded_time_for_the_lock() {
 #[test]
 fn signal_cancels_a_wait_for_another_runs_lock() {
     let (mut c, schema) = fresh_schema("signal_lock");
-    let lake = Lake::new(&small_month(400));
+    let lake = Lake::new(&generated_month(400));
     run_db(&pg_config(&lake, &schema));
     let before = uuids(&table_rows(&mut c, &schema, None));
     // Another run of the source holds the slice lock.

@@ -14,7 +14,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 
 use crate::common::*;
-use crate::database::{fresh_schema, pg_config, small_month, table_rows};
+use crate::database::{fresh_schema, pg_config, table_rows};
 use crate::pg::client;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -153,7 +153,7 @@ fn day_files(objects: &BTreeMap<String, Bytes>, day: u32) -> Vec<(&String, &Byte
 #[test]
 fn hive_copy_equals_the_database_and_reruns_replace_their_days() {
     let (mut c, schema) = fresh_schema("hive_local");
-    let lake = Lake::new(&small_month(3_000));
+    let lake = Lake::new(&generated_month(3_000));
     let hive_dir = tempfile::tempdir().unwrap();
     let store = LocalFileSystem::new_with_prefix(hive_dir.path()).unwrap();
     let mut config = pg_config(&lake, &schema);
@@ -265,7 +265,7 @@ fn hive_copy_equals_the_database_and_reruns_replace_their_days() {
 fn hive_copy_on_s3() {
     let bucket = crate::sources::s3_bucket();
     let prefix = format!("hive-{}", std::process::id());
-    let lake = Lake::new(&small_month(3_000));
+    let lake = Lake::new(&generated_month(3_000));
     let mut config = lake.config();
     config.hive_output = Some(format!("s3://{bucket}/{prefix}/"));
     let report = ocpagg_cli::run(&config.resolve().unwrap()).unwrap();
@@ -322,7 +322,7 @@ fn hive_copy_on_s3() {
 #[test]
 fn preflight_checks_the_hive_location() {
     use ocpagg_cli::preflight::{preflight, Status};
-    let lake = Lake::new(&small_month(500));
+    let lake = Lake::new(&generated_month(500));
     let status = |hive: String| {
         let mut config = lake.config();
         config.hive_output = Some(hive);
@@ -344,7 +344,7 @@ fn preflight_checks_the_hive_location() {
 /// `--result-format json` reports the Hive partitions written and the Trino call.
 #[test]
 fn json_result_names_the_hive_partitions() {
-    let lake = Lake::new(&small_month(500));
+    let lake = Lake::new(&generated_month(500));
     let hive = lake.path().join("hive");
     let out = lake.path().join("out.parquet");
     let mut args = run_argv(lake.path(), out.to_str().unwrap());

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use ocpagg_cli::config::RunConfig;
 use ocpagg_cli::preflight::{Report, Status};
-use ocpagg_fixtures::{hours, Dataset, PodItem, ScaleSpec, WriteOptions};
+use ocpagg_fixtures::{hours, Dataset, PodItem, WriteOptions};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use postgres::Client;
@@ -43,25 +43,9 @@ impl Outcome {
 
 /// `ocpagg <command>` with the settings of a run over `warehouse`, October 2025.
 fn command(command: &str, warehouse: &str, month: &str, output: &str, extra: &[&str]) -> Outcome {
-    let mut args = vec![
-        command,
-        "--warehouse",
-        warehouse,
-        "--org",
-        ORG,
-        "--source",
-        SOURCE,
-        "--year",
-        "2025",
-        "--month",
-        month,
-        "--cluster-id",
-        CLUSTER,
-        "--output",
-        output,
-    ];
-    args.extend_from_slice(extra);
-    ocpagg(&args)
+    Cli::command(command, warehouse, month, output)
+        .args(extra)
+        .output()
 }
 
 fn preflight_lake(lake: &Lake, month: &str, output: &Path) -> Outcome {
@@ -76,24 +60,6 @@ fn preflight_lake(lake: &Lake, month: &str, output: &Path) -> Outcome {
 
 fn preflight_lib(config: &RunConfig) -> Report {
     ocpagg_cli::preflight::preflight(&config.resolve().expect("valid config"))
-}
-
-/// A generated month with all four report types, hourly and daily, with complete effective
-/// usage (so a run reads the daily pod files too).
-fn full_month() -> Dataset {
-    let mut all = Dataset::default();
-    for d in ScaleSpec::new(2025, 10, 3_000).days() {
-        all.append(d);
-    }
-    for p in &mut all.pods {
-        p.effective_cpu_core_seconds =
-            Some(p.usage_cpu_core_seconds.max(p.request_cpu_core_seconds));
-        p.effective_memory_byte_seconds = Some(
-            p.usage_memory_byte_seconds
-                .max(p.request_memory_byte_seconds),
-        );
-    }
-    all
 }
 
 /// Two days of one pod: pod_usage only.
@@ -163,7 +129,7 @@ fn drop_column(path: &Path, column: &str) {
 
 #[test]
 fn ready_local_warehouse_and_file_output_pass() {
-    let lake = Lake::new(&full_month());
+    let lake = Lake::new(&with_effective_usage(generated_month(3_000)));
     let out_dir = tempfile::tempdir().unwrap();
     let output = out_dir.path().join("summary.csv");
     let o = preflight_lake(&lake, "10", &output);

@@ -12,10 +12,10 @@ use serde_json::Value;
 use crate::common::*;
 use crate::pg::*;
 
+/// The first five days of a generated month.
 fn month(pod_rows: u64) -> Lake {
-    let spec = ScaleSpec::new(2025, 10, pod_rows);
     let mut data = Dataset::default();
-    for d in spec.days().take(5) {
+    for d in ScaleSpec::new(2025, 10, pod_rows).days().take(5) {
         data.append(d);
     }
     Lake::new(&data)

@@ -10,18 +10,8 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use ocpagg_fixtures::{Dataset, ScaleSpec};
-
 use crate::common::*;
 use crate::sources::{s3_bucket, upload};
-
-fn month(pod_rows: u64) -> Dataset {
-    let mut all = Dataset::default();
-    for d in ScaleSpec::new(2025, 10, pod_rows).days() {
-        all.append(d);
-    }
-    all
-}
 
 /// The proxy, killed when dropped (it also stops by itself after its bounds).
 struct Proxy {
@@ -86,19 +76,9 @@ impl Drop for Proxy {
 /// `ocpagg run` of the test month from `warehouse` to `out`, with `env` over the inherited
 /// environment.
 fn run_binary(warehouse: &str, out: &Path, env: &[(&str, &str)], extra: &[&str]) -> Outcome {
-    let mut cli = Cli::new(&[
-        "run",
-        "--warehouse",
-        warehouse,
-        "--org",
-        ORG,
-        "--source",
-        SOURCE,
-    ])
-    .args(&["--year", "2025", "--month", "10", "--cluster-id", CLUSTER])
-    .args(&["--enabled-keys", "*", "--output"])
-    .arg(out)
-    .args(extra);
+    let mut cli = Cli::command("run", warehouse, "10", &out.display().to_string())
+        .args(&["--enabled-keys", "*"])
+        .args(extra);
     for (k, v) in env {
         cli = cli.env(k, v);
     }
@@ -114,7 +94,7 @@ struct Uploaded {
 
 fn uploaded(tag: &str, pod_rows: u64) -> Uploaded {
     let bucket = s3_bucket();
-    let lake = Lake::new(&month(pod_rows));
+    let lake = Lake::new(&generated_month(pod_rows));
     let local = comparable(&run_rows(&lake.config()));
     let prefix = format!("faults-{tag}-{}", std::process::id());
     upload(lake.path(), &bucket, &prefix);

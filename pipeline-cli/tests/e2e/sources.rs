@@ -6,30 +6,13 @@ use std::sync::Arc;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
-use ocpagg_fixtures::{Dataset, ScaleSpec, TypeVariant, WriteOptions};
+use ocpagg_fixtures::{TypeVariant, WriteOptions};
 
 use crate::common::*;
 
-fn month(pod_rows: u64) -> Dataset {
-    let mut all = Dataset::default();
-    for d in ScaleSpec::new(2025, 10, pod_rows).days() {
-        all.append(d);
-    }
-    // Whole effective columns: the daily roll-up then carries them and is used.
-    for p in &mut all.pods {
-        p.effective_cpu_core_seconds =
-            Some(p.usage_cpu_core_seconds.max(p.request_cpu_core_seconds));
-        p.effective_memory_byte_seconds = Some(
-            p.usage_memory_byte_seconds
-                .max(p.request_memory_byte_seconds),
-        );
-    }
-    all
-}
-
 #[test]
 fn daily_tables_and_hourly_only_give_identical_rows() {
-    let data = month(20_000);
+    let data = with_effective_usage(generated_month(20_000));
     let with_daily = Lake::write(&data, &WriteOptions::default());
     let hourly_only = Lake::write(
         &data,
@@ -49,7 +32,7 @@ fn daily_tables_and_hourly_only_give_identical_rows() {
 
 #[test]
 fn every_type_variant_reads_the_same() {
-    let data = month(5_000);
+    let data = with_effective_usage(generated_month(5_000));
     let base = comparable(&run_rows(
         &Lake::write(
             &data,
@@ -118,7 +101,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn local_and_s3_give_identical_rows() {
     let bucket = s3_bucket();
-    let data = month(10_000);
+    let data = with_effective_usage(generated_month(10_000));
     let lake = Lake::new(&data);
     let local = comparable(&run_rows(&lake.config()));
     let prefix = format!("lake-{}", std::process::id());

@@ -173,13 +173,8 @@ fn environment_never_downgrades_and_preflight_reports_tls() {
     let preflight = |output: &str, env: &[(&str, String)]| {
         let mut cli = crate::common::Cli::new(&["preflight", "--format", "json", "--warehouse"])
             .arg(lake.path())
-            .args(&[
-                "--org",
-                crate::common::ORG,
-                "--source",
-                crate::common::SOURCE,
-            ])
-            .args(&["--year", "2025", "--month", "10", "--schema", "t_tls_none"])
+            .args(&crate::common::slice("10"))
+            .args(&["--schema", "t_tls_none"])
             .args(&["--output", output]);
         for (k, v) in env {
             cli = cli.env(k, v);

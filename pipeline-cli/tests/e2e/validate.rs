@@ -13,7 +13,7 @@ use ocpagg_validator::{expected_rows, DateRange, EnabledKeys, Settings};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 
-use crate::common::{ocpagg, Outcome, CLUSTER, ORG, SOURCE};
+use crate::common::{ocpagg, settings_in, Outcome, CLUSTER, ORG, SOURCE};
 use crate::pg::db_url;
 
 #[track_caller]
@@ -100,27 +100,13 @@ fn generate(scenario: &Path, lake: &Path) {
 }
 
 fn run_args(lake: &Path, month: NaiveDate, output: &str, extra: &[String]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "run",
-        "--quiet",
-        "--warehouse",
+    let mut args = vec!["run".to_string(), "--quiet".to_string()];
+    args.extend(settings_in(
         &lake.display().to_string(),
-        "--org",
-        ORG,
-        "--source",
-        SOURCE,
-        "--year",
         &month.year().to_string(),
-        "--month",
         &month.month().to_string(),
-        "--cluster-id",
-        CLUSTER,
-        "--output",
         output,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ));
     args.extend_from_slice(extra);
     args
 }

@@ -1,14 +1,12 @@
 //! fixtures → `Warehouse` → `Aggregator` → `FileSink`: a generated day of koku data summarised
 //! into a Parquet file, with no CLI. `cargo run -p ocpagg-examples --example summarise`
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use arrow::array::AsArray;
 use arrow::datatypes::Float64Type;
 use chrono::NaiveDate;
-use ocpagg_aggregate::{
-    schema::summary_schema, to_record_batch, Aggregator, PodPass, RunInfo, SideInputs, Table,
-};
+use ocpagg_aggregate::{schema::summary_schema, to_record_batch, Aggregator, RunInfo, SideInputs};
 use ocpagg_fixtures::{hours, Dataset, Layout, PodItem, WriteOptions};
-use ocpagg_reader::{Needs, Pass, ScanPlan, ScanRequest, Warehouse};
+use ocpagg_reader::{ScanPlan, ScanRequest, Warehouse};
 use ocpagg_writer::SummarySink;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -47,30 +45,10 @@ pub fn summarise(dir: &std::path::Path, sink: &mut dyn SummarySink) -> Result<()
         year: 2025,
         month: 10,
     };
-    let table = |pass| match pass {
-        Pass::NodeLabels => Table::NodeLabels,
-        Pass::NamespaceLabels => Table::NamespaceLabels,
-        Pass::Storage => Table::Storage,
-        Pass::PodUsage => Table::Pods(PodPass::Usage),
-        Pass::PodCapacity => Table::Pods(PodPass::Capacity),
-        Pass::PodUsageAndCapacity => Table::Pods(PodPass::Both),
-    };
-    let needs = Needs::from_fn(|pass| Aggregator::input_schema(table(pass)));
     // The reader plans the month (files, koku's hourly/daily rule, columns, order); the
     // aggregator folds what it is pushed and emits each day once the files holding it are read.
-    let plan = ScanPlan::build(&warehouse, &request, &needs)?;
-    let (start, end) = (
-        NaiveDate::from_ymd_opt(2025, 10, 1).unwrap_or_default(),
-        NaiveDate::from_ymd_opt(2025, 10, 31).unwrap_or_default(),
-    );
-    let run = RunInfo {
-        source_uuid: SOURCE.into(),
-        cluster_id: "my-cluster".into(),
-        cluster_alias: "my-cluster".into(),
-        report_period_id: None,
-        start,
-        end,
-    };
+    let plan = ScanPlan::build(&warehouse, &request, &Aggregator::needs())?;
+    let run = RunInfo::month(SOURCE, "my-cluster", 2025, 10).context("no such month")?;
     let mut aggregator = Aggregator::new(run.clone(), SideInputs::default());
     aggregator.expect_files(plan.files.iter().map(|f| f.first_day));
     for (index, planned) in plan.files.iter().enumerate() {
@@ -81,7 +59,7 @@ pub fn summarise(dir: &std::path::Path, sink: &mut dyn SummarySink) -> Result<()
             None,
             65_536,
         )? {
-            aggregator.push(table(planned.pass), batch?)?;
+            aggregator.push(planned.pass.into(), batch?)?;
         }
         aggregator.file_done(index);
         while let Some(mut days) = aggregator.emit_ready()? {

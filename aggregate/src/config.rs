@@ -24,6 +24,35 @@ pub struct RunInfo {
     pub end: NaiveDate,
 }
 
+impl RunInfo {
+    /// A run of `source_uuid` over `start..=end`, with the cluster alias equal to the cluster
+    /// id (koku's default) and no report period.
+    pub fn new(source_uuid: &str, cluster_id: &str, start: NaiveDate, end: NaiveDate) -> Self {
+        RunInfo {
+            source_uuid: source_uuid.into(),
+            cluster_id: cluster_id.into(),
+            cluster_alias: cluster_id.into(),
+            report_period_id: None,
+            start,
+            end,
+        }
+    }
+
+    /// [`RunInfo::new`] over the whole of `month` (1–12) of `year`; `None` for no such month.
+    ///
+    /// ```
+    /// let run = ocpagg_aggregate::RunInfo::month("6e2f1b52", "my-cluster", 2024, 2).unwrap();
+    /// assert_eq!(run.end.to_string(), "2024-02-29");
+    /// ```
+    pub fn month(source_uuid: &str, cluster_id: &str, year: i32, month: u32) -> Option<Self> {
+        let start = NaiveDate::from_ymd_opt(year, month, 1)?;
+        let end = start
+            .checked_add_months(chrono::Months::new(1))?
+            .pred_opt()?;
+        Some(Self::new(source_uuid, cluster_id, start, end))
+    }
+}
+
 /// A cost category: namespaces matching `pattern` (SQL LIKE) belong to category `id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CostCategory {

@@ -17,7 +17,7 @@ pub(crate) const SHORT_LIVED_COLUMNS: [&str; 4] = [
     "csi_volume_handle",
 ];
 /// Columns of `pod_usage` the usage pass reads.
-pub const POD_USAGE_COLUMNS: &[&str] = &[
+pub(crate) const POD_USAGE_COLUMNS: &[&str] = &[
     "interval_start",
     "namespace",
     "node",
@@ -40,7 +40,7 @@ pub const POD_USAGE_COLUMNS: &[&str] = &[
 ];
 
 /// Columns of hourly `pod_usage` the capacity pass reads (when usage comes from daily files).
-pub const POD_CAPACITY_COLUMNS: &[&str] = &[
+pub(crate) const POD_CAPACITY_COLUMNS: &[&str] = &[
     "interval_start",
     "node",
     "node_capacity_cpu_core_seconds",
@@ -49,9 +49,10 @@ pub const POD_CAPACITY_COLUMNS: &[&str] = &[
 ];
 
 /// Columns of `node_labels` read.
-pub const NODE_LABEL_COLUMNS: &[&str] = &["interval_start", "node", "node_labels"];
+pub(crate) const NODE_LABEL_COLUMNS: &[&str] = &["interval_start", "node", "node_labels"];
 /// Columns of `namespace_labels` read.
-pub const NAMESPACE_LABEL_COLUMNS: &[&str] = &["interval_start", "namespace", "namespace_labels"];
+pub(crate) const NAMESPACE_LABEL_COLUMNS: &[&str] =
+    &["interval_start", "namespace", "namespace_labels"];
 
 /// What a pod_usage batch contributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,7 +61,7 @@ pub enum PodPass {
     Usage,
     /// Hourly node capacity only (hourly line items, any projection with the capacity columns).
     Capacity,
-    /// Both, from hourly line items with [`POD_USAGE_COLUMNS`].
+    /// Both, from hourly line items with the columns of `Table::Pods(PodPass::Both)`.
     Both,
 }
 
@@ -74,7 +75,7 @@ impl PodPass {
 }
 
 /// Columns of `storage_usage` read (hourly or daily files).
-pub const STORAGE_USAGE_COLUMNS: &[&str] = &[
+pub(crate) const STORAGE_USAGE_COLUMNS: &[&str] = &[
     "interval_start",
     "namespace",
     "pod",
@@ -105,7 +106,7 @@ pub enum Table {
 
 impl Table {
     /// The columns the aggregate reads from this table.
-    pub fn columns(self) -> &'static [&'static str] {
+    pub const fn columns(self) -> &'static [&'static str] {
         match self {
             Table::NodeLabels => NODE_LABEL_COLUMNS,
             Table::NamespaceLabels => NAMESPACE_LABEL_COLUMNS,

@@ -33,14 +33,7 @@
 //! use chrono::NaiveDate;
 //!
 //! let day = NaiveDate::from_ymd_opt(2025, 10, 1).unwrap();
-//! let run = RunInfo {
-//!     source_uuid: "6e2f1b52-4bd1-4c47-9d8e-1b3f8b2d1c01".into(),
-//!     cluster_id: "my-cluster".into(),
-//!     cluster_alias: "my-cluster".into(),
-//!     report_period_id: None,
-//!     start: day,
-//!     end: day,
-//! };
+//! let run = RunInfo::new("6e2f1b52-4bd1-4c47-9d8e-1b3f8b2d1c01", "my-cluster", day, day);
 //! let mut aggregator = Aggregator::new(run, SideInputs::default());
 //! // ... `push` label tables and pod batches read by ocpagg-reader, `emit_ready` as days
 //! // complete ...
@@ -60,6 +53,8 @@ mod finished;
 mod labels;
 mod pods;
 mod roles;
+#[cfg(feature = "reader")]
+mod scan;
 mod storage;
 mod unallocated;
 
@@ -81,10 +76,7 @@ pub use aggregator::{AggregateStats, Aggregator, Summary, Timings};
 pub use config::{CostCategory, RunInfo, SideInputs};
 pub use error::{AggregateError, Result};
 pub use finished::FinishedDays;
-pub use input::{
-    PodPass, Table, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS,
-    POD_USAGE_COLUMNS, STORAGE_USAGE_COLUMNS,
-};
+pub use input::{PodPass, Table};
 pub use like::LikePattern;
 pub use output::{
     to_record_batch, to_record_batch_with_csi, Capacity, DataSource, PodMeasures, StorageMeasures,

@@ -54,13 +54,5 @@ pub(crate) fn times(values: &[i64]) -> ArrayRef {
 
 pub(crate) fn aggregator() -> Aggregator {
     let day = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
-    let run = RunInfo {
-        source_uuid: "s".into(),
-        cluster_id: "c".into(),
-        cluster_alias: "c".into(),
-        report_period_id: None,
-        start: day,
-        end: day,
-    };
-    Aggregator::new(run, SideInputs::default())
+    Aggregator::new(RunInfo::new("s", "c", day, day), SideInputs::default())
 }

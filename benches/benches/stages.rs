@@ -23,13 +23,14 @@ use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int32Type;
 use chrono::NaiveDate;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use ocpagg_aggregate::{
-    Aggregator, PodPass, PreparedBatch, RunInfo, SideInputs, POD_CAPACITY_COLUMNS,
-    POD_USAGE_COLUMNS,
-};
+use ocpagg_aggregate::{Aggregator, PodPass, PreparedBatch, RunInfo, SideInputs, Table};
 use ocpagg_fixtures::{Layout, ScaleSpec, WriteOptions};
 use ocpagg_labels::{EnabledKeys, LabelSets};
 use ocpagg_reader::{DateRange, Projection, ReportType, ScanRequest, Warehouse};
+
+/// The pod_usage columns the aggregate reads for usage and capacity, and for capacity only.
+const POD_USAGE: &[&str] = Table::Pods(PodPass::Both).columns();
+const POD_CAPACITY: &[&str] = Table::Pods(PodPass::Capacity).columns();
 
 /// Hourly pod rows of the benchmark month.
 const POD_ROWS: u64 = 300_000;
@@ -74,14 +75,7 @@ impl Month {
                 month: 10,
             },
             range: DateRange { start, end },
-            run: RunInfo {
-                source_uuid: SOURCE.into(),
-                cluster_id: "bench-cluster".into(),
-                cluster_alias: "bench-cluster".into(),
-                report_period_id: None,
-                start,
-                end,
-            },
+            run: RunInfo::new(SOURCE, "bench-cluster", start, end),
         }
     }
 
@@ -116,8 +110,8 @@ fn reader(c: &mut Criterion, month: &Month) {
     let mut group = c.benchmark_group("reader");
     group.sample_size(10);
     for (name, columns) in [
-        ("pod_usage_columns", POD_USAGE_COLUMNS),
-        ("pod_capacity_columns", POD_CAPACITY_COLUMNS),
+        ("pod_usage_columns", POD_USAGE),
+        ("pod_capacity_columns", POD_CAPACITY),
     ] {
         group.throughput(Throughput::Elements(rows(&month.pod_batches(columns))));
         group.bench_function(name, |b| {
@@ -128,7 +122,7 @@ fn reader(c: &mut Criterion, month: &Month) {
 }
 
 fn labels(c: &mut Criterion, month: &Month) {
-    let batches = month.pod_batches(POD_USAGE_COLUMNS);
+    let batches = month.pod_batches(POD_USAGE);
     // The distinct pod label strings of the month, as the aggregate sees them.
     let mut distinct: Vec<String> = Vec::new();
     for batch in &batches {
@@ -179,7 +173,7 @@ fn labels(c: &mut Criterion, month: &Month) {
 }
 
 fn aggregate(c: &mut Criterion, month: &Month) {
-    let batches = month.pod_batches(POD_USAGE_COLUMNS);
+    let batches = month.pod_batches(POD_USAGE);
     let n = rows(&batches);
     let mut group = c.benchmark_group("aggregate");
     group.sample_size(10);

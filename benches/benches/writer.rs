@@ -29,14 +29,7 @@ mod data {
     /// `rows` Pod rows over 31 days, 40 namespaces and 12 nodes, with realistic numbers
     /// (fractions of hours and GiB) and a few label sets, in 8192-row batches.
     pub fn summary_batches(rows: usize) -> Vec<arrow::array::RecordBatch> {
-        let run = RunInfo {
-            source_uuid: SOURCE.into(),
-            cluster_id: "bench-cluster".into(),
-            cluster_alias: "bench-cluster".into(),
-            report_period_id: None,
-            start: NaiveDate::from_ymd_opt(2025, 10, 1).unwrap(),
-            end: NaiveDate::from_ymd_opt(2025, 10, 31).unwrap(),
-        };
+        let run = RunInfo::month(SOURCE, "bench-cluster", 2025, 10).unwrap();
         let namespaces: Vec<Arc<str>> = (0..40).map(|i| format!("namespace-{i}").into()).collect();
         let nodes: Vec<Arc<str>> = (0..12).map(|i| format!("worker-{i}").into()).collect();
         let labels: Vec<Arc<str>> = (0..16)

@@ -18,15 +18,14 @@ use chrono::NaiveDate;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use ocpagg_aggregate::schema::summary_schema;
 use ocpagg_aggregate::{
-    to_record_batch, to_record_batch_with_csi, AggregateStats, Aggregator, FinishedDays, PodPass,
-    SummaryRow, Table, NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS,
-    POD_USAGE_COLUMNS, STORAGE_USAGE_COLUMNS,
+    to_record_batch, to_record_batch_with_csi, AggregateStats, Aggregator, FinishedDays,
+    SummaryRow, Table,
 };
 use ocpagg_aggregate::{CostCategory, LikePattern, RunInfo, SideInputs};
 use ocpagg_labels::EnabledKeys;
 use ocpagg_reader::{
-    DataFile, DateRange, FileFooter, IoStats, Needs, Pass, PlannedFile, Projection, ReportType,
-    ScanPlan, Warehouse,
+    DataFile, DateRange, FileFooter, IoStats, PlannedFile, Projection, ReportType, ScanPlan,
+    Warehouse,
 };
 use ocpagg_writer::pg::{self, read_side_inputs, Slice, SummaryTable};
 use ocpagg_writer::PgTarget;
@@ -91,15 +90,6 @@ impl RunReport {
     }
 }
 
-/// The columns each pass of the run reads: the aggregate's input needs.
-pub(crate) const NEEDS: Needs<'static> = Needs {
-    node_labels: NODE_LABEL_COLUMNS,
-    namespace_labels: NAMESPACE_LABEL_COLUMNS,
-    storage: STORAGE_USAGE_COLUMNS,
-    pod_usage: POD_USAGE_COLUMNS,
-    pod_capacity: POD_CAPACITY_COLUMNS,
-};
-
 /// One file to read (in the plan's order), and which pass of the run reads it.
 struct ReadJob {
     file: DataFile,
@@ -112,18 +102,9 @@ struct ReadJob {
 
 impl ReadJob {
     fn new(index: usize, planned: PlannedFile) -> Self {
-        // The reader's pass is the aggregate's table.
-        let table = match planned.pass {
-            Pass::NodeLabels => Table::NodeLabels,
-            Pass::NamespaceLabels => Table::NamespaceLabels,
-            Pass::Storage => Table::Storage,
-            Pass::PodUsage => Table::Pods(PodPass::Usage),
-            Pass::PodCapacity => Table::Pods(PodPass::Capacity),
-            Pass::PodUsageAndCapacity => Table::Pods(PodPass::Both),
-        };
         ReadJob {
             file: planned.file,
-            table,
+            table: planned.pass.into(),
             index,
             footer: planned.footer,
             projection: planned.projection,
@@ -198,7 +179,7 @@ pub fn run_with(job: &Job, cancel: &CancelToken) -> Result<RunReport> {
     let warehouse = Warehouse::open_with(&job.warehouse, &job.store)?;
     // The files, their columns and their order; every footer is read once, here, and the
     // read reuses them.
-    let plan = ScanPlan::build(&warehouse, &job.request, &NEEDS)?;
+    let plan = ScanPlan::build(&warehouse, &job.request, &Aggregator::needs())?;
     let counters = Arc::new(Counters::default());
     counters
         .files_total

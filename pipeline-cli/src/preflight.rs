@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use ocpagg_aggregate::Aggregator;
 use ocpagg_reader::{
     daily_pods_complete, DataFile, FileFooter, Listing, ReportType, Selection, Warehouse,
 };
@@ -27,7 +28,7 @@ use ocpagg_writer::PgTarget;
 use serde::Serialize;
 
 use crate::config::{Job, Output};
-use crate::pipeline::{no_pod_files, NEEDS};
+use crate::pipeline::no_pod_files;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -296,7 +297,7 @@ fn check_warehouse(job: &Job, report: &mut Report) -> u64 {
             pod_problems |= is_hourly_pod;
             continue;
         }
-        let problems = NEEDS
+        let problems = Aggregator::needs()
             .projection(file, *pass)
             .check_schema(&footer.schema, &described);
         if problems.is_empty() {

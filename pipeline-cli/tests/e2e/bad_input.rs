@@ -8,24 +8,13 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
-use ocpagg_fixtures::{hours, Dataset, PodItem};
+use ocpagg_fixtures::{Dataset, PodItem};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
 
 use crate::common::*;
 
 fn small_lake() -> Lake {
-    let mut data = Dataset::default();
-    for d in 1..=2 {
-        for ts in hours(day(d), 0, 24) {
-            data.pods.push(
-                PodItem::new(ts, "ns", "worker-1", "p")
-                    .cpu(1.0, 1.0, 1.0)
-                    .node_capacity(4.0, 16.0),
-            );
-        }
-    }
-    Lake::new(&data)
+    Lake::new(&one_pod(1..=2, 24))
 }
 
 fn pod_dir(lake: &Lake) -> PathBuf {
@@ -59,27 +48,6 @@ fn run_fails(lake: &Lake, warehouse: &str, month: &str, expect: &[&str]) -> Stri
         "temporary files left behind: {leftovers:?}"
     );
     o.stderr
-}
-
-pub(crate) fn rewrite(path: &Path, f: impl Fn(RecordBatch) -> RecordBatch) {
-    let file = std::fs::File::open(path).unwrap();
-    let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(file)
-        .unwrap()
-        .build()
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let batches: Vec<RecordBatch> = batches.into_iter().map(f).collect();
-    let mut w = ArrowWriter::try_new(
-        std::fs::File::create(path).unwrap(),
-        batches[0].schema(),
-        None,
-    )
-    .unwrap();
-    for b in &batches {
-        w.write(b).unwrap();
-    }
-    w.close().unwrap();
 }
 
 fn first_pod_file(lake: &Lake) -> PathBuf {
@@ -449,16 +417,7 @@ pub(crate) fn shift_footer_statistics(path: &Path, shift_days: i64) {
 /// already finished (issue #18): the run stops, naming the file.
 #[test]
 fn wrong_footer_statistics_are_caught() {
-    let mut data = Dataset::default();
-    for d in 3..=12 {
-        for ts in hours(day(d), 0, 4) {
-            data.pods.push(
-                PodItem::new(ts, "ns", "worker-1", "p")
-                    .cpu(1.0, 1.0, 1.0)
-                    .node_capacity(4.0, 16.0),
-            );
-        }
-    }
+    let data = one_pod(3..=12, 4);
     let lake = Lake::write(
         &data,
         &ocpagg_fixtures::WriteOptions {
@@ -602,16 +561,7 @@ fn non_finite_negative_and_overflowing_measures_are_refused() {
         ),
     ];
     for (set, expect) in cases {
-        let mut data = Dataset::default();
-        for d in 1..=2 {
-            for ts in hours(day(d), 0, 3) {
-                data.pods.push(
-                    PodItem::new(ts, "ns", "worker-1", "p")
-                        .cpu(1.0, 1.0, 1.0)
-                        .node_capacity(4.0, 16.0),
-                );
-            }
-        }
+        let mut data = one_pod(1..=2, 3);
         set(&mut data.pods);
         let lake = Lake::write(
             &data,

@@ -7,7 +7,7 @@ use std::path::Path;
 use ocpagg_fixtures::{Dataset, Layout, ScaleSpec, WriteOptions};
 use serde_json::{json, Value};
 
-use crate::common::{slice, Cli, Outcome, CLUSTER};
+use crate::common::{Cli, Outcome, CLUSTER};
 use crate::pg::*;
 use crate::sources::{s3_bucket, upload};
 
@@ -63,9 +63,9 @@ fn port_number(s: &str) -> u16 {
 /// `ocpagg run` with only org, source, year and month, the environment holding nothing but
 /// `ACG_CONFIG` (and PATH/HOME).
 fn run_with(acg: &Path) -> Outcome {
-    Cli::new(&["run"])
-        .args(&slice("10"))
-        .args(&["--result-format", "json"])
+    // This test's own org and source, not the common ones.
+    Cli::new(&["run", "--org", ORG, "--source", SOURCE])
+        .args(&["--year", "2025", "--month", "10", "--result-format", "json"])
         .env_clear()
         .env("HOME", "/nonexistent")
         .env("ACG_CONFIG", acg)

@@ -154,6 +154,28 @@ pub fn batches_to_rows(batches: &[RecordBatch]) -> Vec<Row> {
     rows
 }
 
+/// Rewrites a Parquet file in place, each record batch through `f`.
+pub fn rewrite(path: &Path, f: impl Fn(RecordBatch) -> RecordBatch) {
+    let file = std::fs::File::open(path).unwrap();
+    let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let batches: Vec<RecordBatch> = batches.into_iter().map(f).collect();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(path).unwrap(),
+        batches[0].schema(),
+        None,
+    )
+    .unwrap();
+    for b in &batches {
+        w.write(b).unwrap();
+    }
+    w.close().unwrap();
+}
+
 pub fn read_output(path: &Path) -> Vec<Row> {
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
@@ -268,6 +290,22 @@ pub fn run_argv(warehouse: &Path, output: &str) -> Vec<String> {
     let mut argv = vec!["run".to_string(), "--quiet".to_string()];
     argv.extend(settings(&warehouse.display().to_string(), "10", output));
     argv
+}
+
+/// One pod (`ns`/`p` on `worker-1`, 1 CPU core used, requested and limited, on a node of 4
+/// cores and 16 GiB) for `hours_per_day` hours from midnight of each of October's `days`.
+pub fn one_pod(days: std::ops::RangeInclusive<u32>, hours_per_day: u32) -> Dataset {
+    let mut data = Dataset::default();
+    for d in days {
+        for ts in ocpagg_fixtures::hours(day(d), 0, hours_per_day) {
+            data.pods.push(
+                ocpagg_fixtures::PodItem::new(ts, "ns", "worker-1", "p")
+                    .cpu(1.0, 1.0, 1.0)
+                    .node_capacity(4.0, 16.0),
+            );
+        }
+    }
+    data
 }
 
 /// A generated month of about `pod_rows` pod line items in all four tables (`ScaleSpec`).

@@ -28,7 +28,7 @@ use parquet::file::metadata::{
 };
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
-use crate::bad_input::{rewrite, shift_footer_statistics};
+use crate::bad_input::shift_footer_statistics;
 use crate::common::*;
 
 /// Peak RSS allowed to any case.
@@ -72,6 +72,19 @@ fn hourly_only() -> WriteOptions {
         daily: false,
         ..Default::default()
     }
+}
+
+/// Rewrites a Parquet file as the same schema with no row groups.
+fn without_row_groups(f: &Path) {
+    let schema = {
+        let file = std::fs::File::open(f).unwrap();
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .schema()
+            .clone()
+    };
+    let w = ArrowWriter::try_new(std::fs::File::create(f).unwrap(), schema, None).unwrap();
+    w.close().unwrap();
 }
 
 fn month_dir(root: &Path, table: ReportType, month: u32) -> PathBuf {
@@ -578,15 +591,7 @@ fn corpus_structure() {
     ));
     cases.push(Case::new("zero row groups", |root| {
         let f = file_of(root, ReportType::PodUsage, 2);
-        let schema = {
-            let file = std::fs::File::open(&f).unwrap();
-            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-                .unwrap()
-                .schema()
-                .clone()
-        };
-        let w = ArrowWriter::try_new(std::fs::File::create(&f).unwrap(), schema, None).unwrap();
-        w.close().unwrap();
+        without_row_groups(&f);
         expect(&[&name(&f), "no row groups"])
     }));
     run_cases(cases);
@@ -757,19 +762,7 @@ fn corpus_layout() {
         shift_footer_statistics(&f, 9);
         expect(&[&name(&f), "2025-10-03", "statistics"])
     });
-    lying.data = || {
-        let mut data = Dataset::default();
-        for d in 3..=12 {
-            for ts in hours(day(d), 0, 4) {
-                data.pods.push(
-                    PodItem::new(ts, "ns", "worker-1", "p")
-                        .cpu(1.0, 1.0, 1.0)
-                        .node_capacity(4.0, 16.0),
-                );
-            }
-        }
-        data
-    };
+    lying.data = || one_pod(3..=12, 4);
     lying.args = vec!["--threads".into(), "1".into()];
     cases.push(lying);
     for table in [ReportType::PodUsage, ReportType::NodeLabels] {
@@ -859,15 +852,7 @@ fn corpus_preflight_agrees() {
     let cases: [(&str, Break); 4] = [
         ("zero row groups", |root| {
             let f = pods(root);
-            let schema = {
-                let file = std::fs::File::open(&f).unwrap();
-                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-                    .unwrap()
-                    .schema()
-                    .clone()
-            };
-            let w = ArrowWriter::try_new(std::fs::File::create(&f).unwrap(), schema, None).unwrap();
-            w.close().unwrap();
+            without_row_groups(&f);
             f
         }),
         ("row counts", |root| {

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 
 use ocpagg_cli::config::RunConfig;
 use ocpagg_cli::preflight::{Report, Status};
-use ocpagg_fixtures::{hours, Dataset, PodItem, WriteOptions};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
+use ocpagg_fixtures::{Dataset, WriteOptions};
 use postgres::Client;
 
 use crate::common::*;
@@ -64,17 +62,7 @@ fn preflight_lib(config: &RunConfig) -> Report {
 
 /// Two days of one pod: pod_usage only.
 fn pods_only() -> Dataset {
-    let mut data = Dataset::default();
-    for d in 1..=2 {
-        for ts in hours(day(d), 0, 24) {
-            data.pods.push(
-                PodItem::new(ts, "ns", "worker-1", "p")
-                    .cpu(1.0, 1.0, 1.0)
-                    .node_capacity(4.0, 16.0),
-            );
-        }
-    }
-    data
+    one_pod(1..=2, 24)
 }
 
 fn parquet_files(dir: &Path) -> Vec<PathBuf> {
@@ -104,27 +92,10 @@ fn first_pod_file(lake: &Lake) -> PathBuf {
 
 /// Rewrites a Parquet file without one column.
 fn drop_column(path: &Path, column: &str) {
-    let file = std::fs::File::open(path).unwrap();
-    let batches: Vec<_> = ParquetRecordBatchReaderBuilder::try_new(file)
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(|b| {
-            let mut b = b.unwrap();
-            b.remove_column(b.schema().index_of(column).unwrap());
-            b
-        })
-        .collect();
-    let mut w = ArrowWriter::try_new(
-        std::fs::File::create(path).unwrap(),
-        batches[0].schema(),
-        None,
-    )
-    .unwrap();
-    for b in &batches {
-        w.write(b).unwrap();
-    }
-    w.close().unwrap();
+    rewrite(path, |mut b| {
+        b.remove_column(b.schema().index_of(column).unwrap());
+        b
+    });
 }
 
 #[test]

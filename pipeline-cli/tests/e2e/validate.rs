@@ -10,10 +10,8 @@ use arrow::datatypes::Float64Type;
 use chrono::{Datelike, NaiveDate};
 use ocpagg_fixtures::Scenario;
 use ocpagg_validator::{expected_rows, DateRange, EnabledKeys, Settings};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
 
-use crate::common::{ocpagg, settings_in, Outcome, CLUSTER, ORG, SOURCE};
+use crate::common::{ocpagg, rewrite, settings_in, Outcome, CLUSTER, ORG, SOURCE};
 use crate::pg::db_url;
 
 #[track_caller]
@@ -278,42 +276,26 @@ fn basic_output() -> (tempfile::TempDir, PathBuf, PathBuf) {
 
 /// Multiplies pod_usage_cpu_core_hours of the Pod rows (those with pod labels) by `factor`.
 fn tamper(path: &Path, factor: f64) {
-    let file = std::fs::File::open(path).unwrap();
-    let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(file)
-        .unwrap()
-        .build()
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let schema = batches[0].schema();
-    let i = schema.index_of("pod_usage_cpu_core_hours").unwrap();
-    let labels = schema.index_of("pod_labels").unwrap();
-    let changed: Vec<RecordBatch> = batches
-        .iter()
-        .map(|b| {
-            let old = b.column(i).as_primitive::<Float64Type>();
-            let has_labels = b.column(labels);
-            let new: Float64Array = (0..b.num_rows())
-                .map(|r| {
-                    old.is_valid(r).then(|| {
-                        if has_labels.is_valid(r) {
-                            old.value(r) * factor
-                        } else {
-                            old.value(r)
-                        }
-                    })
+    rewrite(path, |b| {
+        let schema = b.schema();
+        let i = schema.index_of("pod_usage_cpu_core_hours").unwrap();
+        let has_labels = b.column(schema.index_of("pod_labels").unwrap());
+        let old = b.column(i).as_primitive::<Float64Type>();
+        let new: Float64Array = (0..b.num_rows())
+            .map(|r| {
+                old.is_valid(r).then(|| {
+                    if has_labels.is_valid(r) {
+                        old.value(r) * factor
+                    } else {
+                        old.value(r)
+                    }
                 })
-                .collect();
-            let mut cols: Vec<ArrayRef> = b.columns().to_vec();
-            cols[i] = Arc::new(new);
-            RecordBatch::try_new(schema.clone(), cols).unwrap()
-        })
-        .collect();
-    let mut w = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, None).unwrap();
-    for b in &changed {
-        w.write(b).unwrap();
-    }
-    w.close().unwrap();
+            })
+            .collect();
+        let mut cols: Vec<ArrayRef> = b.columns().to_vec();
+        cols[i] = Arc::new(new);
+        RecordBatch::try_new(schema, cols).unwrap()
+    });
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, RecordBatch};
+use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use ocpagg_fixtures::{Dataset, PodItem};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -50,15 +50,6 @@ fn run_fails(lake: &Lake, warehouse: &str, month: &str, expect: &[&str]) -> Stri
     o.stderr
 }
 
-fn first_pod_file(lake: &Lake) -> PathBuf {
-    let mut files: Vec<_> = std::fs::read_dir(pod_dir(lake))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files.remove(0)
-}
-
 #[test]
 fn corrupt_parquet_file_is_named() {
     let lake = small_lake();
@@ -72,50 +63,6 @@ fn corrupt_parquet_file_is_named() {
         &["zzz_corrupt.parquet", "not a readable Parquet file"],
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
-#[test]
-fn missing_required_column_is_named() {
-    let lake = small_lake();
-    let file = first_pod_file(&lake);
-    rewrite(&file, |b| {
-        let i = b.schema().index_of("pod_request_cpu_core_seconds").unwrap();
-        let mut b = b;
-        b.remove_column(i);
-        b
-    });
-    let name = file.file_name().unwrap().to_str().unwrap().to_string();
-    run_fails(
-        &lake,
-        lake.path().to_str().unwrap(),
-        "10",
-        &[&name, "pod_request_cpu_core_seconds", "missing"],
-    );
-}
-
-#[test]
-fn wrong_typed_column_is_named() {
-    let lake = small_lake();
-    let file = first_pod_file(&lake);
-    rewrite(&file, |b| {
-        let i = b.schema().index_of("pod_usage_cpu_core_seconds").unwrap();
-        let mut fields: Vec<Field> = b
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        fields[i] = Field::new("pod_usage_cpu_core_seconds", DataType::Boolean, true);
-        let mut cols: Vec<ArrayRef> = b.columns().to_vec();
-        cols[i] = Arc::new(BooleanArray::from(vec![true; b.num_rows()]));
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap()
-    });
-    run_fails(
-        &lake,
-        lake.path().to_str().unwrap(),
-        "10",
-        &["pod_usage_cpu_core_seconds", "Boolean", "expected a number"],
-    );
 }
 
 #[test]

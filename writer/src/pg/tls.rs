@@ -134,7 +134,7 @@ impl TlsSettings {
         // libpq checks the chain whenever a root certificate is configured, in `allow` and
         // `prefer` too; `verify-*` require one.
         let check_chain = mode >= SslMode::VerifyCa || self.root_cert.is_some();
-        let verifier: Arc<dyn ServerCertVerifier> = if check_chain {
+        let chain = if check_chain {
             let roots = match &self.root_cert {
                 Some(root) => load_roots(root)?,
                 None => return Err(format!(
@@ -146,13 +146,15 @@ impl TlsSettings {
                 WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
                     .build()
                     .map_err(|e| format!("cannot use the root certificates: {e}"))?;
-            Arc::new(ChainVerifier {
-                webpki,
-                check_name: mode == SslMode::VerifyFull,
-            })
+            Some(webpki)
         } else {
-            Arc::new(NoVerifier(provider.clone()))
+            None
         };
+        let verifier = Arc::new(Verifier {
+            chain,
+            check_name: mode == SslMode::VerifyFull,
+            provider: provider.clone(),
+        });
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("cannot set up TLS: {e}"))?
@@ -240,15 +242,20 @@ fn load_roots(root: &RootCert) -> Result<RootCertStore, String> {
     Ok(store)
 }
 
-/// `verify-ca` and `verify-full`: the chain must lead to a trusted root; the host name is
-/// checked only for `verify-full`.
+/// How the server's certificate is checked. With `chain` (`verify-ca`, `verify-full`, or any
+/// mode given a root certificate, as libpq) it must lead to a trusted root, and the host name
+/// is checked only when `check_name` (`verify-full`). Without (`allow`, `prefer` and `require`
+/// with no root certificate) any certificate is trusted: the link is encrypted, and the
+/// handshake's signatures are still checked, so the session key belongs to whoever holds the
+/// certificate's private key.
 #[derive(Debug)]
-struct ChainVerifier {
-    webpki: Arc<WebPkiServerVerifier>,
+struct Verifier {
+    chain: Option<Arc<WebPkiServerVerifier>>,
     check_name: bool,
+    provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for ChainVerifier {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -257,13 +264,11 @@ impl ServerCertVerifier for ChainVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.webpki.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
+        let Some(webpki) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
             // webpki checks the chain before the name, so a name error means the chain is
             // good: exactly what verify-ca asks.
             Err(rustls::Error::InvalidCertificate(
@@ -279,7 +284,8 @@ impl ServerCertVerifier for ChainVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls12_signature(message, cert, dss, algorithms)
     }
 
     fn verify_tls13_signature(
@@ -288,62 +294,14 @@ impl ServerCertVerifier for ChainVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
+        let algorithms = &self.provider.signature_verification_algorithms;
+        verify_tls13_signature(message, cert, dss, algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
-    }
-}
-
-/// `allow`, `prefer` and `require` without a root certificate: encrypt, trust any
-/// certificate (the handshake's signatures are still checked, so the session key belongs
-/// to whoever holds the certificate's private key).
-#[derive(Debug)]
-struct NoVerifier(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerifier {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 

@@ -317,22 +317,28 @@ fn corrupt_file_leaves_previous_rows() {
 }
 
 /// A row the table rejects (namespace longer than koku's varchar(253)) in the middle of the
+/// Rewrites the lake as the usual generated month plus one small pod in `namespace` for the
+/// first `hours_long` hours of October's `d`.
+fn rewrite_with_pod(lake: &Lake, namespace: &str, pod: &str, d: u32, hours_long: u32) {
+    let mut data = generated_month(2_000);
+    for ts in hours(day(d), 0, hours_long) {
+        data.pods.push(
+            PodItem::new(ts, namespace, "worker-1", pod)
+                .cpu(0.1, 0.1, 0.1)
+                .memory_gib(0.1, 0.1, 0.1)
+                .node_capacity(4.0, 16.0),
+        );
+    }
+    std::fs::remove_dir_all(lake.path().join("data")).unwrap();
+    data.write(lake.path(), &layout(), &WriteOptions::default())
+        .unwrap();
+}
+
 /// COPY → rollback.
 #[test]
 fn constraint_violation_mid_copy_leaves_previous_rows() {
     let error = good_then_failing("atomic_constraint", |lake, _, _| {
-        let mut data = generated_month(2_000);
-        for ts in hours(day(20), 0, 3) {
-            data.pods.push(
-                PodItem::new(ts, &"n".repeat(300), "worker-1", "long-1")
-                    .cpu(0.1, 0.1, 0.1)
-                    .memory_gib(0.1, 0.1, 0.1)
-                    .node_capacity(4.0, 16.0),
-            );
-        }
-        std::fs::remove_dir_all(lake.path().join("data")).unwrap();
-        data.write(lake.path(), &layout(), &WriteOptions::default())
-            .unwrap();
+        rewrite_with_pod(lake, &"n".repeat(300), "long-1", 20, 3);
     });
     // Named by ocpagg with the column and the day, not by the server's COPY error.
     assert!(error.contains("column namespace"), "{error}");
@@ -590,18 +596,7 @@ fn passwords_never_printed() {
 #[test]
 fn connection_killed_during_copy_leaves_previous_rows() {
     let error = good_then_failing("atomic_killed", |lake, c, schema| {
-        let mut data = generated_month(2_000);
-        for ts in hours(day(25), 0, 2) {
-            data.pods.push(
-                PodItem::new(ts, "kill-me", "worker-1", "k-1")
-                    .cpu(0.1, 0.1, 0.1)
-                    .memory_gib(0.1, 0.1, 0.1)
-                    .node_capacity(4.0, 16.0),
-            );
-        }
-        std::fs::remove_dir_all(lake.path().join("data")).unwrap();
-        data.write(lake.path(), &layout(), &WriteOptions::default())
-            .unwrap();
+        rewrite_with_pod(lake, "kill-me", "k-1", 25, 2);
         c.batch_execute(&format!(
             "CREATE FUNCTION {schema}.kill_me() RETURNS trigger AS $$
              BEGIN

@@ -37,7 +37,7 @@ fn pod_hours(
 }
 
 /// A claim mounted by `pod`: `capacity` GiB capacity and request, `used` GiB used, storage
-/// class `gp3-csi`; [`claim_day`] sets its hours.
+/// class `gp3-csi`; [`claims_day`] sets its hours.
 fn claim(ns: &str, pod: &str, pvc: &str, pv: &str, capacity: f64, used: f64) -> StorageItem {
     StorageItem::new(
         NaiveDate::MIN.and_time(Default::default()),
@@ -53,12 +53,15 @@ fn claim(ns: &str, pod: &str, pvc: &str, pv: &str, capacity: f64, used: f64) -> 
 }
 
 /// The claim for every hour of `on`.
-fn claim_day(data: &mut Dataset, on: NaiveDate, claim: StorageItem) {
-    for ts in hours(on, 0, 24) {
-        data.storage.push(StorageItem {
-            interval_start: ts,
-            ..claim.clone()
-        });
+/// Each of `claims` for all 24 hours of `on`.
+fn claims_day<const N: usize>(data: &mut Dataset, on: NaiveDate, claims: [StorageItem; N]) {
+    for claim in claims {
+        for ts in hours(on, 0, 24) {
+            data.storage.push(StorageItem {
+                interval_start: ts,
+                ..claim.clone()
+            });
+        }
     }
 }
 
@@ -83,14 +86,11 @@ fn full_day_claim_is_capacity_over_days_in_month() {
         let on = date(year, month, 3);
         let mut data = Dataset::default();
         pod_hours(&mut data, on, 0, 24, "db", "worker-1", "db-0");
-        claim_day(
-            &mut data,
-            on,
-            // storage_usage's own node column is not used: the pod's node is.
-            claim("db", "db-0", "data-db-0", "pv-1", 20.0, 5.0)
-                .node("some-other-node")
-                .csi("ebs.csi.aws.com", "vol-1"),
-        );
+        // storage_usage's own node column is not used: the pod's node is.
+        let on_other_node = claim("db", "db-0", "data-db-0", "pv-1", 20.0, 5.0)
+            .node("some-other-node")
+            .csi("ebs.csi.aws.com", "vol-1");
+        claims_day(&mut data, on, [on_other_node]);
         let lake = Lake::new(&data);
         let rows = storage_rows(&run_rows(&month_config(&lake, year, month)));
         assert_eq!(rows.len(), 1, "{rows:#?}");
@@ -151,22 +151,20 @@ fn volume_on_two_nodes_halves_request_and_usage() {
     let mut data = Dataset::default();
     pod_hours(&mut data, on, 0, 24, "app", "worker-1", "writer");
     pod_hours(&mut data, on, 0, 24, "app", "worker-2", "reader");
-    claim_day(
+    claims_day(
         &mut data,
         on,
-        claim("app", "writer", "shared", "pv-shared", 50.0, 10.0),
-    );
-    claim_day(
-        &mut data,
-        on,
-        claim("app", "reader", "shared", "pv-shared", 50.0, 10.0),
+        [
+            claim("app", "writer", "shared", "pv-shared", 50.0, 10.0),
+            claim("app", "reader", "shared", "pv-shared", 50.0, 10.0),
+        ],
     );
     pod_hours(&mut data, on, 0, 12, "app", "worker-1", "mover");
     pod_hours(&mut data, on, 12, 24, "app", "worker-3", "mover");
-    claim_day(
+    claims_day(
         &mut data,
         on,
-        claim("app", "mover", "moving", "pv-moving", 8.0, 4.0),
+        [claim("app", "mover", "moving", "pv-moving", 8.0, 4.0)],
     );
     let lake = Lake::new(&data);
     let rows = storage_rows(&run_rows(&lake.config()));
@@ -222,25 +220,15 @@ fn claim_without_pod_is_counted_once() {
     let mut data = Dataset::default();
     pod_hours(&mut data, on, 0, 24, "app", "worker-1", "a");
     pod_hours(&mut data, on, 0, 24, "app", "worker-2", "b");
-    claim_day(
+    claims_day(
         &mut data,
         on,
-        claim("app", "deleted-job", "orphan", "pv-orphan", 10.0, 2.0),
-    );
-    claim_day(
-        &mut data,
-        on,
-        claim("app", "a", "shared", "pv-shared", 30.0, 6.0),
-    );
-    claim_day(
-        &mut data,
-        on,
-        claim("app", "b", "shared", "pv-shared", 30.0, 6.0),
-    );
-    claim_day(
-        &mut data,
-        on,
-        claim("app", "gone", "shared", "pv-shared", 30.0, 6.0),
+        [
+            claim("app", "deleted-job", "orphan", "pv-orphan", 10.0, 2.0),
+            claim("app", "a", "shared", "pv-shared", 30.0, 6.0),
+            claim("app", "b", "shared", "pv-shared", 30.0, 6.0),
+            claim("app", "gone", "shared", "pv-shared", 30.0, 6.0),
+        ],
     );
     let lake = Lake::new(&data);
     let rows = storage_rows(&run_rows(&lake.config()));
@@ -311,12 +299,12 @@ fn volume_label_precedence_pvc_pv_namespace_node() {
         "worker-1",
         r#"{"a": "node", "b": "node", "c": "node", "d": "node"}"#,
     );
-    claim_day(
+    claims_day(
         &mut data,
         on,
-        claim("app", "p", "data", "pv-1", 1.0, 1.0)
+        [claim("app", "p", "data", "pv-1", 1.0, 1.0)
             .pv_labels(r#"{"a": "pv", "b": "pv"}"#)
-            .pvc_labels(r#"{"a": "pvc"}"#),
+            .pvc_labels(r#"{"a": "pvc"}"#)],
     );
     let lake = Lake::new(&data);
     let rows = storage_rows(&run_rows(&lake.config()));
@@ -349,11 +337,8 @@ fn day_without_storage_has_no_storage_rows() {
         );
     }
     for d in [1, 3] {
-        claim_day(
-            &mut data,
-            date(2025, 10, d),
-            claim("db", "db-0", "data", "pv-1", 20.0, 5.0),
-        );
+        let data_claim = claim("db", "db-0", "data", "pv-1", 20.0, 5.0);
+        claims_day(&mut data, date(2025, 10, d), [data_claim]);
     }
     let lake = Lake::new(&data);
     let all = run_rows(&lake.config());

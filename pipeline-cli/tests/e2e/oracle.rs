@@ -421,7 +421,32 @@ fn generated_month_matches_oracle() {
     let _ = Map::<String, Value>::new();
 }
 
-/// Results are bit-identical whatever the thread count and batch size (exact sums).
+/// The README's row order ("Row order"): Pod and Storage rows day by day, each day sorted by
+/// data source, namespace, node, resource id, labels and claim; then every unallocated row,
+/// sorted the same way. Null sorts before any text.
+fn readme_order_key(r: &Row) -> (bool, Vec<(bool, String)>) {
+    let text = |c: &str| match r.get(c) {
+        Value::Null => (false, String::new()),
+        Value::String(s) => (true, s.clone()),
+        other => panic!("{c} is {other:?}"),
+    };
+    let columns = [
+        "usage_start",
+        "data_source",
+        "namespace",
+        "node",
+        "resource_id",
+        "pod_labels",
+        "volume_labels",
+        "persistentvolumeclaim",
+        "persistentvolume",
+        "storageclass",
+    ];
+    (is_unallocated(r), columns.iter().map(|c| text(c)).collect())
+}
+
+/// Results are bit-identical whatever the thread count and batch size (exact sums), and so
+/// is the row order, which is the README's.
 #[test]
 fn identical_for_any_thread_count_and_batch_size() {
     let (_, data) = month(30_000, 11);
@@ -438,9 +463,21 @@ fn identical_for_any_thread_count_and_batch_size() {
         let mut config = lake.config();
         config.threads = Some(threads);
         config.batch_size = Some(batch);
-        outputs.push(comparable(&run_rows(&config)));
+        let rows = run_rows(&config);
+        let keys: Vec<_> = rows.iter().map(readme_order_key).collect();
+        for (i, pair) in keys.windows(2).enumerate() {
+            assert!(
+                pair[0] <= pair[1],
+                "threads {threads}, batch {batch}: row {} is out of the README's order:\n{:?}\n{:?}",
+                i + 1,
+                pair[0],
+                pair[1]
+            );
+        }
+        outputs.push(rows.iter().map(Row::without_uuid).collect::<Vec<_>>());
     }
+    assert!(outputs[0].len() > 1000, "{} rows", outputs[0].len());
     for o in &outputs[1..] {
-        assert_eq!(o, &outputs[0]);
+        assert_eq!(o, &outputs[0], "the same rows in the same order");
     }
 }

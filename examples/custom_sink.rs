@@ -44,7 +44,7 @@ impl SummarySink for CpuByNamespace {
 
 fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    summarise::generate(dir.path())?;
+    ocpagg_examples::generate(dir.path())?;
     let mut sink = CpuByNamespace::default();
     summarise::summarise(dir.path(), &mut sink)?;
     for (namespace, hours) in &sink.hours {

@@ -707,6 +707,18 @@ impl Warehouse {
         self.read_with_footer(file, &footer, projection, range, batch_size)
     }
 
+    /// [`Warehouse::read`] of a file of a [`ScanPlan`](crate::ScanPlan), with the footer and
+    /// the projection the plan holds for it.
+    pub fn read_planned(
+        &self,
+        planned: &crate::PlannedFile,
+        range: Option<DateRange>,
+        batch_size: usize,
+    ) -> Result<FileBatches> {
+        let (file, footer) = (&planned.file, &planned.footer);
+        self.read_with_footer(file, footer, &planned.projection, range, batch_size)
+    }
+
     /// [`Warehouse::read`] of a file whose footer is known ([`Warehouse::footers`]): from S3,
     /// the bytes come from the footer pass or the read-ahead when they fetched them, else
     /// they are fetched now.

@@ -29,10 +29,7 @@ fn lake() -> tempfile::TempDir {
         }
     }
     let dir = tempfile::tempdir().unwrap();
-    let opts = WriteOptions {
-        daily: false,
-        ..WriteOptions::default()
-    };
+    let opts = WriteOptions::hourly_only();
     data.write(dir.path(), &Layout::new(ORG, SOURCE, "c"), &opts)
         .unwrap();
     dir

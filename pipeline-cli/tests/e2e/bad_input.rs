@@ -365,13 +365,7 @@ pub(crate) fn shift_footer_statistics(path: &Path, shift_days: i64) {
 #[test]
 fn wrong_footer_statistics_are_caught() {
     let data = one_pod(3..=12, 4);
-    let lake = Lake::write(
-        &data,
-        &ocpagg_fixtures::WriteOptions {
-            daily: false,
-            ..Default::default()
-        },
-    );
+    let lake = Lake::write(&data, &ocpagg_fixtures::WriteOptions::hourly_only());
     let day3 = std::fs::read_dir(pod_dir(&lake))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -510,13 +504,7 @@ fn non_finite_negative_and_overflowing_measures_are_refused() {
     for (set, expect) in cases {
         let mut data = one_pod(1..=2, 3);
         set(&mut data.pods);
-        let lake = Lake::write(
-            &data,
-            &ocpagg_fixtures::WriteOptions {
-                daily: false,
-                ..Default::default()
-            },
-        );
+        let lake = Lake::write(&data, &ocpagg_fixtures::WriteOptions::hourly_only());
         let out = lake.path().join("out.parquet");
         std::fs::write(&out, b"previous").unwrap();
         let o = ocpagg(&run_argv(lake.path(), &out.display().to_string()));

@@ -67,13 +67,6 @@ fn base() -> Dataset {
     data
 }
 
-fn hourly_only() -> WriteOptions {
-    WriteOptions {
-        daily: false,
-        ..Default::default()
-    }
-}
-
 /// Rewrites a Parquet file as the same schema with no row groups.
 fn without_row_groups(f: &Path) {
     let schema = {
@@ -178,7 +171,7 @@ fn run_cases(cases: Vec<Case>) {
     let mut failures = Vec::new();
     let mut table = String::new();
     for case in cases {
-        let lake = Lake::write(&(case.data)(), &hourly_only());
+        let lake = Lake::write(&(case.data)(), &WriteOptions::hourly_only());
         let wants = (case.breaks)(lake.path());
         let out_dir = tempfile::tempdir().unwrap();
         let output = out_dir.path().join("summary.parquet");
@@ -721,7 +714,8 @@ fn corpus_layout() {
                         .node_capacity(4.0, 16.0),
                 );
             }
-            data.write(root, &layout(), &hourly_only()).unwrap();
+            data.write(root, &layout(), &WriteOptions::hourly_only())
+                .unwrap();
             let from = month_dir(root, ReportType::PodUsage, 11)
                 .join(format!("{CLUSTER}_pod_usage_20251103.0_0.parquet"));
             let to = month_dir(root, ReportType::PodUsage, 10).join("uploaded-late.parquet");
@@ -804,7 +798,7 @@ fn corpus_postgres_keeps_its_rows() {
         a.extend(["--schema".into(), schema.into()]);
         a
     };
-    let good = Lake::write(&base(), &hourly_only());
+    let good = Lake::write(&base(), &WriteOptions::hourly_only());
     let m = measured_run(&args(good.path()));
     assert_eq!(m.code, 0, "{}", m.stderr);
     let before = snapshot(&mut c);
@@ -833,7 +827,7 @@ fn corpus_postgres_keeps_its_rows() {
         }),
     ];
     for (what, breaks) in cases {
-        let lake = Lake::write(&base(), &hourly_only());
+        let lake = Lake::write(&base(), &WriteOptions::hourly_only());
         let f = breaks(lake.path());
         let m = measured_run(&args(lake.path()));
         assert_eq!(m.code, 1, "{what}: {}", m.stderr);
@@ -874,7 +868,7 @@ fn corpus_preflight_agrees() {
         }),
     ];
     for (what, breaks) in cases {
-        let lake = Lake::write(&base(), &hourly_only());
+        let lake = Lake::write(&base(), &WriteOptions::hourly_only());
         let f = breaks(lake.path());
         let out = lake.path().join("out.parquet");
         let mut args = run_argv(lake.path(), &out.display().to_string());
@@ -928,7 +922,7 @@ fn corpus_from_s3() {
         }),
     ];
     for (i, (what, breaks)) in cases.into_iter().enumerate() {
-        let lake = Lake::write(&base(), &hourly_only());
+        let lake = Lake::write(&base(), &WriteOptions::hourly_only());
         let (f, says) = breaks(lake.path());
         let prefix = format!("corpus-{}-{i}", std::process::id());
         crate::sources::upload(lake.path(), &bucket, &prefix);

@@ -226,13 +226,7 @@ fn non_parquet_file_fails_naming_it() {
 
 #[test]
 fn hourly_only_passes_with_daily_absent_and_optional_tables_warned() {
-    let lake = Lake::write(
-        &pods_only(),
-        &WriteOptions {
-            daily: false,
-            ..WriteOptions::default()
-        },
-    );
+    let lake = Lake::write(&pods_only(), &WriteOptions::hourly_only());
     let out = tempfile::tempdir().unwrap();
     let o = preflight_lake(&lake, "10", &out.path().join("s.parquet"));
     assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);

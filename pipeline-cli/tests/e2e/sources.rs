@@ -14,13 +14,7 @@ use crate::common::*;
 fn daily_tables_and_hourly_only_give_identical_rows() {
     let data = with_effective_usage(generated_month(20_000));
     let with_daily = Lake::write(&data, &WriteOptions::default());
-    let hourly_only = Lake::write(
-        &data,
-        &WriteOptions {
-            daily: false,
-            ..WriteOptions::default()
-        },
-    );
+    let hourly_only = Lake::write(&data, &WriteOptions::hourly_only());
     let (daily_report, daily_rows) = run(&with_daily.config());
     let (hourly_report, hourly_rows) = run(&hourly_only.config());
     assert!(daily_report.pods_from_daily, "the daily roll-up was used");
@@ -34,14 +28,7 @@ fn daily_tables_and_hourly_only_give_identical_rows() {
 fn every_type_variant_reads_the_same() {
     let data = with_effective_usage(generated_month(5_000));
     let base = comparable(&run_rows(
-        &Lake::write(
-            &data,
-            &WriteOptions {
-                daily: false,
-                ..WriteOptions::default()
-            },
-        )
-        .config(),
+        &Lake::write(&data, &WriteOptions::hourly_only()).config(),
     ));
     for variant in TypeVariant::ALL {
         let lake = Lake::write(

@@ -613,13 +613,7 @@ fn daily_and_hourly_storage_identical() {
             ..WriteOptions::default()
         },
     );
-    let hourly_only = Lake::write(
-        &data,
-        &WriteOptions {
-            daily: false,
-            ..WriteOptions::default()
-        },
-    );
+    let hourly_only = Lake::write(&data, &WriteOptions::hourly_only());
     let (daily_report, daily_rows) = run(&with_daily.config());
     let (hourly_report, hourly_rows) = run(&hourly_only.config());
     assert!(daily_report.storage_from_daily);

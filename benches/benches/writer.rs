@@ -133,6 +133,7 @@ fn bench_writer(c: &mut Criterion) {
         report_period_id: None,
         start: NaiveDate::from_ymd_opt(2025, 10, 1).unwrap(),
         end: NaiveDate::from_ymd_opt(2025, 10, 31).unwrap(),
+        days: None,
     };
     for (name, format, target) in [
         ("copy_binary", CopyFormat::Binary, &target),

@@ -203,7 +203,10 @@ impl SummarySink for CarryOver {
 
     fn finish(mut self: Box<Self>) -> Result<WriteReport> {
         self.flush_below(None)?;
-        tracing::debug!(rows = self.carried, "Carried the untouched days' rows over.");
+        tracing::debug!(
+            rows = self.carried,
+            "Carried the untouched days' rows over."
+        );
         self.inner.finish()
     }
 }

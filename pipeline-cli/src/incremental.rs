@@ -448,9 +448,7 @@ impl Observed {
         type Key = (i32, Option<i32>, Option<i32>, Option<i32>, bool);
         let mut seen: std::collections::HashSet<Key> = std::collections::HashSet::new();
         let apiserver: Vec<bool> = namespaces.as_ref().map_or_else(Vec::new, |n| {
-            n.1.iter()
-                .map(|v| v == Some(APISERVER_NAMESPACE))
-                .collect()
+            n.1.iter().map(|v| v == Some(APISERVER_NAMESPACE)).collect()
         });
         let mut last: Option<Key> = None;
         for i in 0..batch.num_rows() {
@@ -463,10 +461,7 @@ impl Observed {
             let day = i32::try_from(ts.value(i).div_euclid(86_400)).unwrap_or(i32::MAX);
             let role = roles.as_ref().and_then(|r| key(r, i));
             let (resource, master) = match (&namespaces, &resources) {
-                (Some(n), Some(r)) => (
-                    key(r, i),
-                    key(n, i).is_some_and(|k| apiserver[k as usize]),
-                ),
+                (Some(n), Some(r)) => (key(r, i), key(n, i).is_some_and(|k| apiserver[k as usize])),
                 _ => (None, false),
             };
             let k = (day, Some(node), role, resource, master);
@@ -486,9 +481,8 @@ impl Observed {
                 facts.data_role = role;
             }
             if with_pairs {
-                let resource = resource.and_then(|k| {
-                    resources.as_ref()?.1.value_opt(k).map(String::from)
-                });
+                let resource =
+                    resource.and_then(|k| resources.as_ref()?.1.value_opt(k).map(String::from));
                 *facts.pairs.entry(resource).or_default() |= master;
             }
         }
@@ -715,7 +709,13 @@ mod tests {
     #[test]
     fn state_round_trips_through_json() {
         let f = facts(&[(1, "a", Some("worker"), Some(true), &[("r", true)])]);
-        let s = State::new("s".into(), Selection::default(), vec![], &f, BTreeMap::new());
+        let s = State::new(
+            "s".into(),
+            Selection::default(),
+            vec![],
+            &f,
+            BTreeMap::new(),
+        );
         let back = State::from_json(&s.to_json()).unwrap();
         assert_eq!(back.facts(), f);
     }

@@ -317,7 +317,11 @@ fn cmd_status(args: &StatusArgs) -> Result<()> {
             println!("  {what:8}{file}");
         }
     }
-    let days: Vec<String> = report.affected_days.iter().map(ToString::to_string).collect();
+    let days: Vec<String> = report
+        .affected_days
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     if !days.is_empty() {
         println!("days to recompute: {}", days.join(", "));
     }

@@ -298,7 +298,12 @@ fn run_once(
     }
     decision.report.affected_days = match &decision.days {
         Some(days) => days.iter().map(|d| day_date(*d)).collect(),
-        None => job.run.start.iter_days().take_while(|d| *d <= job.run.end).collect(),
+        None => job
+            .run
+            .start
+            .iter_days()
+            .take_while(|d| *d <= job.run.end)
+            .collect(),
     };
     tracing::info!(
         mode = decision.report.mode,
@@ -683,8 +688,7 @@ fn open_sink(
             let sink: Box<dyn SummarySink> = Box::new(sink);
             return Ok(match days {
                 Some(days) => {
-                    let carried =
-                        CarryOver::open(sink, summary_schema(), path, days.clone())?;
+                    let carried = CarryOver::open(sink, summary_schema(), path, days.clone())?;
                     Box::new(DayFilter::new(Box::new(carried), days))
                 }
                 None => sink,

@@ -135,9 +135,11 @@ impl PostgresSink {
         let session = std::thread::Builder::new()
             .name("ocpagg-pg".into())
             .spawn(move || {
-                session(client, &shown, &table, slice, format, rx, before_commit).map(|report| WriteReport {
-                    partitions_created: created,
-                    ..report
+                session(client, &shown, &table, slice, format, rx, before_commit).map(|report| {
+                    WriteReport {
+                        partitions_created: created,
+                        ..report
+                    }
                 })
             })
             .map_err(|e| WriteError::Io {
@@ -256,11 +258,10 @@ fn session(
             ],
         ),
     };
-    report.rows_deleted = deleted
-        .map_err(db_error(
-            target,
-            format!("cannot delete the old rows of {name}"),
-        ))?;
+    report.rows_deleted = deleted.map_err(db_error(
+        target,
+        format!("cannot delete the old rows of {name}"),
+    ))?;
     let columns = table
         .columns()
         .iter()

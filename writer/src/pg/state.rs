@@ -97,7 +97,10 @@ pub fn load_state(
             ),
             &[&key.source_uuid, &key.year, &month],
         )
-        .map_err(db_error(&shown, format!("cannot read {schema}.{STATE_TABLE}")))?;
+        .map_err(db_error(
+            &shown,
+            format!("cannot read {schema}.{STATE_TABLE}"),
+        ))?;
     let Some(row) = row else { return Ok(None) };
     let rows = client
         .query(
@@ -155,7 +158,10 @@ pub fn store_state(
             ),
             &[&key.source_uuid, &key.year, &month],
         )
-        .map_err(db_error(target, format!("cannot read {schema}.{STATE_TABLE}")))?
+        .map_err(db_error(
+            target,
+            format!("cannot read {schema}.{STATE_TABLE}"),
+        ))?
         .map(|r| r.get(0));
     if read.is_some() && current != read {
         return Err(WriteError::Aborted {

@@ -638,6 +638,7 @@ fn decide(
         );
     };
     if state.settings != fingerprint {
+        tracing::debug!(state = %state.settings, now = %fingerprint, "Settings differ from the state's.");
         return full(
             "the settings (cluster, report period, range, enabled keys, cost categories, node roles or the program's version) differ from the state's".into(),
             diff(Some(state)),

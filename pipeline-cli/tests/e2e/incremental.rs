@@ -366,6 +366,8 @@ fn a_new_day_reads_only_its_files_and_replaces_only_its_rows() {
         &schema,
         "--enabled-keys",
         "*",
+        "--cluster-id",
+        CLUSTER,
         "--format",
         "json",
     ])
@@ -392,6 +394,8 @@ fn a_new_day_reads_only_its_files_and_replaces_only_its_rows() {
         &schema,
         "--enabled-keys",
         "*",
+        "--cluster-id",
+        CLUSTER,
         "--format",
         "json",
     ])

@@ -207,7 +207,16 @@ pub fn run_with(job: &Job, cancel: &CancelToken) -> Result<RunReport> {
                 Ok(widen) => return Err(anyhow!("internal error: {widen}")),
                 Err(e) => return Err(e),
             },
-            ok => return ok,
+            Ok(mut report) => {
+                if let Some(m) = report.mode.as_mut().filter(|_| !extra.is_empty()) {
+                    m.reason = format!(
+                        "{}; node roles changed, which affects {} more day(s)",
+                        m.reason,
+                        extra.len()
+                    );
+                }
+                return Ok(report);
+            }
         }
     }
 }

@@ -154,8 +154,9 @@ fn bench_writer(c: &mut Criterion) {
                     (c, table)
                 },
                 |(c, table)| {
-                    let mut sink: Box<dyn SummarySink> =
-                        Box::new(PostgresSink::open(c, target, table, slice, format).unwrap());
+                    let mut sink: Box<dyn SummarySink> = Box::new(
+                        PostgresSink::open(c, target, table, slice.clone(), format).unwrap(),
+                    );
                     for batch in &batches {
                         sink.write(batch).unwrap();
                     }

@@ -71,7 +71,7 @@ impl SummarySink for DayFilter {
 }
 
 /// (section, day) of each row: section 1 for unallocated rows.
-fn keys(batch: &RecordBatch) -> Result<Vec<(u8, i32)>> {
+fn keys(batch: &RecordBatch) -> Result<Vec<Key>> {
     let days = days_of(batch)?;
     let source = batch
         .column_by_name("data_source")
@@ -90,6 +90,12 @@ fn keys(batch: &RecordBatch) -> Result<Vec<(u8, i32)>> {
         .collect())
 }
 
+/// (section, day): the order of a file output's rows, see the module doc.
+type Key = (u8, i32);
+
+/// An old batch being carried: its rows, their keys, the next row.
+type Pending = (RecordBatch, Vec<Key>, usize);
+
 /// Writes the previous output's rows of the untouched days around the new rows.
 pub struct CarryOver {
     inner: Box<dyn SummarySink>,
@@ -97,7 +103,7 @@ pub struct CarryOver {
     affected: BTreeSet<i32>,
     old: Option<ParquetRecordBatchReader>,
     /// The current old batch (affected days removed), its keys and the next row.
-    pending: Option<(RecordBatch, Vec<(u8, i32)>, usize)>,
+    pending: Option<Pending>,
     carried: u64,
 }
 
@@ -165,7 +171,7 @@ impl CarryOver {
     }
 
     /// Writes the old rows whose key is below `key` (all of them for `None`).
-    fn flush_below(&mut self, key: Option<(u8, i32)>) -> Result<()> {
+    fn flush_below(&mut self, key: Option<Key>) -> Result<()> {
         while self.fill()? {
             let (batch, keys, at) = self.pending.as_mut().expect("filled");
             let end = keys[*at..]

@@ -654,7 +654,16 @@ pub struct ModeReport {
 mod tests {
     use super::*;
 
-    fn facts(rows: &[(i32, &str, Option<&str>, Option<bool>, &[(&str, bool)])]) -> Facts {
+    /// (day, node, data role, labels, pairs).
+    type FactItem<'a> = (
+        i32,
+        &'a str,
+        Option<&'a str>,
+        Option<bool>,
+        &'a [(&'a str, bool)],
+    );
+
+    fn facts(rows: &[FactItem<'_>]) -> Facts {
         rows.iter()
             .map(|(day, node, role, labels, pairs)| {
                 (

@@ -356,7 +356,7 @@ fn a_new_day_reads_only_its_files_and_replaces_only_its_rows() {
     let after = table(&mut c, &schema);
     let kept: Vec<_> = after
         .iter()
-        .filter(|r| r["usage_start"] != Value::from("2025-10-05"))
+        .filter(|r| r["usage_start"] != "2025-10-05")
         .cloned()
         .collect();
     assert_eq!(kept, before, "the other days' rows are untouched");

@@ -459,3 +459,75 @@ fn a_failed_incremental_run_keeps_the_rows_and_the_state() {
         assert_eq!((m.mode, m.affected_days), ("incremental", vec![day(4)]));
     }
 }
+
+#[test]
+fn status_and_an_unchanged_run_on_s3_read_listings_only() {
+    let mut month = Month::new(5);
+    for _ in 0..3 {
+        let day = month.last_day + 1;
+        month.upload(day, None);
+    }
+    let bucket = crate::sources::s3_bucket();
+    let prefix = format!("incremental-{}", std::process::id());
+    crate::sources::upload(month.lake.path(), &bucket, &prefix);
+    let url = format!("s3://{bucket}/{prefix}");
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("inc.parquet");
+    let out = out.to_str().unwrap();
+    let first = Cli::run(Path::new(&url), out)
+        .args(&["--incremental", "--enabled-keys", "*"])
+        .output();
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    // Through a counting proxy: listings, and no GET of an object.
+    let proxy = crate::s3_faults::Proxy::start(&[]);
+    let endpoint = format!("http://127.0.0.1:{}", proxy.port);
+    let status = Cli::new(&[
+        "status",
+        "--warehouse",
+        &url,
+        "--org",
+        ORG,
+        "--source",
+        SOURCE,
+        "--year",
+        "2025",
+        "--month",
+        "10",
+        "--cluster-id",
+        CLUSTER,
+        "--enabled-keys",
+        "*",
+        "--output",
+        out,
+        "--format",
+        "json",
+    ])
+    .env("AWS_ENDPOINT_URL", &endpoint)
+    .output();
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let json: Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(json["mode"], "unchanged", "{json}");
+    assert!(
+        proxy.count("requests") > 0,
+        "the listing went through the proxy"
+    );
+    assert_eq!(proxy.count("object_gets"), 0, "status read an object");
+    let again = Cli::run(Path::new(&url), out)
+        .args(&[
+            "--incremental",
+            "--enabled-keys",
+            "*",
+            "--result-format",
+            "json",
+        ])
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .output();
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let json: Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(json["incremental"]["mode"], "unchanged", "{json}");
+    assert_eq!(
+        proxy.count("object_gets"),
+        0,
+        "an unchanged run read an object"
+    );
+}

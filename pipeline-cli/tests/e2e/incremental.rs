@@ -531,3 +531,81 @@ fn status_and_an_unchanged_run_on_s3_read_listings_only() {
         "an unchanged run read an object"
     );
 }
+
+#[test]
+fn kill_9_during_an_incremental_run_keeps_the_rows_and_the_state() {
+    let mut month = Month::new(13);
+    for _ in 0..3 {
+        let day = month.last_day + 1;
+        month.upload(day, None);
+    }
+    let lake = month.lake.path().to_path_buf();
+    let (mut c, schema) = fresh_schema("incremental_kill");
+    run_ok(&pg_config(&lake, &schema, true));
+    let generation = |c: &mut postgres::Client| -> i64 {
+        c.query_one(
+            &format!("SELECT generation FROM {schema}.ocpagg_incremental_state"),
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    let (rows, before) = (table(&mut c, &schema), generation(&mut c));
+    month.upload(4, None);
+    // Another session holds the state row: the run stops inside its transaction, after its
+    // DELETE and COPY, where it writes the state; there it is killed.
+    let mut holder = crate::pg::client();
+    let mut hold = holder.transaction().unwrap();
+    hold.query(
+        &format!("SELECT 1 FROM {schema}.ocpagg_incremental_state FOR UPDATE"),
+        &[],
+    )
+    .unwrap();
+    let mut child = Cli::run(&lake, &db_url())
+        .args(&["--schema", &schema, "--incremental", "--enabled-keys", "*"])
+        .spawn();
+    let started = std::time::Instant::now();
+    loop {
+        let waiting: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                  WHERE wait_event_type = 'Lock' AND query LIKE '%ocpagg_incremental_state%'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the run never reached its state write"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    hold.rollback().unwrap();
+    // The killed session's transaction can only roll back.
+    let started = std::time::Instant::now();
+    while c
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%ocpagg_incremental_state%'
+               AND pid <> pg_backend_pid() AND state <> 'idle'",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+        > 0
+    {
+        assert!(started.elapsed().as_secs() < 60);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(table(&mut c, &schema), rows, "the previous rows");
+    assert_eq!(generation(&mut c), before, "the previous state");
+    // The next run redoes the same day.
+    let report = run_ok(&pg_config(&lake, &schema, true));
+    let m = report.mode.unwrap();
+    assert_eq!((m.mode, m.affected_days), ("incremental", vec![day(4)]));
+    assert_eq!(generation(&mut c), before + 1);
+}

@@ -32,7 +32,7 @@ import struct
 import sys
 
 COUNTS = {"requests": 0, "503": 0, "429": 0, "reset": 0, "cut": 0, "slow": 0, "forwarded": 0,
-          "fail_path": 0}
+          "fail_path": 0, "object_gets": 0}
 
 
 def error_body(code: str, message: str) -> bytes:
@@ -112,6 +112,9 @@ async def handle(args, reader: asyncio.StreamReader, writer: asyncio.StreamWrite
                 done.set()
             request_line = head.split(b"\r\n", 1)[0].decode("latin-1")
             method, path = request_line.split(" ")[:2]
+            # GETs of objects (whole or ranges), listings (`?list-type=2`) apart.
+            if method == "GET" and "list-type=" not in path:
+                COUNTS["object_gets"] += 1
             if args.latency_ms:
                 await asyncio.sleep(args.latency_ms / 1000)
             every = lambda k: k > 0 and n % k == 0  # noqa: E731

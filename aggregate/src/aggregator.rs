@@ -149,6 +149,13 @@ impl Aggregator {
         &self.run
     }
 
+    /// The side inputs, to change before [`Aggregator::finish`] what only the unallocated
+    /// rows use ([`SideInputs::resolved_node_roles`], known to an incremental run once every
+    /// file is read).
+    pub fn side_mut(&mut self) -> &mut SideInputs {
+        &mut self.side
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> AggregateStats {
         AggregateStats {

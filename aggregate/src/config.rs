@@ -74,6 +74,11 @@ pub struct SideInputs {
     /// Node roles from koku's `reporting_ocp_nodes` (greatest role per node), used after the
     /// data's `node_role` column and [`SideInputs::node_roles`]; empty without a database.
     pub database_node_roles: BTreeMap<String, String>,
+    /// Every node's role decided by the caller, overriding the data, the configuration, the
+    /// database and the derivation: a node absent from the map has no role. For a run that
+    /// reads only some days of the range (an incremental run), whose roles are a fact of the
+    /// whole range (issue #20). `None`: the usual order of sources.
+    pub resolved_node_roles: Option<BTreeMap<String, String>>,
 }
 
 impl SideInputs {

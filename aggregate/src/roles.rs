@@ -123,6 +123,11 @@ pub(crate) fn node_role<'a>(
     side: &'a SideInputs,
     derived: &HashMap<StringId, &'static str>,
 ) -> Option<&'a str> {
+    if let Some(resolved) = &side.resolved_node_roles {
+        return resolved
+            .get(strings.get(node)?.as_ref())
+            .map(String::as_str);
+    }
     if let Some(role) = from_data.get(&node) {
         return strings.get(*role).map(|r| r.as_ref());
     }

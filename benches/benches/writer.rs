@@ -126,6 +126,7 @@ fn bench_writer(c: &mut Criterion) {
         report_period_id: None,
         start: NaiveDate::from_ymd_opt(2025, 10, 1).unwrap(),
         end: NaiveDate::from_ymd_opt(2025, 10, 31).unwrap(),
+        days: None,
     };
     for (name, format, target) in [
         ("copy_binary", CopyFormat::Binary, &target),
@@ -146,8 +147,9 @@ fn bench_writer(c: &mut Criterion) {
                     (c, table)
                 },
                 |(c, table)| {
-                    let mut sink: Box<dyn SummarySink> =
-                        Box::new(PostgresSink::open(c, target, table, slice, format).unwrap());
+                    let mut sink: Box<dyn SummarySink> = Box::new(
+                        PostgresSink::open(c, target, table, slice.clone(), format).unwrap(),
+                    );
                     for batch in &batches {
                         sink.write(batch).unwrap();
                     }

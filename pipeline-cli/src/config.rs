@@ -138,6 +138,11 @@ pub struct RunConfig {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     #[arg(long, short)]
     pub quiet: bool,
+    /// Re-summarise only the days whose files changed since the state recorded with the
+    /// output (PostgreSQL or Parquet); nothing changed: nothing is read or written.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[arg(long)]
+    pub incremental: bool,
     /// S3: retries of a failed request or body read (default 10).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[arg(long, help_heading = "S3")]
@@ -471,6 +476,7 @@ impl RunConfig {
             threads,
             batch_size,
             quiet: self.quiet,
+            incremental: self.incremental,
         })
     }
 }
@@ -670,6 +676,8 @@ pub struct Job {
     pub batch_size: usize,
     /// Silence progress.
     pub quiet: bool,
+    /// Re-summarise only the affected days (issue #20).
+    pub incremental: bool,
     /// S3 network settings (retries, timeouts, concurrency, read-ahead).
     pub store: ocpagg_reader::StoreOptions,
 }

@@ -3,10 +3,12 @@
 //! `main.rs` only parses flags and maps errors to exit codes.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod carry_over;
 pub mod clowder;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod incremental;
 pub mod interrupt;
 pub mod logging;
 pub mod pipeline;

@@ -34,6 +34,10 @@ enum Command {
     InitDb(InitDbArgs),
     /// Compare a run's output with the summary a nise scenario predicts (exit 1 on any FAIL).
     Validate(ocpagg_cli::validate::ValidateArgs),
+    /// With the settings of `run`, show which files are new, changed or gone since the state
+    /// kept with the output and which days `run --incremental` would recompute (listings
+    /// only; nothing is read or written).
+    Status(StatusArgs),
     /// Check, with the settings of `run`, that a run can start: warehouse, files' schemas,
     /// database, disk space. Exits 0 only when no check fails.
     Preflight(PreflightArgs),
@@ -44,6 +48,15 @@ struct PreflightArgs {
     #[command(flatten)]
     run: RunArgs,
     /// Report format: text (one line per check) or json.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Report format: text or json.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     format: String,
 }
@@ -138,6 +151,7 @@ fn main() -> ExitCode {
         Command::InitDb(args) => cmd_init_db(&args),
         Command::Validate(args) => ocpagg_cli::validate::run(&args),
         Command::Preflight(args) => cmd_preflight(&args),
+        Command::Status(args) => cmd_status(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -282,6 +296,39 @@ fn cmd_preflight(args: &PreflightArgs) -> Result<()> {
         None if report.ready() => Ok(()),
         None => Err(anyhow::anyhow!("{}", report.verdict())),
     }
+}
+
+fn cmd_status(args: &StatusArgs) -> Result<()> {
+    init_logging(true);
+    let job = RunConfig::load(args.run.config.as_deref(), &args.run.settings.clone())
+        .and_then(|config| config.resolve())?;
+    let report = ocpagg_cli::pipeline::status(&job)?;
+    if args.format == "json" {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    println!("{}: {}", report.mode, report.reason);
+    for (what, files) in [
+        ("new", &report.files.new),
+        ("changed", &report.files.changed),
+        ("gone", &report.files.gone),
+    ] {
+        for file in files {
+            println!("  {what:8}{file}");
+        }
+    }
+    let days: Vec<String> = report
+        .affected_days
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if !days.is_empty() {
+        println!("days to recompute: {}", days.join(", "));
+    }
+    if report.plus_days_of_new_files {
+        println!("plus the days the new and changed files hold (from their footers, at run time)");
+    }
+    Ok(())
 }
 
 fn cmd_init_db(args: &InitDbArgs) -> Result<()> {

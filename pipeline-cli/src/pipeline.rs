@@ -6,7 +6,7 @@
 //! sink is dropped unfinished, so nothing is written.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,10 +29,15 @@ use ocpagg_reader::{
 };
 use ocpagg_writer::pg::{self, read_side_inputs, Slice, SummaryTable};
 use ocpagg_writer::PgTarget;
-use ocpagg_writer::{open_file_sink, HiveSink, HiveTee, PostgresSink, SummarySink, WriteReport};
+use ocpagg_writer::{HiveSink, HiveTee, PostgresSink, SummarySink, WriteReport};
 use rayon::prelude::*;
 
+use crate::carry_over::{CarryOver, DayFilter};
 use crate::config::{Job, Output};
+use crate::incremental::{
+    day_date, day_number, day_plan, resolve_roles, role_change_days, settings_fingerprint, Diff,
+    FileRecord, ModeReport, Observed, Selection, State, Widen, FOOTER_KEY,
+};
 use crate::interrupt::{stop_requested, CancelToken};
 use crate::progress::{Counters, Progress};
 
@@ -81,6 +86,8 @@ pub struct RunReport {
     /// The run's identity as written into the rows (the database may have supplied the
     /// report period and the cluster).
     pub run: Option<RunInfo>,
+    /// Full, incremental or unchanged, and why (issue #20).
+    pub mode: Option<ModeReport>,
 }
 
 impl RunReport {
@@ -164,22 +171,173 @@ pub fn run(job: &Job) -> Result<RunReport> {
 /// cancellation interrupted) and writes nothing, as after a signal.
 pub fn run_with(job: &Job, cancel: &CancelToken) -> Result<RunReport> {
     let started = Instant::now();
+    // An incremental run that finds node roles changed starts again with the days whose
+    // unallocated rows they change (rare: a node's first API-server pod, a role's first
+    // appearance); the days only grow, so this ends.
+    let mut extra = BTreeSet::new();
+    loop {
+        match run_once(job, cancel, &extra, started) {
+            Err(e) => match e.downcast::<Widen>() {
+                Ok(Widen(days)) if !days.is_subset(&extra) => {
+                    tracing::info!(
+                        days = days.len(),
+                        "Node roles changed; recomputing the days of their unallocated rows too."
+                    );
+                    extra.extend(days);
+                }
+                Ok(widen) => return Err(anyhow!("internal error: {widen}")),
+                Err(e) => return Err(e),
+            },
+            Ok(mut report) => {
+                if let Some(m) = report.mode.as_mut().filter(|_| !extra.is_empty()) {
+                    m.reason = format!(
+                        "{}; node roles changed, which affects {} more day(s)",
+                        m.reason,
+                        extra.len()
+                    );
+                }
+                return Ok(report);
+            }
+        }
+    }
+}
+
+/// What a run reads and replaces, decided before any data is read (issue #20).
+struct Decision {
+    /// The affected days of an incremental run; `None`: every day of the range.
+    days: Option<BTreeSet<i32>>,
+    /// The files to read; `None`: every file of the plan.
+    read: Option<HashSet<String>>,
+    report: ModeReport,
+    /// The state read, when there was one of the same settings.
+    prior: Option<State>,
+    /// Its generation (PostgreSQL).
+    generation: Option<i64>,
+}
+
+/// The state, the listing and what the run decided, shared with the aggregate (which
+/// completes the new state) and the sink (which stores it).
+struct StateContext {
+    decision: Decision,
+    fingerprint: String,
+    selection: Selection,
+    listing: Vec<ocpagg_reader::DataFile>,
+    /// Whether the output keeps a state at all.
+    keeps_state: bool,
+    observed: Mutex<Observed>,
+    /// The new state, set by the aggregate before it hands over the last rows.
+    slot: Arc<Mutex<Option<State>>>,
+}
+
+fn run_once(
+    job: &Job,
+    cancel: &CancelToken,
+    extra: &BTreeSet<i32>,
+    started: Instant,
+) -> Result<RunReport> {
     // Open the sink first: an unwritable output should fail before minutes of reading, and
     // a database also supplies side inputs.
     // Set once the writer starts finishing (Hive publication, then commit): a signal no
     // longer cancels the database session then, so the two end up both replaced.
     let finishing = Arc::new(AtomicBool::new(false));
-    let (sink, side, run) = open_output(job, &finishing, cancel)?;
+    let prepared = prepare_output(job, job.incremental)?;
     // The database may have filled in the report period and the cluster.
-    let job = &Job { run, ..job.clone() };
+    let job = &Job {
+        run: prepared.run.clone(),
+        ..job.clone()
+    };
+    let warehouse = Warehouse::open_with(&job.warehouse, &job.store)?;
+    let fingerprint = settings_fingerprint(&job.run, &prepared.side);
+    let listing = warehouse.list(&job.request)?;
+    let range = (day_number(job.run.start), day_number(job.run.end));
+    let mut decision = decide(job, &prepared, &fingerprint, &listing);
+    let diff = decision.report.files.clone();
+    if decision.prior.is_some() && diff.is_empty() && extra.is_empty() {
+        tracing::info!("No file changed since the last run; nothing to do.");
+        return Ok(RunReport {
+            run: Some(job.run.clone()),
+            to_database: matches!(job.output, Output::Postgres { .. }),
+            mode: Some(ModeReport {
+                mode: "unchanged",
+                reason: "no file is new, changed or gone since the state".into(),
+                files: diff,
+                affected_days: Vec::new(),
+            }),
+            wall: started.elapsed(),
+            io: warehouse.is_remote().then(|| warehouse.io_stats()),
+            ..Default::default()
+        });
+    }
+    // The files, their columns and their order; every footer is read once, here, and the
+    // read reuses them.
+    let plan = ScanPlan::build(&warehouse, &job.request, &Aggregator::needs())?;
+    let selection = Selection::of(&plan);
+    if let Some(prior) = &decision.prior {
+        if prior.selection != selection {
+            decision.days = None;
+            decision.read = None;
+            decision.prior = None;
+            decision.report.mode = "full";
+            decision.report.reason =
+                "koku's choice between hourly and daily files changed since the state".into();
+        } else {
+            let planned = day_plan(&prior.files, &diff, &plan, range, extra);
+            decision.days = Some(planned.days);
+            decision.read = Some(planned.read);
+        }
+    }
+    decision.report.affected_days = match &decision.days {
+        Some(days) => days.iter().map(|d| day_date(*d)).collect(),
+        None => job
+            .run
+            .start
+            .iter_days()
+            .take_while(|d| *d <= job.run.end)
+            .collect(),
+    };
+    tracing::info!(
+        mode = decision.report.mode,
+        reason = %decision.report.reason,
+        new = diff.new.len(),
+        changed = diff.changed.len(),
+        gone = diff.gone.len(),
+        days = decision.report.affected_days.len(),
+        "Run planned."
+    );
+    let slot: Arc<Mutex<Option<State>>> = Arc::default();
+    let keeps_state = prepared.keeps_state;
+    let side = prepared.side.clone();
+    let sink = open_sink(job, prepared, &decision, &slot, &finishing, cancel)?;
     let sink = match &job.hive_output {
         Some(url) => open_hive(job, url, sink)?,
         None => sink,
     };
-    let warehouse = Warehouse::open_with(&job.warehouse, &job.store)?;
-    // The files, their columns and their order; every footer is read once, here, and the
-    // read reuses them.
-    let plan = ScanPlan::build(&warehouse, &job.request, &Aggregator::needs())?;
+    let context = StateContext {
+        decision,
+        fingerprint,
+        selection,
+        listing: listing.files,
+        keeps_state,
+        observed: Mutex::default(),
+        slot,
+    };
+    let ScanPlan {
+        files,
+        pods_from_daily,
+        storage_from_daily,
+    } = plan;
+    let files: Vec<PlannedFile> = match &context.decision.read {
+        Some(read) => files
+            .into_iter()
+            .filter(|f| read.contains(f.file.location.as_ref()))
+            .collect(),
+        None => files,
+    };
+    let plan = ScanPlan {
+        files,
+        pods_from_daily,
+        storage_from_daily,
+    };
     let counters = Arc::new(Counters::default());
     counters
         .files_total
@@ -229,19 +387,22 @@ pub fn run_with(job: &Job, cancel: &CancelToken) -> Result<RunReport> {
         pods_from_daily,
         storage_from_daily,
         to_database: matches!(job.output, Output::Postgres { .. }),
+        mode: Some(context.decision.report.clone()),
         ..Default::default()
     };
+    let context = &context;
     let outcome = std::thread::scope(|s| -> Result<()> {
         for i in 0..readers {
             let (job_rx, batch_tx) = (job_rx.clone(), batch_tx.clone());
             let (warehouse, counters, rows_read, read_time, cancelled) =
                 (&warehouse, &counters, &rows_read, &read_time, &cancelled);
+            let observed = &context.observed;
             std::thread::Builder::new()
                 .name(format!("ocpagg-read-{i}"))
                 .spawn_scoped(s, move || {
                     read_files(
                         warehouse, job, range, &job_rx, &batch_tx, counters, rows_read, read_time,
-                        cancelled, cancel,
+                        cancelled, cancel, observed,
                     )
                 })
                 .context("cannot start a reader thread")?;
@@ -264,6 +425,7 @@ pub fn run_with(job: &Job, cancel: &CancelToken) -> Result<RunReport> {
             &batch_rx,
             &rows_tx,
             &mut report,
+            context,
         );
         if aggregated.is_err() {
             cancelled.store(true, Ordering::Relaxed);
@@ -303,27 +465,71 @@ pub fn run_with(job: &Job, cancel: &CancelToken) -> Result<RunReport> {
     Ok(report)
 }
 
-/// Opens the output. A database is checked (schema, table, columns), supplies the side
-/// inputs the configuration does not set and the report period (with the cluster) when not
-/// given, and starts its transaction; all before any data is read.
-fn open_output(
-    job: &Job,
-    finishing: &Arc<AtomicBool>,
-    cancel: &CancelToken,
-) -> Result<(Box<dyn SummarySink>, SideInputs, RunInfo)> {
-    let (target, schema, copy_format) = match &job.output {
+/// The output before any row is written: a database checked, with the side inputs it
+/// supplies and the report period (with the cluster) when not given, and the state recorded
+/// with the output.
+struct Prepared {
+    side: SideInputs,
+    run: RunInfo,
+    /// The state and its generation (PostgreSQL), if there is one.
+    state: Option<(State, Option<i64>)>,
+    /// Whether the output keeps a state (PostgreSQL with the state tables, Parquet).
+    keeps_state: bool,
+    /// Why not, when it does not.
+    no_state: Option<&'static str>,
+    db: Option<PreparedDb>,
+}
+
+struct PreparedDb {
+    client: postgres::Client,
+    table: SummaryTable,
+}
+
+fn state_key(job: &Job) -> Result<pg::state::StateKey> {
+    Ok(pg::state::StateKey {
+        source_uuid: source_uuid(job)?,
+        year: job.request.year,
+        month: job.request.month,
+    })
+}
+
+/// Reads the state kept in a Parquet output's footer; `None` when the file is missing or
+/// holds none.
+pub(crate) fn file_state(path: &std::path::Path) -> Option<State> {
+    let file = std::fs::File::open(path).ok()?;
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(file).ok()?;
+    use parquet::file::reader::FileReader as _;
+    let text = reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()?
+        .iter()
+        .find(|kv| kv.key == FOOTER_KEY)?
+        .value
+        .clone()?;
+    State::from_json(&text)
+}
+
+/// Checks the output and reads what it supplies (see [`Prepared`]); nothing is written.
+fn prepare_output(job: &Job, create_tables: bool) -> Result<Prepared> {
+    let (target, schema) = match &job.output {
         Output::File(path) => {
-            return Ok((
-                open_file_sink(path.as_ref(), summary_schema())?,
-                job.side.clone(),
-                job.run.clone(),
-            ))
+            let parquet = ocpagg_writer::FileFormat::from_path(path.as_ref())
+                == Some(ocpagg_writer::FileFormat::Parquet);
+            return Ok(Prepared {
+                side: job.side.clone(),
+                run: job.run.clone(),
+                state: if parquet {
+                    file_state(path.as_ref()).map(|s| (s, None))
+                } else {
+                    None
+                },
+                keeps_state: parquet,
+                no_state: (!parquet).then_some("a CSV output keeps no state"),
+                db: None,
+            });
         }
-        Output::Postgres {
-            target,
-            schema,
-            copy_format,
-        } => (target, schema, *copy_format),
+        Output::Postgres { target, schema, .. } => (target, schema),
     };
     let mut client = target.connect()?;
     let table = SummaryTable::check(&mut client, target, schema, &summary_schema())?;
@@ -344,13 +550,196 @@ fn open_output(
             .collect();
     }
     side.database_node_roles = db.node_roles;
+    // The state tables come with init-db; an incremental run creates them if missing, a
+    // full run only writes them where they exist.
+    if create_tables && !pg::state::state_tables_exist(&mut client, target, schema)? {
+        pg::state::ensure_state_tables(&mut client, target, schema)?;
+    }
+    let keeps_state = pg::state::state_tables_exist(&mut client, target, schema)?;
+    let state = if keeps_state {
+        pg::state::load_state(&mut client, target, schema, state_key(job)?)?.and_then(|stored| {
+            let mut state = State::from_json(&stored.document)?;
+            state.files = stored
+                .files
+                .into_iter()
+                .map(|f| FileRecord {
+                    table: f.table,
+                    daily: f.daily,
+                    path: f.path,
+                    size: f.size,
+                    e_tag: f.e_tag,
+                    last_modified_ms: f.last_modified_ms,
+                    days: f.days.into_iter().map(day_number).collect(),
+                })
+                .collect();
+            Some((state, Some(stored.generation)))
+        })
+    } else {
+        None
+    };
+    Ok(Prepared {
+        side,
+        run,
+        state,
+        keeps_state,
+        no_state: (!keeps_state).then_some("the database has no ocpagg_ingested_files table"),
+        db: Some(PreparedDb { client, table }),
+    })
+}
+
+/// Full or incremental, and why; an incremental run's days are completed once the plan is
+/// built ([`day_plan`]).
+fn decide(
+    job: &Job,
+    prepared: &Prepared,
+    fingerprint: &str,
+    listing: &ocpagg_reader::Listing,
+) -> Decision {
+    let full = |reason: String, files: Diff| Decision {
+        days: None,
+        read: None,
+        report: ModeReport {
+            mode: "full",
+            reason,
+            files,
+            affected_days: Vec::new(),
+        },
+        prior: None,
+        generation: prepared.state.as_ref().and_then(|(_, g)| *g),
+    };
+    let diff = |state: Option<&State>| Diff::of(state.map_or(&[][..], |s| &s.files), listing);
+    let state = prepared.state.as_ref().map(|(s, _)| s);
+    if !job.incremental {
+        return full("a full run (no --incremental)".into(), diff(state));
+    }
+    if let Some(why) = prepared.no_state {
+        return full(format!("{why}: every run is a full run"), diff(None));
+    }
+    if job.hive_output.is_some() {
+        return full(
+            "incremental runs do not write the Hive copy yet".into(),
+            diff(state),
+        );
+    }
+    let Some((state, generation)) = &prepared.state else {
+        return full(
+            "no state is recorded with the output yet".into(),
+            diff(None),
+        );
+    };
+    if state.settings != fingerprint {
+        tracing::debug!(state = %state.settings, now = %fingerprint, "Settings differ from the state's.");
+        return full(
+            "the settings (cluster, report period, range, enabled keys, cost categories, node roles or the program's version) differ from the state's".into(),
+            diff(Some(state)),
+        );
+    }
+    Decision {
+        days: Some(BTreeSet::new()),
+        read: Some(HashSet::new()),
+        report: ModeReport {
+            mode: "incremental",
+            reason: "files changed since the state".into(),
+            files: diff(Some(state)),
+            affected_days: Vec::new(),
+        },
+        prior: Some(state.clone()),
+        generation: *generation,
+    }
+}
+
+/// Opens the sink: for an incremental run it replaces only the affected days (and a file
+/// output carries the other days over), and every output that keeps a state stores the new
+/// one (set in `slot` before the last rows) with the rows.
+fn open_sink(
+    job: &Job,
+    prepared: Prepared,
+    decision: &Decision,
+    slot: &Arc<Mutex<Option<State>>>,
+    finishing: &Arc<AtomicBool>,
+    cancel: &CancelToken,
+) -> Result<Box<dyn SummarySink>> {
+    let days = decision.days.clone();
+    let (target, schema, copy_format) = match &job.output {
+        Output::File(path) => {
+            let path: &std::path::Path = path.as_ref();
+            let mut sink = ocpagg_writer::FileSink::create(path, summary_schema())?;
+            if prepared.keeps_state {
+                let slot = Arc::clone(slot);
+                sink = sink.with_footer_metadata(
+                    FOOTER_KEY,
+                    Box::new(move || {
+                        slot.lock()
+                            .expect("no poisoned lock")
+                            .take()
+                            .map(|s| s.to_json())
+                    }),
+                );
+            }
+            let sink: Box<dyn SummarySink> = Box::new(sink);
+            return Ok(match days {
+                Some(days) => {
+                    let carried = CarryOver::open(sink, summary_schema(), path, days.clone())?;
+                    Box::new(DayFilter::new(Box::new(carried), days))
+                }
+                None => sink,
+            });
+        }
+        Output::Postgres {
+            target,
+            schema,
+            copy_format,
+        } => (target, schema, *copy_format),
+    };
+    let PreparedDb { client, table } = prepared.db.expect("a database output");
+    let run = &prepared.run;
     let slice = Slice {
         source_uuid: source_uuid(job)?,
         report_period_id: run.report_period_id,
         start: run.start,
         end: run.end,
+        days: days
+            .as_ref()
+            .map(|d| d.iter().map(|d| day_date(*d)).collect()),
     };
-    let sink = PostgresSink::open(client, target, table, slice, copy_format)?;
+    let before_commit: Option<pg::BeforeCommit> = if prepared.keeps_state {
+        let slot = Arc::clone(slot);
+        let key = state_key(job)?;
+        let schema = schema.clone();
+        let generation = decision.generation;
+        Some(Box::new(move |tx, target| {
+            let Some(mut state) = slot.lock().expect("no poisoned lock").take() else {
+                return Err(ocpagg_writer::WriteError::Aborted {
+                    reason: "the run's state was not ready at commit".into(),
+                });
+            };
+            let files = std::mem::take(&mut state.files)
+                .into_iter()
+                .map(|f| pg::state::IngestedFile {
+                    table: f.table,
+                    daily: f.daily,
+                    path: f.path,
+                    size: f.size,
+                    e_tag: f.e_tag,
+                    last_modified_ms: f.last_modified_ms,
+                    days: f.days.into_iter().map(day_date).collect(),
+                })
+                .collect::<Vec<_>>();
+            pg::state::store_state(
+                tx,
+                target,
+                &schema,
+                key,
+                generation,
+                &state.to_json(),
+                &files,
+            )
+            .map(|_| ())
+        }))
+    } else {
+        None
+    };
+    let sink = PostgresSink::open_with(client, target, table, slice, copy_format, before_commit)?;
     // A signal cancels what the session waits for (another run's lock), so that the run
     // stops at once rather than when the other run ends.
     // Not once the run is finishing: with a Hive copy, that is after the Hive publication
@@ -369,7 +758,82 @@ fn open_output(
             handle.cancel();
         }
     });
-    Ok((Box::new(sink), side, run))
+    let sink: Box<dyn SummarySink> = Box::new(sink);
+    Ok(match days {
+        Some(days) => Box::new(DayFilter::new(sink, days)),
+        None => sink,
+    })
+}
+
+/// What `ocpagg status` reports: what an incremental run with these settings would do.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StatusReport {
+    /// Whether the output holds a state of these settings.
+    pub has_state: bool,
+    /// `unchanged`, `incremental` or `full`.
+    pub mode: &'static str,
+    /// Why.
+    pub reason: String,
+    /// Files new, changed and gone since the state.
+    pub files: Diff,
+    /// The days an incremental run would recompute, as far as the listing tells: those of
+    /// changed and gone files (all of the range for a full run).
+    pub affected_days: Vec<NaiveDate>,
+    /// New or changed files add the days they hold, which their footers tell (read by the
+    /// run, not by `status`).
+    pub plus_days_of_new_files: bool,
+}
+
+/// What an incremental run would do, from the listing and the state alone: no object is
+/// read and nothing is written (also no state table is created).
+pub fn status(job: &Job) -> Result<StatusReport> {
+    let job = &Job {
+        incremental: true,
+        ..job.clone()
+    };
+    let prepared = prepare_output(job, false)?;
+    let job = &Job {
+        run: prepared.run.clone(),
+        ..job.clone()
+    };
+    let warehouse = Warehouse::open_with(&job.warehouse, &job.store)?;
+    let fingerprint = settings_fingerprint(&job.run, &prepared.side);
+    let listing = warehouse.list(&job.request)?;
+    let decision = decide(job, &prepared, &fingerprint, &listing);
+    let files = decision.report.files.clone();
+    let all_days = || {
+        job.run
+            .start
+            .iter_days()
+            .take_while(|d| *d <= job.run.end)
+            .collect()
+    };
+    let (mode, affected_days) = match &decision.prior {
+        Some(prior) if files.is_empty() => ("unchanged", Vec::new()),
+        Some(prior) => (
+            "incremental",
+            files
+                .known_days(&prior.files)
+                .into_iter()
+                .map(day_date)
+                .collect(),
+        ),
+        None => ("full", all_days()),
+    };
+    let reason = if mode == "unchanged" {
+        "no file is new, changed or gone since the state".into()
+    } else {
+        decision.report.reason
+    };
+    Ok(StatusReport {
+        has_state: decision.prior.is_some(),
+        mode,
+        reason,
+        plus_days_of_new_files: mode == "incremental"
+            && (!files.new.is_empty() || !files.changed.is_empty()),
+        files,
+        affected_days,
+    })
 }
 
 /// Tees `sink` with koku's Hive copy at `url` (issue #17): same batches, Hive published
@@ -465,9 +929,12 @@ fn read_files(
     read_time: &Mutex<Duration>,
     cancelled: &AtomicBool,
     cancel: &CancelToken,
+    observed: &Mutex<Observed>,
 ) {
     let mut busy = Duration::ZERO;
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    // What the state needs (issue #20): the days each file held and the node-role facts.
+    let mut seen = Observed::default();
     'files: for read_job in jobs.iter() {
         if cancelled.load(Ordering::Relaxed) {
             break;
@@ -516,6 +983,7 @@ fn read_files(
                         break 'files;
                     }
                     let n = batch.num_rows() as u64;
+                    seen.note(file.location.as_ref(), table, &batch);
                     *counts.entry(counted_as.clone()).or_default() += n;
                     counters.rows_read.fetch_add(n, Ordering::Relaxed);
                     let msg = Msg::Batch {
@@ -535,6 +1003,7 @@ fn read_files(
         }
     }
     *read_time.lock().expect("no poisoned lock") += busy;
+    observed.lock().expect("no poisoned lock").absorb(seen);
     let mut all = rows_read.lock().expect("no poisoned lock");
     for (k, v) in counts {
         *all.entry(k).or_default() += v;
@@ -544,6 +1013,7 @@ fn read_files(
 /// Receives batches and pushes them into the aggregate, which folds them a window at a time
 /// on the pool. Whenever a file is done, the days the aggregate calls complete are sent on,
 /// so only the days being read are held in memory. Unallocated rows come last.
+#[allow(clippy::too_many_arguments)]
 fn aggregate(
     job: &Job,
     side: SideInputs,
@@ -552,6 +1022,7 @@ fn aggregate(
     batches: &Receiver<Msg>,
     out: &Sender<Rows>,
     report: &mut RunReport,
+    context: &StateContext,
 ) -> Result<()> {
     let mut agg = Aggregator::new(job.run.clone(), side).with_pool(Arc::clone(pool));
     agg.expect_files(first_days.iter().copied());
@@ -579,14 +1050,94 @@ fn aggregate(
             return Ok(()); // the writer stopped; the caller reports its error
         }
     }
-    let summary = agg.finish()?;
-    report.aggregate = summary.stats;
-    report.labels_time = summary.timings.intern;
-    report.aggregate_time = summary.timings.fold;
-    if out.send(Rows::Sorted(summary.rows)).is_ok() {
+    // Every reader has stopped (the channel is closed): the observations are complete.
+    let state = next_state(agg.side_mut(), context)?;
+    let incremental = context.decision.days.is_some();
+    let rows = match agg.finish() {
+        Ok(summary) => {
+            report.aggregate = summary.stats;
+            report.labels_time = summary.timings.intern;
+            report.aggregate_time = summary.timings.fold;
+            summary.rows
+        }
+        // The affected days may have lost their last line item (a deleted file).
+        Err(ocpagg_aggregate::AggregateError::NoLineItems { .. }) if incremental => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    if context.keeps_state {
+        *context.slot.lock().expect("no poisoned lock") = Some(state);
+    }
+    if out.send(Rows::Sorted(rows)).is_ok() {
         let _ = out.send(Rows::Done);
     }
     Ok(())
+}
+
+/// The state after this run: the listed files with the days they held, the role facts of
+/// the affected days (read now) and of the others (from the previous state), and the roles
+/// they give. An incremental run's unallocated rows take those roles (`side`); if a node's
+/// unallocated namespace changes, the days it had rows outside the affected ones are
+/// affected too, and the run fails with [`Widen`] to start again with them.
+fn next_state(side: &mut SideInputs, context: &StateContext) -> Result<State> {
+    let observed = std::mem::take(&mut *context.observed.lock().expect("no poisoned lock"));
+    let decision = &context.decision;
+    let (facts, roles) = match (&decision.days, &decision.prior) {
+        (Some(days), Some(prior)) => {
+            let mut facts: crate::incremental::Facts = prior
+                .facts()
+                .into_iter()
+                .filter(|((day, _), _)| !days.contains(day))
+                .collect();
+            facts.extend(
+                observed
+                    .facts
+                    .into_iter()
+                    .filter(|((day, _), _)| days.contains(day)),
+            );
+            let roles = resolve_roles(&facts, side);
+            let more = role_change_days(&prior.roles, &roles, &facts, days);
+            if !more.is_empty() {
+                return Err(Widen(more).into());
+            }
+            side.resolved_node_roles = Some(roles.clone());
+            (facts, roles)
+        }
+        _ => {
+            let roles = resolve_roles(&observed.facts, side);
+            (observed.facts, roles)
+        }
+    };
+    let read = decision.read.as_ref();
+    let prior: BTreeMap<&str, &FileRecord> = decision
+        .prior
+        .iter()
+        .flat_map(|p| p.files.iter().map(|f| (f.path.as_str(), f)))
+        .collect();
+    let files = context
+        .listing
+        .iter()
+        .map(|file| {
+            let path = file.location.as_ref();
+            let was_read = read.is_none_or(|r| r.contains(path));
+            let days = match (was_read, prior.get(path)) {
+                (true, _) => observed
+                    .file_days
+                    .get(path)
+                    .map(|d| d.iter().copied().collect())
+                    .unwrap_or_default(),
+                (false, Some(p)) if p.same_version(file) => p.days.clone(),
+                (false, _) => Vec::new(),
+            };
+            FileRecord::of(file, days)
+        })
+        .collect();
+    Ok(State::new(
+        context.fingerprint.clone(),
+        context.selection,
+        files,
+        &facts,
+        roles,
+    ))
 }
 
 /// Rows ready to convert: finished days (built a window at a time) or rows already built.

@@ -73,6 +73,9 @@ pub struct RunResult {
     pub s3: Option<S3Figures>,
     /// koku's Hive copy, with `--hive-output`.
     pub hive: Option<HiveFigures>,
+    /// Full, incremental or unchanged, why, the files new, changed and gone since the state,
+    /// and the days recomputed (issue #20).
+    pub incremental: Option<crate::incremental::ModeReport>,
 }
 
 /// What a run wrote into koku's Hive table (`--hive-output`).
@@ -153,6 +156,7 @@ impl RunResult {
             wall_seconds: wall.as_secs_f64(),
             peak_rss_bytes: peak_rss_bytes(),
             s3: None,
+            incremental: None,
         };
         if let Some(job) = job {
             result.output = Some(job.output.to_string());
@@ -212,6 +216,7 @@ impl RunResult {
         .map(|(stage, d)| (stage, d.as_secs_f64()))
         .collect();
         self.wall_seconds = report.wall.as_secs_f64();
+        self.incremental.clone_from(&report.mode);
         self.s3 = report.io.map(|io| S3Figures {
             requests: io.requests,
             retries: io.retries,

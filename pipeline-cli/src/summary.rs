@@ -11,6 +11,18 @@ fn secs(d: std::time::Duration) -> String {
 /// Renders the report: rows read per table, rows written per data source, and time.
 pub fn render(report: &RunReport) -> String {
     let mut s = String::new();
+    if let Some(m) = &report.mode {
+        let _ = writeln!(
+            s,
+            "mode     {} ({}); files {} new, {} changed, {} gone; {} day(s) recomputed",
+            m.mode,
+            m.reason,
+            m.files.new.len(),
+            m.files.changed.len(),
+            m.files.gone.len(),
+            m.affected_days.len()
+        );
+    }
     let read: Vec<String> = report
         .rows_read
         .iter()

@@ -171,6 +171,12 @@ pub struct DataFile {
     /// The month of that directory (`month=MM`, 1..=12): every line item of the file must
     /// fall in it.
     pub month: u32,
+    /// The store's ETag, when it gives one (S3 does; the local store derives one from the
+    /// inode, size and modification time). With `size` and `last_modified`, what tells an
+    /// incremental run that a file was replaced, from the listing alone.
+    pub e_tag: Option<String>,
+    /// Last modification, as the listing gives it (milliseconds since the epoch, UTC).
+    pub last_modified_ms: i64,
 }
 
 impl DataFile {
@@ -500,6 +506,8 @@ impl Warehouse {
                     size: meta.size,
                     year: request.year,
                     month: request.month,
+                    e_tag: meta.e_tag,
+                    last_modified_ms: meta.last_modified.timestamp_millis(),
                 });
             }
         }

@@ -46,7 +46,12 @@ pub struct FileSink {
     temp: NamedTempFile,
     encoder: Option<Encoder>,
     report: WriteReport,
+    footer_metadata: Option<(String, FooterValue)>,
 }
+
+/// A value for the Parquet footer's key-value metadata, asked for when the file is finished
+/// (`None`: no entry).
+pub type FooterValue = Box<dyn FnOnce() -> Option<String> + Send + 'static>;
 
 /// Opens a Parquet or CSV sink, by the path's extension, for batches of `schema`.
 pub fn open_file_sink(path: &Path, schema: SchemaRef) -> Result<Box<dyn SummarySink>> {
@@ -111,7 +116,17 @@ impl FileSink {
             path: path.to_path_buf(),
             temp,
             encoder: Some(encoder),
+            footer_metadata: None,
         })
+    }
+
+    /// Adds `key` to a Parquet output's footer key-value metadata, with the value `value`
+    /// gives when the file is finished (an incremental run's state, issue #20: written and
+    /// renamed with the rows, so the two cannot disagree). No effect on CSV.
+    #[must_use]
+    pub fn with_footer_metadata(mut self, key: &str, value: FooterValue) -> Self {
+        self.footer_metadata = Some((key.to_string(), value));
+        self
     }
 
     fn error(&self, e: impl std::error::Error + Send + Sync + 'static) -> WriteError {
@@ -178,7 +193,14 @@ impl SummarySink for FileSink {
             });
         };
         match encoder {
-            Encoder::Parquet(w) => {
+            Encoder::Parquet(mut w) => {
+                if let Some((key, value)) = self.footer_metadata.take() {
+                    if let Some(value) = value() {
+                        w.append_key_value_metadata(parquet::file::metadata::KeyValue::new(
+                            key, value,
+                        ));
+                    }
+                }
                 let file = w.into_inner().map_err(|e| self.error(e))?;
                 file.into_inner()
                     .map_err(|e| self.error(e.into_error()))?

@@ -33,7 +33,7 @@ use std::collections::BTreeMap;
 
 use arrow::array::{AsArray, RecordBatch};
 
-pub use file::{open_file_sink, FileFormat, FileSink, DISTINCT_KEY};
+pub use file::{open_file_sink, FileFormat, FileSink, FooterValue, DISTINCT_KEY};
 pub use hive::{HivePartition, HiveReport, HiveSink, HiveTee};
 pub use pg::{CopyFormat, PgTarget, PostgresSink};
 

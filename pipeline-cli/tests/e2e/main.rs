@@ -24,6 +24,7 @@ mod common;
 mod corpus;
 mod database;
 mod hive;
+mod incremental;
 mod oracle;
 mod pg;
 mod preflight;

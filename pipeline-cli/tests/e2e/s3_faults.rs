@@ -14,15 +14,15 @@ use crate::common::*;
 use crate::sources::{s3_bucket, upload};
 
 /// The proxy, killed when dropped (it also stops by itself after its bounds).
-struct Proxy {
+pub(crate) struct Proxy {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     stats: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Proxy {
-    fn start(args: &[&str]) -> Proxy {
+    pub(crate) fn start(args: &[&str]) -> Proxy {
         let upstream = std::env::var("AWS_ENDPOINT_URL")
             .expect("AWS_ENDPOINT_URL is set by scripts/s3-server.sh");
         let upstream = upstream
@@ -59,7 +59,7 @@ impl Proxy {
         }
     }
 
-    fn count(&self, what: &str) -> u64 {
+    pub(crate) fn count(&self, what: &str) -> u64 {
         let text = std::fs::read_to_string(&self.stats).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         v[what].as_u64().unwrap()

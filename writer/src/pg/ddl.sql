@@ -167,3 +167,30 @@ CREATE INDEX IF NOT EXISTS pod_labels_idx
     ON {schema}.reporting_ocpusagelineitem_daily_summary USING gin (pod_labels);
 CREATE INDEX IF NOT EXISTS volume_labels_idx
     ON {schema}.reporting_ocpusagelineitem_daily_summary USING gin (volume_labels);
+
+-- ocpagg's incremental runs (issue #20): what the summary rows of a source and month were
+-- computed from. Changed in the same transaction as the rows.
+CREATE TABLE IF NOT EXISTS {schema}.ocpagg_ingested_files (
+    source_uuid uuid NOT NULL,
+    year integer NOT NULL,
+    month integer NOT NULL,
+    report_table text NOT NULL,
+    daily boolean NOT NULL,
+    path text NOT NULL,
+    size bigint NOT NULL,
+    e_tag text,
+    last_modified timestamp with time zone NOT NULL,
+    days date[] NOT NULL,
+    summarised_at timestamp with time zone NOT NULL,
+    PRIMARY KEY (source_uuid, year, month, path)
+);
+
+CREATE TABLE IF NOT EXISTS {schema}.ocpagg_incremental_state (
+    source_uuid uuid NOT NULL,
+    year integer NOT NULL,
+    month integer NOT NULL,
+    generation bigint NOT NULL,
+    state jsonb NOT NULL,
+    summarised_at timestamp with time zone NOT NULL,
+    PRIMARY KEY (source_uuid, year, month)
+);

@@ -18,6 +18,7 @@ mod connect;
 mod encode;
 mod period;
 mod sink;
+pub mod state;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -32,7 +33,7 @@ pub use period::{
     find_report_period, get_report_period, missing_cost_categories, missing_cost_categories_error,
     ReportPeriod, COST_CATEGORY_TABLE, REPORT_PERIOD_TABLE,
 };
-pub use sink::{CancelHandle, CopyFormat, PostgresSink, Slice};
+pub use sink::{BeforeCommit, CancelHandle, CopyFormat, PostgresSink, Slice};
 pub use tls::{RootCert, SslMode, TlsSettings};
 
 use crate::{Result, WriteError};

@@ -38,7 +38,7 @@ pub enum CopyFormat {
 
 /// The rows a run replaces: one source's days `start..=end`, except those with an
 /// `infrastructure_raw_cost` (koku's OCP-on-cloud step wrote them and may not run again).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slice {
     /// `source_uuid`.
     pub source_uuid: uuid::Uuid,
@@ -49,6 +49,9 @@ pub struct Slice {
     pub start: NaiveDate,
     /// Last day, inclusive.
     pub end: NaiveDate,
+    /// Only these days of `start..=end` (an incremental run's affected days, which need not
+    /// be contiguous); `None`: every day.
+    pub days: Option<Vec<NaiveDate>>,
 }
 
 impl Slice {
@@ -58,7 +61,16 @@ impl Slice {
     pub const DELETE_WHERE: &'static str = "(source_uuid = $1 OR report_period_id = $4)
            AND usage_start >= $2 AND usage_start <= $3
            AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0)";
+    /// [`Slice::DELETE_WHERE`] restricted to some days: `$5` is the array of days.
+    pub const DELETE_DAYS_WHERE: &'static str = "(source_uuid = $1 OR report_period_id = $4)
+           AND usage_start >= $2 AND usage_start <= $3 AND usage_start = ANY($5)
+           AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0)";
 }
+
+/// Work done in the sink's transaction just before it commits (an incremental run's state,
+/// [`super::state::store_state`]); an error rolls everything back.
+pub type BeforeCommit =
+    Box<dyn FnOnce(&mut postgres::Transaction<'_>, &str) -> Result<()> + Send + 'static>;
 
 enum Command {
     Batch(RecordBatch),
@@ -93,11 +105,24 @@ impl PostgresSink {
     /// transaction, takes the (schema, source) lock and deletes the slice, while the caller
     /// goes on reading.
     pub fn open(
+        client: Client,
+        target: &PgTarget,
+        table: SummaryTable,
+        slice: Slice,
+        format: CopyFormat,
+    ) -> Result<Self> {
+        Self::open_with(client, target, table, slice, format, None)
+    }
+
+    /// [`PostgresSink::open`], running `before_commit` in the transaction after the COPY and
+    /// before the commit.
+    pub fn open_with(
         mut client: Client,
         target: &PgTarget,
         table: SummaryTable,
         slice: Slice,
         format: CopyFormat,
+        before_commit: Option<BeforeCommit>,
     ) -> Result<Self> {
         let created = table.ensure_partition(&mut client, target, slice.start)?;
         let created: Vec<String> = created
@@ -110,9 +135,11 @@ impl PostgresSink {
         let session = std::thread::Builder::new()
             .name("ocpagg-pg".into())
             .spawn(move || {
-                session(client, &shown, &table, slice, format, rx).map(|report| WriteReport {
-                    partitions_created: created,
-                    ..report
+                session(client, &shown, &table, slice, format, rx, before_commit).map(|report| {
+                    WriteReport {
+                        partitions_created: created,
+                        ..report
+                    }
                 })
             })
             .map_err(|e| WriteError::Io {
@@ -195,6 +222,7 @@ fn session(
     slice: Slice,
     format: CopyFormat,
     commands: Receiver<Command>,
+    before_commit: Option<BeforeCommit>,
 ) -> Result<WriteReport> {
     let name = table.qualified();
     let mut report = WriteReport {
@@ -209,8 +237,8 @@ fn session(
         target,
         &format!("ocpagg:slice:{}:{}", table.schema, slice.source_uuid),
     )?;
-    report.rows_deleted = tx
-        .execute(
+    let deleted = match &slice.days {
+        None => tx.execute(
             &format!("DELETE FROM {name} WHERE {}", Slice::DELETE_WHERE),
             &[
                 &slice.source_uuid,
@@ -218,11 +246,22 @@ fn session(
                 &slice.end,
                 &slice.report_period_id,
             ],
-        )
-        .map_err(db_error(
-            target,
-            format!("cannot delete the old rows of {name}"),
-        ))?;
+        ),
+        Some(days) => tx.execute(
+            &format!("DELETE FROM {name} WHERE {}", Slice::DELETE_DAYS_WHERE),
+            &[
+                &slice.source_uuid,
+                &slice.start,
+                &slice.end,
+                &slice.report_period_id,
+                days,
+            ],
+        ),
+    };
+    report.rows_deleted = deleted.map_err(db_error(
+        target,
+        format!("cannot delete the old rows of {name}"),
+    ))?;
     let columns = table
         .columns()
         .iter()
@@ -290,6 +329,9 @@ fn session(
             })?;
             writer.finish().map_err(copy_failed())?;
         }
+    }
+    if let Some(hook) = before_commit {
+        hook(&mut tx, target)?;
     }
     tx.commit().map_err(db_error(
         target,
@@ -562,6 +604,7 @@ mod tests {
             report_period_id: None,
             start: NaiveDate::from_ymd_opt(2025, 10, 1).unwrap(),
             end: NaiveDate::from_ymd_opt(2025, 10, 31).unwrap(),
+            days: None,
         }
     }
 

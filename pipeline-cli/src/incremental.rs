@@ -1,0 +1,731 @@
+//! Incremental runs (issue #20): re-summarise only the days whose files changed, with the
+//! rows a full run of the month would write.
+//!
+//! The **state** of a source and month is what its output was computed from: every listed
+//! file (size, ETag, last modification, and the days its rows held, learnt from the rows),
+//! the settings that shape every day ([`settings_fingerprint`]), koku's daily/hourly choice
+//! ([`Selection`]), and per (day, node) the facts node roles are derived from ([`DayFacts`]).
+//! It lives with the output and changes with it: in PostgreSQL two tables written in the
+//! transaction of the rows (`ocpagg_pg::state`), in a Parquet output its footer.
+//!
+//! An incremental run lists the month and compares it with the state. The **affected days**
+//! are the days held by files that are gone or changed (from the state) and the days new or
+//! changed files may hold (their footers' bounds). It reads only the files that hold an
+//! affected day, keeps only the affected days' rows and replaces only those days. Node roles
+//! are a fact of the whole range: the run folds the state's facts of the other days with the
+//! facts of the affected days it read; a node whose unallocated namespace changes makes every
+//! day it had rows affected, and the run starts again with those days ([`Widen`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Int32Type, TimestampSecondType};
+use chrono::NaiveDate;
+use ocpagg_aggregate::{PodPass, SideInputs, Table, PLATFORM_UNALLOCATED, WORKER_UNALLOCATED};
+use ocpagg_reader::{DataFile, Listing, ScanPlan};
+use serde::{Deserialize, Serialize};
+
+/// Version of the state layout and of what the program writes: a state of another version
+/// means a full run.
+pub const STATE_VERSION: u32 = 1;
+/// The Parquet footer key holding the state.
+pub const FOOTER_KEY: &str = "ocpagg:incremental_state";
+/// koku's namespace of the API server: a node that ran a pod there is a `master`.
+const APISERVER_NAMESPACE: &str = "openshift-kube-apiserver";
+/// The text koku looks for in a node's raw label string to call it infra.
+const INFRA_LABEL_TEXT: &str = r#""node_role_kubernetes_io": "infra""#;
+
+/// One listed file and the days its rows held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Report type.
+    pub table: String,
+    /// koku's daily roll-up.
+    pub daily: bool,
+    /// Location in the warehouse.
+    pub path: String,
+    /// Size, as listed.
+    pub size: u64,
+    /// ETag, as listed.
+    pub e_tag: Option<String>,
+    /// Last modification, as listed (ms since the epoch).
+    pub last_modified_ms: i64,
+    /// Days (since 1970-01-01) its rows held in the run's range; empty for a file the run
+    /// does not read (koku's rule chose the other granularity).
+    pub days: Vec<i32>,
+}
+
+impl FileRecord {
+    pub(crate) fn of(file: &DataFile, days: Vec<i32>) -> Self {
+        FileRecord {
+            table: file.report_type.to_string(),
+            daily: file.daily,
+            path: file.location.to_string(),
+            size: file.size,
+            e_tag: file.e_tag.clone(),
+            last_modified_ms: file.last_modified_ms,
+            days,
+        }
+    }
+
+    pub(crate) fn same_version(&self, file: &DataFile) -> bool {
+        self.size == file.size
+            && self.e_tag == file.e_tag
+            && self.last_modified_ms == file.last_modified_ms
+    }
+}
+
+/// What node roles are derived from, for one node on one day (SPEC.md "Side inputs").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DayFacts {
+    /// Greatest non-null `node_role` of the node's pod line items.
+    pub data_role: Option<String>,
+    /// `Some` when the node had node_labels rows; `Some(true)` when one of their raw strings
+    /// names it infra.
+    pub labels: Option<bool>,
+    /// Per resource id the node's pods ran under: whether one ran in
+    /// `openshift-kube-apiserver`.
+    pub pairs: BTreeMap<Option<String>, bool>,
+}
+
+impl DayFacts {
+    fn absorb(&mut self, other: DayFacts) {
+        if other.data_role > self.data_role {
+            self.data_role = other.data_role;
+        }
+        self.labels = match (self.labels, other.labels) {
+            (None, x) | (x, None) => x,
+            (Some(a), Some(b)) => Some(a || b),
+        };
+        for (resource, master) in other.pairs {
+            *self.pairs.entry(resource).or_default() |= master;
+        }
+    }
+}
+
+/// [`DayFacts`] as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct FactRow {
+    day: i32,
+    node: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    labels: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pairs: Vec<(Option<String>, bool)>,
+}
+
+/// Facts per (day, node).
+pub type Facts = BTreeMap<(i32, String), DayFacts>;
+
+/// koku's choice between hourly files and the daily roll-up, per table: when it changes,
+/// every day changes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Selection {
+    /// Pod sums from the daily roll-up.
+    pub pods_from_daily: bool,
+    /// Storage sums from the daily roll-up.
+    pub storage_from_daily: bool,
+    /// Node labels from the daily roll-up.
+    pub node_labels_daily: bool,
+    /// Namespace labels from the daily roll-up.
+    pub namespace_labels_daily: bool,
+}
+
+impl Selection {
+    /// The selection of a plan.
+    pub fn of(plan: &ScanPlan) -> Self {
+        let daily = |t: ocpagg_reader::ReportType| {
+            plan.files
+                .iter()
+                .any(|f| f.file.report_type == t && f.file.daily)
+        };
+        Selection {
+            pods_from_daily: plan.pods_from_daily,
+            storage_from_daily: plan.storage_from_daily,
+            node_labels_daily: daily(ocpagg_reader::ReportType::NodeLabels),
+            namespace_labels_daily: daily(ocpagg_reader::ReportType::NamespaceLabels),
+        }
+    }
+}
+
+/// The state of a source and month.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// [`STATE_VERSION`].
+    pub version: u32,
+    /// [`settings_fingerprint`] of the run that wrote it.
+    pub settings: String,
+    /// koku's daily/hourly choice.
+    pub selection: Selection,
+    /// Every listed file (kept in their own table in PostgreSQL, so empty in the document).
+    #[serde(default)]
+    pub files: Vec<FileRecord>,
+    #[serde(default)]
+    facts: Vec<FactRow>,
+    /// Each node's role as the unallocated rows used it.
+    #[serde(default)]
+    pub roles: BTreeMap<String, String>,
+}
+
+impl State {
+    /// The facts, by (day, node).
+    pub fn facts(&self) -> Facts {
+        self.facts
+            .iter()
+            .map(|r| {
+                (
+                    (r.day, r.node.clone()),
+                    DayFacts {
+                        data_role: r.role.clone(),
+                        labels: r.labels,
+                        pairs: r.pairs.iter().cloned().collect(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// A state from its parts.
+    pub fn new(
+        settings: String,
+        selection: Selection,
+        files: Vec<FileRecord>,
+        facts: &Facts,
+        roles: BTreeMap<String, String>,
+    ) -> Self {
+        State {
+            version: STATE_VERSION,
+            settings,
+            selection,
+            files,
+            facts: facts
+                .iter()
+                .map(|((day, node), f)| FactRow {
+                    day: *day,
+                    node: node.clone(),
+                    role: f.data_role.clone(),
+                    labels: f.labels,
+                    pairs: f.pairs.iter().map(|(r, m)| (r.clone(), *m)).collect(),
+                })
+                .collect(),
+            roles,
+        }
+    }
+
+    /// JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("the state serialises")
+    }
+
+    /// From JSON text; `None` if it is not a state of this version.
+    pub fn from_json(text: &str) -> Option<Self> {
+        serde_json::from_str::<State>(text)
+            .ok()
+            .filter(|s| s.version == STATE_VERSION)
+    }
+}
+
+/// Everything outside the Parquet files that shapes every day's rows: a state recorded under
+/// other settings means a full run.
+pub fn settings_fingerprint(run: &ocpagg_aggregate::RunInfo, side: &SideInputs) -> String {
+    let categories: Vec<(&str, i32)> = side
+        .cost_categories
+        .iter()
+        .map(|c| (c.pattern.as_str(), c.id))
+        .collect();
+    serde_json::json!({
+        "format": STATE_VERSION,
+        "version": env!("CARGO_PKG_VERSION"),
+        "cluster_id": run.cluster_id,
+        "cluster_alias": run.cluster_alias,
+        "report_period_id": run.report_period_id,
+        "start": run.start.to_string(),
+        "end": run.end.to_string(),
+        "enabled_keys": format!("{:?}", side.enabled_keys),
+        "cost_categories": categories,
+        "node_roles": side.node_roles,
+        "database_node_roles": side.database_node_roles,
+    })
+    .to_string()
+}
+
+/// How files differ from the state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Diff {
+    /// Files listed that the state does not know.
+    pub new: Vec<String>,
+    /// Files whose size, ETag or last modification differ.
+    pub changed: Vec<String>,
+    /// Files of the state no longer listed.
+    pub gone: Vec<String>,
+}
+
+impl Diff {
+    /// Compares a listing with the state's files.
+    pub fn of(state: &[FileRecord], listing: &Listing) -> Self {
+        let known: HashMap<&str, &FileRecord> =
+            state.iter().map(|f| (f.path.as_str(), f)).collect();
+        let mut diff = Diff::default();
+        for file in &listing.files {
+            match known.get(file.location.as_ref()) {
+                None => diff.new.push(file.location.to_string()),
+                Some(f) if !f.same_version(file) => diff.changed.push(file.location.to_string()),
+                Some(_) => {}
+            }
+        }
+        let listed: std::collections::HashSet<&str> =
+            listing.files.iter().map(|f| f.location.as_ref()).collect();
+        diff.gone = state
+            .iter()
+            .filter(|f| !listed.contains(f.path.as_str()))
+            .map(|f| f.path.clone())
+            .collect();
+        diff
+    }
+
+    /// Nothing differs.
+    pub fn is_empty(&self) -> bool {
+        self.new.is_empty() && self.changed.is_empty() && self.gone.is_empty()
+    }
+
+    /// The days the state says changed and gone files held.
+    pub fn known_days(&self, state: &[FileRecord]) -> BTreeSet<i32> {
+        let touched: std::collections::HashSet<&str> = self
+            .changed
+            .iter()
+            .chain(&self.gone)
+            .map(String::as_str)
+            .collect();
+        state
+            .iter()
+            .filter(|f| touched.contains(f.path.as_str()))
+            .flat_map(|f| f.days.iter().copied())
+            .collect()
+    }
+}
+
+/// Days since 1970-01-01 of a date.
+pub fn day_number(d: NaiveDate) -> i32 {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date");
+    i32::try_from((d - epoch).num_days()).unwrap_or(i32::MAX)
+}
+
+/// The date of a day number.
+pub fn day_date(day: i32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date") + chrono::Days::new(day as u64)
+}
+
+/// The run's incremental plan: which days to recompute and which files to read.
+#[derive(Debug, Clone)]
+pub struct DayPlan {
+    /// The affected days.
+    pub days: BTreeSet<i32>,
+    /// Locations of the files to read.
+    pub read: std::collections::HashSet<String>,
+}
+
+/// The affected days and the files to read, for a plan whose selection matches the state's.
+/// `extra` are days added by a change of node roles. The days new and changed files may hold
+/// come from their footers (a bound of their rows); a file whose footer gives no range may
+/// hold any day.
+pub fn day_plan(
+    state: &[FileRecord],
+    diff: &Diff,
+    plan: &ScanPlan,
+    range: (i32, i32),
+    extra: &BTreeSet<i32>,
+) -> DayPlan {
+    let mut days = diff.known_days(state);
+    days.extend(extra.iter().copied());
+    let fresh: std::collections::HashSet<&str> = diff
+        .new
+        .iter()
+        .chain(&diff.changed)
+        .map(String::as_str)
+        .collect();
+    for f in &plan.files {
+        if !fresh.contains(f.file.location.as_ref()) {
+            continue;
+        }
+        let (first, last) = match f.footer.interval_start {
+            Some((min, max)) => (
+                i32::try_from(min.div_euclid(86_400)).unwrap_or(range.0),
+                i32::try_from(max.div_euclid(86_400)).unwrap_or(range.1),
+            ),
+            None => range,
+        };
+        days.extend(first.max(range.0)..=last.min(range.1));
+    }
+    days.retain(|d| (range.0..=range.1).contains(d));
+    let held: HashMap<&str, &FileRecord> = state.iter().map(|f| (f.path.as_str(), f)).collect();
+    let read = plan
+        .files
+        .iter()
+        .filter(|f| {
+            let path = f.file.location.as_ref();
+            fresh.contains(path)
+                || held
+                    .get(path)
+                    .is_some_and(|r| r.days.iter().any(|d| days.contains(d)))
+        })
+        .map(|f| f.file.location.to_string())
+        .collect();
+    DayPlan { days, read }
+}
+
+/// What reading observed: per file the days its rows held, per (day, node) the role facts.
+#[derive(Debug, Default)]
+pub struct Observed {
+    /// Days per file location.
+    pub file_days: HashMap<String, BTreeSet<i32>>,
+    /// Role facts.
+    pub facts: Facts,
+}
+
+impl Observed {
+    /// Adds another thread's observations.
+    pub fn absorb(&mut self, other: Observed) {
+        for (file, days) in other.file_days {
+            self.file_days.entry(file).or_default().extend(days);
+        }
+        for (key, facts) in other.facts {
+            self.facts.entry(key).or_default().absorb(facts);
+        }
+    }
+
+    /// Notes a batch of `table` read from `file` (the reader's canonical schema).
+    pub fn note(&mut self, file: &str, table: Table, batch: &RecordBatch) {
+        let Some(ts) = batch
+            .column_by_name("interval_start")
+            .and_then(|c| c.as_primitive_opt::<TimestampSecondType>())
+        else {
+            return;
+        };
+        let days = self.file_days.entry(file.to_string()).or_default();
+        let mut last = None;
+        for i in 0..ts.len() {
+            if ts.is_valid(i) {
+                let d = i32::try_from(ts.value(i).div_euclid(86_400)).unwrap_or(i32::MAX);
+                if last != Some(d) {
+                    days.insert(d);
+                    last = Some(d);
+                }
+            }
+        }
+        match table {
+            Table::Pods(pass) => self.note_pods(pass, batch, ts),
+            Table::NodeLabels => self.note_node_labels(batch, ts),
+            _ => {}
+        }
+    }
+
+    fn note_pods(
+        &mut self,
+        pass: PodPass,
+        batch: &RecordBatch,
+        ts: &arrow::array::TimestampSecondArray,
+    ) {
+        let Some(nodes) = text(batch, "node") else {
+            return;
+        };
+        let roles = text(batch, "node_role");
+        let with_pairs = !matches!(pass, PodPass::Capacity);
+        let namespaces = if with_pairs {
+            text(batch, "namespace")
+        } else {
+            None
+        };
+        let resources = if with_pairs {
+            text(batch, "resource_id")
+        } else {
+            None
+        };
+        // Keys of distinct (day, node, role, resource, apiserver) tuples, resolved to text
+        // once per batch.
+        type Key = (i32, Option<i32>, Option<i32>, Option<i32>, bool);
+        let mut seen: std::collections::HashSet<Key> = std::collections::HashSet::new();
+        let apiserver: Vec<bool> = namespaces.as_ref().map_or_else(Vec::new, |n| {
+            n.1.iter().map(|v| v == Some(APISERVER_NAMESPACE)).collect()
+        });
+        let mut last: Option<Key> = None;
+        for i in 0..batch.num_rows() {
+            if !ts.is_valid(i) {
+                continue;
+            }
+            let Some(node) = key(&nodes, i) else {
+                continue;
+            };
+            let day = i32::try_from(ts.value(i).div_euclid(86_400)).unwrap_or(i32::MAX);
+            let role = roles.as_ref().and_then(|r| key(r, i));
+            let (resource, master) = match (&namespaces, &resources) {
+                (Some(n), Some(r)) => (key(r, i), key(n, i).is_some_and(|k| apiserver[k as usize])),
+                _ => (None, false),
+            };
+            let k = (day, Some(node), role, resource, master);
+            if last == Some(k) {
+                continue;
+            }
+            last = Some(k);
+            seen.insert(k);
+        }
+        for (day, node, role, resource, master) in seen {
+            let Some(node) = node.and_then(|k| nodes.1.value_opt(k)) else {
+                continue;
+            };
+            let facts = self.facts.entry((day, node.to_string())).or_default();
+            let role = role.and_then(|k| roles.as_ref()?.1.value_opt(k).map(String::from));
+            if role > facts.data_role {
+                facts.data_role = role;
+            }
+            if with_pairs {
+                let resource =
+                    resource.and_then(|k| resources.as_ref()?.1.value_opt(k).map(String::from));
+                *facts.pairs.entry(resource).or_default() |= master;
+            }
+        }
+    }
+
+    fn note_node_labels(&mut self, batch: &RecordBatch, ts: &arrow::array::TimestampSecondArray) {
+        let (Some(nodes), Some(labels)) = (text(batch, "node"), text(batch, "node_labels")) else {
+            return;
+        };
+        let infra: Vec<bool> = labels
+            .1
+            .iter()
+            .map(|v| v.is_some_and(|t| t.contains(INFRA_LABEL_TEXT)))
+            .collect();
+        let mut seen: std::collections::HashSet<(i32, i32, bool)> =
+            std::collections::HashSet::new();
+        for i in 0..batch.num_rows() {
+            if !ts.is_valid(i) {
+                continue;
+            }
+            let Some(node) = key(&nodes, i) else { continue };
+            let day = i32::try_from(ts.value(i).div_euclid(86_400)).unwrap_or(i32::MAX);
+            let is_infra = key(&labels, i).is_some_and(|k| infra[k as usize]);
+            seen.insert((day, node, is_infra));
+        }
+        for (day, node, is_infra) in seen {
+            let Some(node) = nodes.1.value_opt(node) else {
+                continue;
+            };
+            let facts = self.facts.entry((day, node.to_string())).or_default();
+            facts.labels = Some(facts.labels.unwrap_or(false) || is_infra);
+        }
+    }
+}
+
+/// A text column as dictionary keys and string values (cast if it is not one already).
+type Text = (arrow::array::Int32Array, StringArray);
+
+fn text(batch: &RecordBatch, name: &str) -> Option<Text> {
+    let column = batch.column_by_name(name)?;
+    let target = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let column = if column.data_type() == &target {
+        Arc::clone(column)
+    } else {
+        arrow::compute::cast(column, &target).ok()?
+    };
+    let dict: &DictionaryArray<Int32Type> = column.as_dictionary();
+    let values = dict.values().as_string::<i32>().clone();
+    Some((dict.keys().clone(), values))
+}
+
+fn key(t: &Text, i: usize) -> Option<i32> {
+    let k = t.0.is_valid(i).then(|| t.0.value(i))?;
+    t.1.is_valid(k as usize).then_some(k)
+}
+
+trait ValueOpt {
+    fn value_opt(&self, k: i32) -> Option<&str>;
+}
+
+impl ValueOpt for StringArray {
+    fn value_opt(&self, k: i32) -> Option<&str> {
+        let k = usize::try_from(k).ok()?;
+        (k < self.len() && self.is_valid(k)).then(|| self.value(k))
+    }
+}
+
+/// Node roles over a whole range from its facts, as the aggregate decides them (SPEC.md
+/// "Side inputs"): the data's `node_role` (greatest), else configuration, else the database,
+/// else derived: per (node, resource_id) `master` if it ran a pod in
+/// `openshift-kube-apiserver`, else `infra` if a label string names the node infra, else
+/// `worker`, the greatest of these; no derived role without node_labels rows.
+pub fn resolve_roles(facts: &Facts, side: &SideInputs) -> BTreeMap<String, String> {
+    #[derive(Default)]
+    struct Node {
+        data_role: Option<String>,
+        labels: Option<bool>,
+        pairs: BTreeMap<Option<String>, bool>,
+    }
+    let mut nodes: BTreeMap<&str, Node> = BTreeMap::new();
+    for ((_, node), f) in facts {
+        let n = nodes.entry(node.as_str()).or_default();
+        if f.data_role > n.data_role {
+            n.data_role.clone_from(&f.data_role);
+        }
+        n.labels = match (n.labels, f.labels) {
+            (None, x) | (x, None) => x,
+            (Some(a), Some(b)) => Some(a || b),
+        };
+        for (resource, master) in &f.pairs {
+            *n.pairs.entry(resource.clone()).or_default() |= *master;
+        }
+    }
+    let mut roles = BTreeMap::new();
+    for (name, n) in nodes {
+        let derived = n.labels.and_then(|infra| {
+            n.pairs
+                .values()
+                .map(|&master| match (master, infra) {
+                    (true, _) => "master",
+                    (false, true) => "infra",
+                    (false, false) => "worker",
+                })
+                .max()
+        });
+        let role = n
+            .data_role
+            .or_else(|| side.node_roles.get(name).cloned())
+            .or_else(|| side.database_node_roles.get(name).cloned())
+            .or_else(|| derived.map(String::from));
+        if let Some(role) = role {
+            roles.insert(name.to_string(), role);
+        }
+    }
+    roles
+}
+
+/// The unallocated namespace a role gives.
+fn unallocated_namespace(role: Option<&String>) -> Option<&'static str> {
+    match role.map(String::as_str) {
+        Some("master" | "infra") => Some(PLATFORM_UNALLOCATED),
+        Some("worker") => Some(WORKER_UNALLOCATED),
+        _ => None,
+    }
+}
+
+/// The days outside `days` whose unallocated rows change with the new roles: every day a
+/// node whose unallocated namespace changed had pod rows.
+pub fn role_change_days(
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+    facts: &Facts,
+    days: &BTreeSet<i32>,
+) -> BTreeSet<i32> {
+    let changed: BTreeSet<&str> = old
+        .keys()
+        .chain(new.keys())
+        .filter(|n| unallocated_namespace(old.get(*n)) != unallocated_namespace(new.get(*n)))
+        .map(String::as_str)
+        .collect();
+    facts
+        .iter()
+        .filter(|((day, node), f)| {
+            !days.contains(day) && !f.pairs.is_empty() && changed.contains(node.as_str())
+        })
+        .map(|((day, _), _)| *day)
+        .collect()
+}
+
+/// The run must start again with more affected days: node roles changed.
+#[derive(Debug, thiserror::Error)]
+#[error("node roles changed; {} more day(s) are affected", .0.len())]
+pub struct Widen(pub BTreeSet<i32>);
+
+/// What an incremental (or full) run decided, for its result.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ModeReport {
+    /// `full`, `incremental` or `unchanged`.
+    pub mode: &'static str,
+    /// Why.
+    pub reason: String,
+    /// Files new, changed and gone since the state.
+    pub files: Diff,
+    /// The days recomputed (all of the range for a full run).
+    pub affected_days: Vec<NaiveDate>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (day, node, data role, labels, pairs).
+    type FactItem<'a> = (
+        i32,
+        &'a str,
+        Option<&'a str>,
+        Option<bool>,
+        &'a [(&'a str, bool)],
+    );
+
+    fn facts(rows: &[FactItem<'_>]) -> Facts {
+        rows.iter()
+            .map(|(day, node, role, labels, pairs)| {
+                (
+                    (*day, (*node).to_string()),
+                    DayFacts {
+                        data_role: role.map(String::from),
+                        labels: *labels,
+                        pairs: pairs
+                            .iter()
+                            .map(|(r, m)| (Some((*r).to_string()), *m))
+                            .collect(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn roles_fold_over_days_as_koku_derives_them() {
+        let side = SideInputs::default();
+        let f = facts(&[
+            (1, "a", None, Some(false), &[("r", false)]),
+            (2, "a", None, None, &[("r", true)]),
+            (1, "b", None, Some(true), &[("r", false)]),
+            (1, "c", None, None, &[("r", false)]),
+            (3, "d", Some("infra"), None, &[]),
+            (1, "e", None, Some(false), &[("r1", true), ("r2", false)]),
+        ]);
+        let roles = resolve_roles(&f, &side);
+        assert_eq!(roles.get("a").map(String::as_str), Some("master"));
+        assert_eq!(roles.get("b").map(String::as_str), Some("infra"));
+        assert_eq!(roles.get("c"), None, "no node_labels rows: no derived role");
+        assert_eq!(roles.get("d").map(String::as_str), Some("infra"));
+        assert_eq!(roles.get("e").map(String::as_str), Some("worker"));
+    }
+
+    #[test]
+    fn a_role_change_affects_the_days_the_node_had_rows() {
+        let f = facts(&[
+            (1, "a", None, Some(false), &[("r", false)]),
+            (2, "a", None, Some(false), &[]),
+            (3, "a", None, None, &[("r", true)]),
+        ]);
+        let old = BTreeMap::from([("a".to_string(), "worker".to_string())]);
+        let new = BTreeMap::from([("a".to_string(), "master".to_string())]);
+        let days = BTreeSet::from([3]);
+        assert_eq!(role_change_days(&old, &new, &f, &days), BTreeSet::from([1]));
+        let infra = BTreeMap::from([("a".to_string(), "infra".to_string())]);
+        assert!(role_change_days(&infra, &new, &f, &days).is_empty());
+    }
+
+    #[test]
+    fn state_round_trips_through_json() {
+        let f = facts(&[(1, "a", Some("worker"), Some(true), &[("r", true)])]);
+        let s = State::new(
+            "s".into(),
+            Selection::default(),
+            vec![],
+            &f,
+            BTreeMap::new(),
+        );
+        let back = State::from_json(&s.to_json()).unwrap();
+        assert_eq!(back.facts(), f);
+    }
+}

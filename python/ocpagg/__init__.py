@@ -49,6 +49,7 @@ from ._ocpagg import ConfigError, DatabaseError, Error, InputError, StorageError
 __all__ = [
     "run",
     "preflight",
+    "status",
     "validate",
     "Error",
     "ConfigError",
@@ -174,6 +175,23 @@ def preflight(*, config: Optional[PathLike] = None, **settings: Any) -> Dict[str
         ConfigError: the settings do not resolve (the CLI's exit code 2).
     """
     return _json.loads(_ocpagg.preflight(_settings(settings), _config(config)))
+
+
+def status(*, config: Optional[PathLike] = None, **settings: Any) -> Dict[str, Any]:
+    """What ``run(..., incremental=True)`` would do, as ``ocpagg status``: from the month's
+    listing and the state kept with the output alone (no data file is read, nothing is
+    written).
+
+    Returns:
+        ``{"mode", "reason", "files": {"new", "changed", "gone"}, "affected_days", ...}``, the
+        CLI's ``--format json`` object. ``mode`` is ``"unchanged"``, ``"incremental"`` or
+        ``"full"``.
+
+    Raises:
+        ConfigError: the settings do not resolve. Other :class:`Error` subclasses as
+        :func:`run` raises them (an unreachable warehouse or database).
+    """
+    return _json.loads(_ocpagg.status(_settings(settings), _config(config)))
 
 
 def validate(

@@ -30,5 +30,8 @@ def run(settings_json: str, config: Optional[str] = None) -> str:
 def preflight(settings_json: str, config: Optional[str] = None) -> str:
     """Runs the preflight checks; returns ``{"ready", "checks"}`` as JSON text."""
 
+def status(settings_json: str, config: Optional[str] = None) -> str:
+    """What an incremental run would do; returns ``ocpagg status --format json`` as text."""
+
 def validate(settings_json: str) -> str:
     """Compares a run's output with a scenario's expected summary; returns JSON text."""

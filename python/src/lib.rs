@@ -257,6 +257,18 @@ fn preflight(py: Python<'_>, settings_json: &str, config: Option<&str>) -> PyRes
     })
 }
 
+/// What an incremental run would do, from the listing and the state alone (`ocpagg status`);
+/// returns the report as JSON text (`--format json`).
+#[pyfunction]
+#[pyo3(signature = (settings_json, config=None))]
+fn status(py: Python<'_>, settings_json: &str, config: Option<&str>) -> PyResult<String> {
+    let (_, job) = job(settings_json, config).map_err(|e| to_pyerr(&e))?;
+    on_thread(py, "ocpagg-status", move || {
+        let report = ocpagg_cli::pipeline::status(&job)?;
+        Ok(serde_json::to_string(&report)?)
+    })
+}
+
 /// A list setting of `validate`: an array, or one comma-separated string.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -356,6 +368,7 @@ fn _ocpagg(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("VALIDATE_SETTINGS", VALIDATE_KEYS.to_vec())?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(preflight, m)?)?;
+    m.add_function(wrap_pyfunction!(status, m)?)?;
     m.add_function(wrap_pyfunction!(validate, m)?)?;
     Ok(())
 }

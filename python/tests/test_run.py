@@ -265,3 +265,35 @@ def test_validate(ocpagg_bin, tmp_path):
     with pytest.raises(ocpagg.StorageError, match="missing.yml"):
         ocpagg.validate(scenario=tmp_path / "missing.yml", against=str(tmp_path / "s.parquet"))
 
+
+
+def test_status_and_incremental_runs(small_warehouse, tmp_path):
+    import os
+    import shutil
+
+    warehouse = tmp_path / "warehouse"
+    shutil.copytree(small_warehouse, warehouse)
+    settings = dict(MONTH_SETTINGS, warehouse=warehouse, cluster_id="c",
+                    output=tmp_path / "out.parquet")
+    # No state yet: a full run would be needed.
+    assert ocpagg.status(**settings)["mode"] == "full"
+    first = ocpagg.run(**settings)
+    assert first["success"] is True
+    unchanged = ocpagg.status(**settings)
+    assert unchanged["mode"] == "unchanged" and unchanged["affected_days"] == []
+    # A file rewritten (same bytes, a newer modification time) makes its days affected.
+    pod_file = sorted(warehouse.rglob("*pod_usage_20251003*.parquet"))[0]
+    stamp = pod_file.stat().st_mtime + 60
+    os.utime(pod_file, (stamp, stamp))
+    changed = ocpagg.status(**settings)
+    assert changed["mode"] == "incremental", changed
+    assert any(p.endswith(pod_file.name) for p in changed["files"]["changed"]), changed
+    assert "2025-10-03" in [str(d) for d in changed["affected_days"]], changed
+    again = ocpagg.run(incremental=True, **settings)
+    assert again["incremental"]["mode"] == "incremental", again["incremental"]
+    # Only the affected day's files were read; the file holds the whole month again.
+    assert sum(again["rows_read"].values()) < sum(first["rows_read"].values()) / 5
+    assert again["rows_inserted"] == first["rows_inserted"]
+    assert ocpagg.status(**settings)["mode"] == "unchanged"
+    with pytest.raises(ocpagg.ConfigError, match="missing setting `warehouse`"):
+        ocpagg.status(**MONTH_SETTINGS)

@@ -38,7 +38,7 @@ use crate::incremental::{
     day_date, day_number, day_plan, resolve_roles, role_change_days, settings_fingerprint, Diff,
     FileRecord, ModeReport, Observed, Selection, State, Widen, FOOTER_KEY,
 };
-use crate::interrupt::{stop_requested, CancelToken};
+use crate::interrupt::{stop_requested, CancelToken, Cancelled};
 use crate::progress::{Counters, Progress};
 
 /// Rows per output batch handed to the writer. Summary rows are wide (two label JSON texts
@@ -240,7 +240,7 @@ fn run_once(
     // Set once the writer starts finishing (Hive publication, then commit): a signal no
     // longer cancels the database session then, so the two end up both replaced.
     let finishing = Arc::new(AtomicBool::new(false));
-    let prepared = prepare_output(job, job.incremental)?;
+    let prepared = prepare_output(job, job.incremental, Some(cancel))?;
     // The database may have filled in the report period and the cluster.
     let job = &Job {
         run: prepared.run.clone(),
@@ -511,7 +511,10 @@ pub(crate) fn file_state(path: &std::path::Path) -> Option<State> {
 }
 
 /// Checks the output and reads what it supplies (see [`Prepared`]); nothing is written.
-fn prepare_output(job: &Job, create_tables: bool) -> Result<Prepared> {
+/// `lock`: a run (not `status`) first takes its source's lock for the session, so that it
+/// reads the state only after the runs of the same source before it ended; the token stops
+/// the wait.
+fn prepare_output(job: &Job, create_tables: bool, lock: Option<&CancelToken>) -> Result<Prepared> {
     let (target, schema) = match &job.output {
         Output::File(path) => {
             let parquet = ocpagg_writer::FileFormat::from_path(path.as_ref())
@@ -533,6 +536,14 @@ fn prepare_output(job: &Job, create_tables: bool) -> Result<Prepared> {
     };
     let mut client = target.connect()?;
     let table = SummaryTable::check(&mut client, target, schema, &summary_schema())?;
+    if let Some(cancel) = lock {
+        let source = source_uuid(job)?;
+        if !pg::lock_source(&mut client, target, &table.schema, &source, || {
+            stop_requested(cancel).is_some()
+        })? {
+            return Err(stop_requested(cancel).unwrap_or_else(|| Cancelled.into()));
+        }
+    }
     let run = database_run(&mut client, target, schema, &table, job)?;
     let db = read_side_inputs(&mut client, target, schema)?;
     let mut side = job.side.clone();
@@ -791,7 +802,7 @@ pub fn status(job: &Job) -> Result<StatusReport> {
         incremental: true,
         ..job.clone()
     };
-    let prepared = prepare_output(job, false)?;
+    let prepared = prepare_output(job, false, None)?;
     let job = &Job {
         run: prepared.run.clone(),
         ..job.clone()

@@ -609,3 +609,35 @@ fn kill_9_during_an_incremental_run_keeps_the_rows_and_the_state() {
     assert_eq!((m.mode, m.affected_days), ("incremental", vec![day(4)]));
     assert_eq!(generation(&mut c), before + 1);
 }
+
+/// Two incremental runs of one source at once serialise on the source's lock: the second
+/// reads the state only once the first has committed, so it finds nothing left to do (or
+/// the first does, if the second won the lock), neither fails, and the table holds a full
+/// run's rows.
+#[test]
+fn two_incremental_runs_of_one_source_serialise() {
+    let mut month = Month::new(11);
+    for _ in 0..4 {
+        let day = month.last_day + 1;
+        month.upload(day, None);
+    }
+    let lake = month.lake.path().to_path_buf();
+    let (mut c, schema) = fresh_schema("incremental_race");
+    assert_eq!(mode(&run_ok(&pg_config(&lake, &schema, true))), "full");
+    month.upload(2, None);
+    month.upload(4, Some("node-b"));
+    let modes: std::collections::BTreeSet<&str> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| run_ok(&pg_config(&lake, &schema, true))))
+            .collect();
+        runs.into_iter().map(|r| mode(&r.join().unwrap())).collect()
+    });
+    assert_eq!(
+        modes,
+        ["incremental", "unchanged"].into_iter().collect(),
+        "one run recomputes, the other finds it done"
+    );
+    let (_, full_schema) = fresh_schema("incremental_race_full");
+    run_ok(&pg_config(&lake, &full_schema, false));
+    assert_eq!(table(&mut c, &schema), table(&mut c, &full_schema));
+}

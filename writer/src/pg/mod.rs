@@ -57,6 +57,46 @@ fn db_error(target: &str, action: impl Into<String>) -> impl FnOnce(postgres::Er
     }
 }
 
+/// The advisory lock of one source's rows in `schema`: the runs of a source serialise on it.
+pub(crate) fn slice_lock_key(schema: &str, source: &uuid::Uuid) -> String {
+    format!("ocpagg:slice:{schema}:{source}")
+}
+
+/// Takes the lock of `source`'s rows in `schema` ([`slice_lock_key`]) for the rest of the
+/// session, so that a run reads the incremental state only after every run of the same
+/// source before it has committed or rolled back. The sink's transaction takes the same lock
+/// again (a session holding an advisory lock is always granted it again); closing the
+/// connection releases it, so a crash never leaves it held. Waits while another run holds
+/// it, asking `give_up` every 100 ms; returns `false` if that said to stop.
+pub fn lock_source(
+    client: &mut Client,
+    target: &PgTarget,
+    schema: &str,
+    source: &uuid::Uuid,
+    give_up: impl Fn() -> bool,
+) -> Result<bool> {
+    let key = slice_lock_key(schema, source);
+    loop {
+        let locked: bool = client
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                &[&key],
+            )
+            .map_err(db_error(
+                &target.to_string(),
+                format!("cannot take the lock {key:?}"),
+            ))?
+            .get(0);
+        if locked {
+            return Ok(true);
+        }
+        if give_up() {
+            return Ok(false);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// Takes a transaction-scoped advisory lock named by `key`.
 fn advisory_lock(client: &mut impl GenericClient, target: &str, key: &str) -> Result<()> {
     client

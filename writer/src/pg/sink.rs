@@ -22,7 +22,9 @@ use postgres::types::Type;
 use postgres::Client;
 
 use super::encode::{write_text_field, Cell, Decimal};
-use super::{advisory_lock, db_error, quote_ident, ColumnKind, PgTarget, SummaryTable};
+use super::{
+    advisory_lock, db_error, quote_ident, slice_lock_key, ColumnKind, PgTarget, SummaryTable,
+};
 use crate::{Result, SummarySink, WriteError, WriteReport};
 
 /// How rows travel to the server.
@@ -235,7 +237,7 @@ fn session(
     advisory_lock(
         &mut tx,
         target,
-        &format!("ocpagg:slice:{}:{}", table.schema, slice.source_uuid),
+        &slice_lock_key(&table.schema, &slice.source_uuid),
     )?;
     let deleted = match &slice.days {
         None => tx.execute(

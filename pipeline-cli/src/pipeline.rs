@@ -38,7 +38,7 @@ use crate::incremental::{
     day_date, day_number, day_plan, resolve_roles, role_change_days, settings_fingerprint, Diff,
     FileRecord, ModeReport, Observed, Selection, State, Widen, FOOTER_KEY,
 };
-use crate::interrupt::{stop_requested, CancelToken, Cancelled};
+use crate::interrupt::{stop_requested, CancelToken};
 use crate::progress::{Counters, Progress};
 
 /// Rows per output batch handed to the writer. Summary rows are wide (two label JSON texts
@@ -537,12 +537,7 @@ fn prepare_output(job: &Job, create_tables: bool, lock: Option<&CancelToken>) ->
     let mut client = target.connect()?;
     let table = SummaryTable::check(&mut client, target, schema, &summary_schema())?;
     if let Some(cancel) = lock {
-        let source = source_uuid(job)?;
-        if !pg::lock_source(&mut client, target, &table.schema, &source, || {
-            stop_requested(cancel).is_some()
-        })? {
-            return Err(stop_requested(cancel).unwrap_or_else(|| Cancelled.into()));
-        }
+        lock_source(&mut client, target, &table, source_uuid(job)?, cancel)?;
     }
     let run = database_run(&mut client, target, schema, &table, job)?;
     let db = read_side_inputs(&mut client, target, schema)?;
@@ -596,6 +591,35 @@ fn prepare_output(job: &Job, create_tables: bool, lock: Option<&CancelToken>) ->
         no_state: (!keeps_state).then_some("the database has no ocpagg_ingested_files table"),
         db: Some(PreparedDb { client, table }),
     })
+}
+
+/// Waits for the source's lock ([`pg::lock_source`]); a signal or `cancel` stops the wait.
+fn lock_source(
+    client: &mut postgres::Client,
+    target: &PgTarget,
+    table: &SummaryTable,
+    source: uuid::Uuid,
+    cancel: &CancelToken,
+) -> Result<()> {
+    // Only while waiting: the same session later runs the sink's COMMIT, which no signal
+    // may cancel once the run is finishing.
+    let waiting = Arc::new(AtomicBool::new(true));
+    let handle = pg::CancelHandle::new(client, target);
+    let stop = move |waiting: &AtomicBool| {
+        if waiting.load(Ordering::SeqCst) {
+            handle.cancel();
+        }
+    };
+    let (w, on_stop) = (Arc::clone(&waiting), stop.clone());
+    crate::interrupt::on_signal(move || on_stop(&w));
+    let w = Arc::clone(&waiting);
+    cancel.on_cancel(move || stop(&w));
+    let locked = pg::lock_source(client, target, &table.schema, &source);
+    waiting.store(false, Ordering::SeqCst);
+    match locked {
+        Ok(()) => Ok(()),
+        Err(e) => Err(stop_requested(cancel).unwrap_or_else(|| e.into())),
+    }
 }
 
 /// Full or incremental, and why; an incremental run's days are completed once the plan is

@@ -610,10 +610,9 @@ fn kill_9_during_an_incremental_run_keeps_the_rows_and_the_state() {
     assert_eq!(generation(&mut c), before + 1);
 }
 
-/// Two incremental runs of one source at once serialise on the source's lock: the second
-/// reads the state only once the first has committed, so it finds nothing left to do (or
-/// the first does, if the second won the lock), neither fails, and the table holds a full
-/// run's rows.
+/// Two incremental runs of one source at once serialise on the source's lock: each reads
+/// the state only once the other has committed, neither fails ("run again"), and the table
+/// holds a full run's rows.
 #[test]
 fn two_incremental_runs_of_one_source_serialise() {
     let mut month = Month::new(11);
@@ -632,10 +631,12 @@ fn two_incremental_runs_of_one_source_serialise() {
             .collect();
         runs.into_iter().map(|r| mode(&r.join().unwrap())).collect()
     });
-    assert_eq!(
-        modes,
-        ["incremental", "unchanged"].into_iter().collect(),
-        "one run recomputes, the other finds it done"
+    // One recomputes days 2 and 4; the other finds it done, unless node-b's new role made the
+    // first start again (its lock released in between) and the second went first.
+    assert!(modes.contains("incremental"), "{modes:?}");
+    assert!(
+        modes.is_subset(&["incremental", "unchanged"].into()),
+        "{modes:?}"
     );
     let (_, full_schema) = fresh_schema("incremental_race_full");
     run_ok(&pg_config(&lake, &full_schema, false));

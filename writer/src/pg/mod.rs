@@ -67,34 +67,21 @@ pub(crate) fn slice_lock_key(schema: &str, source: &uuid::Uuid) -> String {
 /// source before it has committed or rolled back. The sink's transaction takes the same lock
 /// again (a session holding an advisory lock is always granted it again); closing the
 /// connection releases it, so a crash never leaves it held. Waits while another run holds
-/// it, asking `give_up` every 100 ms; returns `false` if that said to stop.
+/// it; a [`CancelHandle`] of the client stops the wait (the call then fails).
 pub fn lock_source(
     client: &mut Client,
     target: &PgTarget,
     schema: &str,
     source: &uuid::Uuid,
-    give_up: impl Fn() -> bool,
-) -> Result<bool> {
+) -> Result<()> {
     let key = slice_lock_key(schema, source);
-    loop {
-        let locked: bool = client
-            .query_one(
-                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
-                &[&key],
-            )
-            .map_err(db_error(
-                &target.to_string(),
-                format!("cannot take the lock {key:?}"),
-            ))?
-            .get(0);
-        if locked {
-            return Ok(true);
-        }
-        if give_up() {
-            return Ok(false);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    client
+        .execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", &[&key])
+        .map(|_| ())
+        .map_err(db_error(
+            &target.to_string(),
+            format!("cannot take the lock {key:?}"),
+        ))
 }
 
 /// Takes a transaction-scoped advisory lock named by `key`.

@@ -95,6 +95,11 @@ pub struct PostgresSink {
 pub struct CancelHandle(postgres::CancelToken, super::tls::MakeRustls);
 
 impl CancelHandle {
+    /// A handle on what `client`'s session runs.
+    pub fn new(client: &Client, target: &PgTarget) -> Self {
+        CancelHandle(client.cancel_token(), target.tls_connector())
+    }
+
     /// Sends the cancel request (a new connection to the server); errors are ignored: the
     /// session may have ended already.
     pub fn cancel(&self) {

@@ -309,7 +309,13 @@ fn run_once(
     let side = prepared.side.clone();
     let sink = open_sink(job, prepared, &decision, &slot, &finishing, cancel)?;
     let sink = match &job.hive_output {
-        Some(url) => open_hive(job, url, sink)?,
+        Some(url) => open_hive(job, url, sink, decision.days.as_ref())?,
+        None => sink,
+    };
+    // Files read for an affected day may hold other days: only the affected days' rows go
+    // to the outputs.
+    let sink: Box<dyn SummarySink> = match &decision.days {
+        Some(days) => Box::new(DayFilter::new(sink, days.clone())),
         None => sink,
     };
     let context = StateContext {
@@ -650,12 +656,6 @@ fn decide(
     if let Some(why) = prepared.no_state {
         return full(format!("{why}: every run is a full run"), diff(None));
     }
-    if job.hive_output.is_some() {
-        return full(
-            "incremental runs do not write the Hive copy yet".into(),
-            diff(state),
-        );
-    }
     let Some((state, generation)) = &prepared.state else {
         return full(
             "no state is recorded with the output yet".into(),
@@ -793,11 +793,7 @@ fn open_sink(
             handle.cancel();
         }
     });
-    let sink: Box<dyn SummarySink> = Box::new(sink);
-    Ok(match days {
-        Some(days) => Box::new(DayFilter::new(sink, days)),
-        None => sink,
-    })
+    Ok(Box::new(sink))
 }
 
 /// What `ocpagg status` reports: what an incremental run with these settings would do.
@@ -873,7 +869,13 @@ pub fn status(job: &Job) -> Result<StatusReport> {
 
 /// Tees `sink` with koku's Hive copy at `url` (issue #17): same batches, Hive published
 /// first, then `sink` finished.
-fn open_hive(job: &Job, url: &str, sink: Box<dyn SummarySink>) -> Result<Box<dyn SummarySink>> {
+/// With `days` (an incremental run), only those days' partitions are replaced.
+fn open_hive(
+    job: &Job,
+    url: &str,
+    sink: Box<dyn SummarySink>,
+    days: Option<&BTreeSet<i32>>,
+) -> Result<Box<dyn SummarySink>> {
     let location = ocpagg_reader::open_writable_store(url, &job.store)
         .with_context(|| format!("setting `hive_output`: cannot open {url}"))?;
     let hive = HiveSink::open(
@@ -885,6 +887,10 @@ fn open_hive(job: &Job, url: &str, sink: Box<dyn SummarySink>) -> Result<Box<dyn
         job.store.concurrency.min(16),
     )
     .context("cannot open the Hive output")?;
+    let hive = match days {
+        Some(days) => hive.only_days(&days.iter().map(|d| day_date(*d)).collect::<Vec<_>>()),
+        None => hive,
+    };
     Ok(Box::new(HiveTee::new(hive, sink)?))
 }
 

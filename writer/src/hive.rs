@@ -366,6 +366,15 @@ impl HiveSink {
         })
     }
 
+    /// Replaces only the partitions of `days` (those of the range opened), not every day of
+    /// the range: an incremental run's affected days, which need not be contiguous. Rows of
+    /// other days are refused.
+    #[must_use]
+    pub fn only_days(mut self, days: &[NaiveDate]) -> Self {
+        self.days.retain(|d| days.contains(d));
+        self
+    }
+
     /// The run's id (in every file name).
     pub fn run_id(&self) -> uuid::Uuid {
         self.run_id

@@ -331,6 +331,38 @@ fn incremental_runs_write_the_rows_of_a_full_run() {
     assert!(widened_total > 0 || steps < 8);
 }
 
+/// The Parquet files under a Hive table location, relative, sorted.
+fn hive_files(root: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, &mut out);
+    let mut out: Vec<PathBuf> = out
+        .into_iter()
+        .map(|p| p.strip_prefix(root).unwrap().to_path_buf())
+        .collect();
+    // day=10 after day=9: by the day number.
+    out.sort_by_key(|p| {
+        let s = p.display().to_string();
+        let day: u32 = s
+            .split("day=")
+            .nth(1)
+            .and_then(|d| d.split('/').next())
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0);
+        (day, s)
+    });
+    out
+}
+
 #[test]
 fn a_new_day_reads_only_its_files_and_replaces_only_its_rows() {
     let mut month = Month::new(7);
@@ -340,12 +372,20 @@ fn a_new_day_reads_only_its_files_and_replaces_only_its_rows() {
     }
     let lake = month.lake.path().to_path_buf();
     let (mut c, schema) = fresh_schema("incremental_day");
-    let first = run_ok(&pg_config(&lake, &schema, true));
+    // With koku's Hive copy too: only the affected days' partitions are replaced.
+    let hive = tempfile::tempdir().unwrap();
+    let with_hive = |mut config: RunConfig| {
+        config.hive_output = Some(hive.path().display().to_string());
+        config
+    };
+    let first = run_ok(&with_hive(pg_config(&lake, &schema, true)));
     assert_eq!(mode(&first), "full");
     assert!(first.mode.as_ref().unwrap().reason.contains("no state"));
     let before = table(&mut c, &schema);
+    let partitions = hive_files(hive.path());
+    assert_eq!(partitions.len(), 4, "{partitions:?}");
     month.upload(5, None);
-    let report = run_ok(&pg_config(&lake, &schema, true));
+    let report = run_ok(&with_hive(pg_config(&lake, &schema, true)));
     let m = report.mode.clone().unwrap();
     assert_eq!(m.mode, "incremental");
     assert_eq!(m.affected_days, vec![day(5)]);
@@ -360,6 +400,19 @@ fn a_new_day_reads_only_its_files_and_replaces_only_its_rows() {
         .cloned()
         .collect();
     assert_eq!(kept, before, "the other days' rows are untouched");
+    let now = hive_files(hive.path());
+    assert_eq!(now.len(), 5, "{now:?}");
+    assert_eq!(
+        now[..4],
+        partitions[..],
+        "days 1 to 4 keep their Hive files"
+    );
+    let day5 = read_output(&hive.path().join(&now[4]));
+    assert_eq!(
+        day5.len(),
+        after.len() - kept.len(),
+        "day 5's rows in its partition"
+    );
 
     // status: listings only, nothing changed, then a new file.
     let status = Cli::new(&[

@@ -2,6 +2,7 @@
 """Incremental runs (issue #20) against full runs, on a generated month.
 
     bench/incremental.py [--pod-rows 20000000] [--runs 3] [--seed 42] [--ocpagg PATH]
+                         [--pg URL --schema NAME]
 
 The month is generated once as bench/e2e.py does (target/bench-data/<rows>-<seed>/), then
 copied into a scratch warehouse without the files of days 30 and 31: a 29-day month. Each
@@ -10,6 +11,9 @@ files are added and `run --incremental` recomputes that day (the timed increment
 then `run --incremental` again with nothing changed (the timed no-change run), then a full
 run of the 30 days (the timed full run); day 30's files are taken out again for the next
 round. Prints the median of each, the ratio incremental / full and the files each read.
+With --pg, the output is that PostgreSQL database instead (schema NAME is made with `ocpagg
+init-db` and given koku's report period of the month through `psql`; the job's
+--report-period-id is left out), and the rows each run deleted and inserted are printed too.
 Python 3.11 standard library only.
 """
 
@@ -55,12 +59,36 @@ def run_json(cmd: list[str]) -> tuple[bl.Measure, dict]:
     return m, result
 
 
+def prepare_pg(ocpagg: str, url: str, schema: str) -> None:
+    """koku's tables in `schema`, the source's report period of the month and the job's
+    cost categories."""
+    r = subprocess.run([ocpagg, "init-db", "--database-url", url, "--schema", schema],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        bl.fail(f"ocpagg init-db failed:\n{r.stderr}")
+    month = f"{bl.YEAR}-{bl.MONTH:02d}-01 00:00+00"
+    sql = (f"INSERT INTO {schema}.reporting_ocpusagereportperiod (cluster_id, cluster_alias, "
+           f"report_period_start, report_period_end, provider_id) "
+           f"SELECT '{bl.CLUSTER}', '{bl.CLUSTER}', '{month}', "
+           f"timestamptz '{month}' + interval '1 month', '{bl.SOURCE}' "
+           f"WHERE NOT EXISTS (SELECT 1 FROM {schema}.reporting_ocpusagereportperiod "
+           f"WHERE provider_id = '{bl.SOURCE}' AND report_period_start = '{month}')")
+    # The job's cost-category ids (1 to 4) must exist: the rows reference them.
+    sql += (f"; INSERT INTO {schema}.reporting_ocp_cost_category (id, name) "
+            f"SELECT i, 'bench ' || i FROM generate_series(1, 4) AS i ON CONFLICT DO NOTHING")
+    r = subprocess.run(["psql", url, "-qc", sql], capture_output=True, text=True)
+    if r.returncode != 0:
+        bl.fail(f"psql failed:\n{r.stderr}")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description="ocpagg incremental benchmark")
     p.add_argument("--pod-rows", type=int, default=20_000_000)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--ocpagg", help="ocpagg binary (default: cargo build --release)")
+    p.add_argument("--pg", help="PostgreSQL URL to write to instead of a Parquet file")
+    p.add_argument("--schema", default="bench_incremental", help="schema with --pg")
     args = p.parse_args()
     if args.runs < 1:
         bl.fail("--runs must be at least 1")
@@ -89,6 +117,11 @@ def main() -> int:
                     os.remove(path)
         out = os.path.join(scratch, "summary.parquet")
         cmd = bl.ocpagg_command(ocpagg, lake, out, None)
+        if args.pg:
+            prepare_pg(ocpagg, args.pg, args.schema)
+            cmd = bl.ocpagg_command(ocpagg, lake, args.pg, None, extra=("--schema", args.schema))
+            at = cmd.index("--report-period-id")
+            del cmd[at:at + 2]
         for i in range(args.runs):
             for rel in day30:
                 if os.path.exists(os.path.join(lake, rel)):
@@ -100,6 +133,9 @@ def main() -> int:
             incr.append(m)
             files["incremental"] = (r["files_read"], r["incremental"]["affected_days"],
                                     r["incremental"]["mode"])
+            if args.pg:
+                print(f"incremental: {r['rows_deleted']} rows deleted, "
+                      f"{r['rows_inserted']} inserted", flush=True)
             m, r = run_json([*cmd, "--incremental"])
             none.append(m)
             files["no change"] = (r["files_read"], r["incremental"]["affected_days"],

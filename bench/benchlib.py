@@ -92,6 +92,16 @@ def dataset(ocpagg: str, pod_rows: int, seed: int) -> str:
     return root
 
 
+def hourly_view(warehouse: str) -> str:
+    """The month without koku's daily roll-up: a directory whose hourly tree is a symlink."""
+    view = warehouse.rstrip("/") + "-hourly"
+    link = os.path.join(view, "data", "parquet", ORG)
+    if not os.path.islink(link):
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(os.path.join(os.path.realpath(warehouse), "data", "parquet", ORG), link)
+    return view
+
+
 def ocpagg_command(ocpagg: str, warehouse: str, output: str, threads: int | None,
                    quiet: bool = True, extra: tuple[str, ...] = ()) -> list[str]:
     """`ocpagg run` of the benchmark job (`extra`: more flags, e.g. a date range)."""

@@ -105,7 +105,7 @@ impl PodPartial {
         }
         for (node, role) in other.roles {
             let slot = self.roles.entry(node).or_insert(role);
-            if strings.greater(role, *slot) {
+            if role != *slot && strings.greater(role, *slot) {
                 *slot = role;
             }
         }
@@ -359,7 +359,9 @@ pub(crate) fn merge_acc(into: &mut PodAcc, from: &PodAcc, strings: &Strings) {
     into.cpu_cores.merge(&from.cpu_cores);
     into.memory_bytes.merge(&from.memory_bytes);
     into.resource = match (into.resource, from.resource) {
-        (Some(a), Some(b)) if strings.greater(b, a) => Some(b),
+        // Equal ids first: the same resource on both sides is the common case, and comparing
+        // its text with itself is a full-length memcmp.
+        (Some(a), Some(b)) if a != b && strings.greater(b, a) => Some(b),
         (None, b) => b,
         (a, _) => a,
     };

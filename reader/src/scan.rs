@@ -222,6 +222,28 @@ impl FileBatches {
     }
 }
 
+impl FileBatches {
+    /// Decodes every column chunk and row group this read would, and drops the batches
+    /// unconverted: the decoder's share of a read, with none of ours (no normalisation, no
+    /// date filter). Returns the rows decoded. For the decode-floor benchmark (`bench/floor`).
+    ///
+    /// # Errors
+    ///
+    /// A page that cannot be decoded.
+    pub fn decode_only(self) -> Result<u64> {
+        let path = self.normalizer.path;
+        let mut rows = 0u64;
+        for batch in self.reader {
+            let batch = batch.map_err(|e| ReadError::Decode {
+                path: path.clone(),
+                source: Box::new(e),
+            })?;
+            rows += batch.num_rows() as u64;
+        }
+        Ok(rows)
+    }
+}
+
 /// What a file's footer tells without reading data pages.
 #[derive(Debug, Clone)]
 pub struct FileFooter {

@@ -17,20 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use chrono::NaiveDate;
-use ocpagg_aggregate::{
-    NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS, POD_CAPACITY_COLUMNS, POD_USAGE_COLUMNS,
-    STORAGE_USAGE_COLUMNS,
-};
-use ocpagg_reader::{DateRange, Needs, ScanPlan, ScanRequest, Warehouse};
-
-/// The columns of each pass: `ocpagg run`'s (`pipeline-cli`'s `NEEDS`).
-const NEEDS: Needs<'static> = Needs {
-    node_labels: NODE_LABEL_COLUMNS,
-    namespace_labels: NAMESPACE_LABEL_COLUMNS,
-    storage: STORAGE_USAGE_COLUMNS,
-    pod_usage: POD_USAGE_COLUMNS,
-    pod_capacity: POD_CAPACITY_COLUMNS,
-};
+use ocpagg_aggregate::Aggregator;
+use ocpagg_reader::{DateRange, ScanPlan, ScanRequest, Warehouse};
 
 struct Args {
     warehouse: String,
@@ -97,7 +85,8 @@ fn main() {
         month: args.month,
     };
     let warehouse = Warehouse::open(&args.warehouse).expect("cannot open the warehouse");
-    let plan = ScanPlan::build(&warehouse, &request, &NEEDS).expect("cannot plan the run");
+    let plan =
+        ScanPlan::build(&warehouse, &request, &Aggregator::needs()).expect("cannot plan the run");
     let range = Some(DateRange { start, end });
     let next = AtomicUsize::new(0);
     let rows = AtomicUsize::new(0);

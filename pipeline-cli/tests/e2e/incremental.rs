@@ -363,6 +363,20 @@ fn hive_files(root: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// `ocpagg status --format json` of the lake's month written to `schema`.
+fn db_status(lake: &Path, schema: &str) -> Outcome {
+    Cli::command("status", &lake.display().to_string(), "10", &db_url())
+        .args(&[
+            "--schema",
+            schema,
+            "--enabled-keys",
+            "*",
+            "--format",
+            "json",
+        ])
+        .output()
+}
+
 #[test]
 fn a_new_day_reads_only_its_files_and_replaces_only_its_rows() {
     let mut month = Month::new(7);
@@ -415,58 +429,12 @@ fn a_new_day_reads_only_its_files_and_replaces_only_its_rows() {
     );
 
     // status: listings only, nothing changed, then a new file.
-    let status = Cli::new(&[
-        "status",
-        "--warehouse",
-        &lake.display().to_string(),
-        "--org",
-        ORG,
-        "--source",
-        SOURCE,
-        "--year",
-        "2025",
-        "--month",
-        "10",
-        "--output",
-        &db_url(),
-        "--schema",
-        &schema,
-        "--enabled-keys",
-        "*",
-        "--cluster-id",
-        CLUSTER,
-        "--format",
-        "json",
-    ])
-    .output();
+    let status = db_status(&lake, &schema);
     assert_eq!(status.code, 0, "{}", status.stderr);
     let json: Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(json["mode"], "unchanged", "{json}");
     std::fs::remove_file(&month.uploads[1].files[0]).unwrap();
-    let status = Cli::new(&[
-        "status",
-        "--warehouse",
-        &lake.display().to_string(),
-        "--org",
-        ORG,
-        "--source",
-        SOURCE,
-        "--year",
-        "2025",
-        "--month",
-        "10",
-        "--output",
-        &db_url(),
-        "--schema",
-        &schema,
-        "--enabled-keys",
-        "*",
-        "--cluster-id",
-        CLUSTER,
-        "--format",
-        "json",
-    ])
-    .output();
+    let status = db_status(&lake, &schema);
     let json: Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(json["mode"], "incremental", "{json}");
     assert_eq!(json["affected_days"], serde_json::json!(["2025-10-02"]));
@@ -534,29 +502,10 @@ fn status_and_an_unchanged_run_on_s3_read_listings_only() {
     // Through a counting proxy: listings, and no GET of an object.
     let proxy = crate::s3_faults::Proxy::start(&[]);
     let endpoint = format!("http://127.0.0.1:{}", proxy.port);
-    let status = Cli::new(&[
-        "status",
-        "--warehouse",
-        &url,
-        "--org",
-        ORG,
-        "--source",
-        SOURCE,
-        "--year",
-        "2025",
-        "--month",
-        "10",
-        "--cluster-id",
-        CLUSTER,
-        "--enabled-keys",
-        "*",
-        "--output",
-        out,
-        "--format",
-        "json",
-    ])
-    .env("AWS_ENDPOINT_URL", &endpoint)
-    .output();
+    let status = Cli::command("status", &url, "10", out)
+        .args(&["--enabled-keys", "*", "--format", "json"])
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .output();
     assert_eq!(status.code, 0, "{}", status.stderr);
     let json: Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(json["mode"], "unchanged", "{json}");

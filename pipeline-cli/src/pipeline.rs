@@ -229,6 +229,42 @@ struct StateContext {
     slot: Arc<Mutex<Option<State>>>,
 }
 
+/// What `run` and `status` both start from: the output prepared, the job as the database
+/// completed it (report period, cluster), and the month's listing compared with the state.
+struct Compared {
+    prepared: Prepared,
+    job: Job,
+    warehouse: Warehouse,
+    fingerprint: String,
+    listing: ocpagg_reader::Listing,
+    decision: Decision,
+}
+
+/// [`prepare_output`] (`create_tables`, `lock` as there), then the listing and [`decide`].
+fn compare_with_state(
+    job: &Job,
+    create_tables: bool,
+    lock: Option<&CancelToken>,
+) -> Result<Compared> {
+    let prepared = prepare_output(job, create_tables, lock)?;
+    let job = Job {
+        run: prepared.run.clone(),
+        ..job.clone()
+    };
+    let warehouse = Warehouse::open_with(&job.warehouse, &job.store)?;
+    let fingerprint = settings_fingerprint(&job.run, &prepared.side);
+    let listing = warehouse.list(&job.request)?;
+    let decision = decide(&job, &prepared, &fingerprint, &listing);
+    Ok(Compared {
+        prepared,
+        job,
+        warehouse,
+        fingerprint,
+        listing,
+        decision,
+    })
+}
+
 fn run_once(
     job: &Job,
     cancel: &CancelToken,
@@ -240,17 +276,16 @@ fn run_once(
     // Set once the writer starts finishing (Hive publication, then commit): a signal no
     // longer cancels the database session then, so the two end up both replaced.
     let finishing = Arc::new(AtomicBool::new(false));
-    let prepared = prepare_output(job, job.incremental, Some(cancel))?;
-    // The database may have filled in the report period and the cluster.
-    let job = &Job {
-        run: prepared.run.clone(),
-        ..job.clone()
-    };
-    let warehouse = Warehouse::open_with(&job.warehouse, &job.store)?;
-    let fingerprint = settings_fingerprint(&job.run, &prepared.side);
-    let listing = warehouse.list(&job.request)?;
+    let Compared {
+        prepared,
+        job,
+        warehouse,
+        fingerprint,
+        listing,
+        mut decision,
+    } = compare_with_state(job, job.incremental, Some(cancel))?;
+    let job = &job;
     let range = (day_number(job.run.start), day_number(job.run.end));
-    let mut decision = decide(job, &prepared, &fingerprint, &listing);
     let diff = decision.report.files.clone();
     if decision.prior.is_some() && diff.is_empty() && extra.is_empty() {
         tracing::info!("No file changed since the last run; nothing to do.");
@@ -822,15 +857,8 @@ pub fn status(job: &Job) -> Result<StatusReport> {
         incremental: true,
         ..job.clone()
     };
-    let prepared = prepare_output(job, false, None)?;
-    let job = &Job {
-        run: prepared.run.clone(),
-        ..job.clone()
-    };
-    let warehouse = Warehouse::open_with(&job.warehouse, &job.store)?;
-    let fingerprint = settings_fingerprint(&job.run, &prepared.side);
-    let listing = warehouse.list(&job.request)?;
-    let decision = decide(job, &prepared, &fingerprint, &listing);
+    let Compared { job, decision, .. } = compare_with_state(job, false, None)?;
+    let job = &job;
     let files = decision.report.files.clone();
     let all_days = || {
         job.run

@@ -10,11 +10,22 @@ use std::hash::Hash;
 use std::ops::Range;
 use std::sync::Arc;
 
+use arrow::array::{
+    new_null_array, ArrayRef, Date32Array, Float64Array, Int32Array, RecordBatch, StringArray,
+    StringBuilder,
+};
+use arrow::datatypes::SchemaRef;
 use hashbrown::HashMap;
 use ocpagg_labels::LabelSetId;
 
+use crate::config::RunInfo;
+use crate::error::{AggregateError, Result};
 use crate::order::{row_order, sort_rows};
-use crate::output::{Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow};
+use crate::output::{
+    build, run_column, Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow,
+    ZERO_INFRASTRUCTURE_COST,
+};
+use crate::schema::CSI_VOLUME_HANDLE;
 use crate::pods::{DayCapacity, GroupKey, PodAcc};
 use crate::strings::StringId;
 use crate::units::{gib_hours, hours, GIB};
@@ -162,6 +173,155 @@ impl FinishedDays {
         out
     }
 
+    /// The rows at positions `range` as record batches of `schema` (the summary schema, with
+    /// or without `csi_volume_handle`), one per run of Pod or Storage rows: the same values as
+    /// [`crate::to_record_batch`] of [`FinishedDays::rows`], but Pod columns are built
+    /// straight from the groups, without a [`SummaryRow`] per row (whose shared texts cost
+    /// two atomic operations each, and whose label JSON was copied once per label column).
+    ///
+    /// # Errors
+    ///
+    /// A column of `schema` that no summary column has.
+    ///
+    /// # Panics
+    ///
+    /// If `range` reaches past [`FinishedDays::len`].
+    pub fn record_batches(
+        &self,
+        range: Range<usize>,
+        run: &RunInfo,
+        schema: &SchemaRef,
+    ) -> Result<Vec<RecordBatch>> {
+        assert!(range.end <= self.len(), "rows {range:?} of {}", self.len());
+        let mut out = Vec::new();
+        let mut offset = 0;
+        for (part, segment) in &self.segments {
+            let (start, end) = (offset, offset + segment.len());
+            offset = end;
+            let (lo, hi) = (range.start.max(start), range.end.min(end));
+            if lo >= hi {
+                continue;
+            }
+            let local = segment.start + (lo - start)..segment.start + (hi - start);
+            out.push(match part {
+                Part::Pods => self.pod_batch(&self.pods[local], run, schema)?,
+                Part::Storage => build(Arc::clone(schema), run, &self.storage[local])?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Pod groups as a record batch of `schema`, column by column.
+    fn pod_batch(
+        &self,
+        groups: &[(GroupKey, PodAcc)],
+        run: &RunInfo,
+        schema: &SchemaRef,
+    ) -> Result<RecordBatch> {
+        let n = groups.len();
+        // Node and cluster capacity: one lookup per row, not one per capacity column.
+        let capacity: Vec<_> = groups
+            .iter()
+            .map(|&((day, _, node, _), _)| {
+                (self.capacity.node(day, node), self.capacity.cluster(day))
+            })
+            .collect();
+        let text = |id: StringId| self.texts.get(&id).map(|t| &**t);
+        let texts = |f: &dyn Fn(&(GroupKey, PodAcc)) -> Option<StringId>| -> ArrayRef {
+            let values: Vec<Option<&str>> = groups.iter().map(|g| f(g).and_then(text)).collect();
+            Arc::new(StringArray::from(values))
+        };
+        let numbers = |f: &dyn Fn(usize) -> Option<f64>| -> ArrayRef {
+            Arc::new(Float64Array::from_iter((0..n).map(f)))
+        };
+        let acc = |i: usize| &groups[i].1;
+        let mut labels: Option<ArrayRef> = None;
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+        for field in schema.fields() {
+            let name = field.name().as_str();
+            if let Some(column) = run_column(name, run, n) {
+                columns.push(column);
+                continue;
+            }
+            let column: ArrayRef = match name {
+                "data_source" => Arc::new(StringArray::from_iter_values(
+                    std::iter::repeat_n(DataSource::Pod.as_str(), n),
+                )),
+                "usage_start" | "usage_end" => Arc::new(Date32Array::from_iter_values(
+                    groups.iter().map(|g| g.0 .0),
+                )),
+                "namespace" => texts(&|g| Some(g.0 .1)),
+                "node" => texts(&|g| Some(g.0 .2)),
+                "resource_id" => texts(&|g| g.1.resource),
+                // The same JSON in both columns: built once, shared.
+                "pod_labels" | "all_labels" => Arc::clone(labels.get_or_insert_with(|| {
+                    let bytes = groups.iter().map(|g| self.labels[&g.0 .3].len()).sum();
+                    let mut b = StringBuilder::with_capacity(n, bytes);
+                    for g in groups {
+                        b.append_value(&*self.labels[&g.0 .3]);
+                    }
+                    Arc::new(b.finish())
+                })),
+                "pod_usage_cpu_core_hours" => numbers(&|i| hours(acc(i).usage_cpu)),
+                "pod_request_cpu_core_hours" => numbers(&|i| hours(acc(i).request_cpu)),
+                "pod_effective_usage_cpu_core_hours" => {
+                    numbers(&|i| hours(acc(i).effective_cpu))
+                }
+                "pod_limit_cpu_core_hours" => numbers(&|i| hours(acc(i).limit_cpu)),
+                "pod_usage_memory_gigabyte_hours" => numbers(&|i| gib_hours(acc(i).usage_mem)),
+                "pod_request_memory_gigabyte_hours" => {
+                    numbers(&|i| gib_hours(acc(i).request_mem))
+                }
+                "pod_effective_usage_memory_gigabyte_hours" => {
+                    numbers(&|i| gib_hours(acc(i).effective_mem))
+                }
+                "pod_limit_memory_gigabyte_hours" => numbers(&|i| gib_hours(acc(i).limit_mem)),
+                "node_capacity_cpu_cores" => numbers(&|i| acc(i).cpu_cores.value()),
+                "node_capacity_cpu_core_hours" => numbers(&|i| hours(capacity[i].0 .0)),
+                "node_capacity_memory_gigabytes" => {
+                    numbers(&|i| acc(i).memory_bytes.value().map(|b| b * GIB))
+                }
+                "node_capacity_memory_gigabyte_hours" => {
+                    numbers(&|i| gib_hours(capacity[i].0 .1))
+                }
+                "cluster_capacity_cpu_core_hours" => numbers(&|i| hours(capacity[i].1 .0)),
+                "cluster_capacity_memory_gigabyte_hours" => {
+                    numbers(&|i| gib_hours(capacity[i].1 .1))
+                }
+                "infrastructure_usage_cost" => Arc::new(StringArray::from_iter_values(
+                    std::iter::repeat_n(ZERO_INFRASTRUCTURE_COST, n),
+                )),
+                "cost_category_id" => Arc::new(Int32Array::from_iter(
+                    groups
+                        .iter()
+                        .map(|g| self.categories.get(&g.0 .1).copied().flatten()),
+                )),
+                // Storage columns: null on Pod rows.
+                "volume_labels"
+                | "persistentvolumeclaim"
+                | "persistentvolume"
+                | "storageclass"
+                | "persistentvolumeclaim_capacity_gigabyte"
+                | "persistentvolumeclaim_capacity_gigabyte_months"
+                | "volume_request_storage_gigabyte_months"
+                | "persistentvolumeclaim_usage_gigabyte_months"
+                | CSI_VOLUME_HANDLE => new_null_array(field.data_type(), n),
+                _ => {
+                    return Err(AggregateError::MissingColumn {
+                        column: "an output column without an accessor",
+                    })
+                }
+            };
+            columns.push(column);
+        }
+        RecordBatch::try_new(Arc::clone(schema), columns).map_err(|source| {
+            AggregateError::Arrow {
+                what: "building summary rows",
+                source,
+            }
+        })
+    }
+
     /// Every row, built, in the current order.
     pub fn into_rows(self) -> Vec<SummaryRow> {
         self.rows(0..self.len())
@@ -286,6 +446,34 @@ mod tests {
         expected.sort_by(row_order);
         days.sort();
         assert_eq!(days.into_rows(), expected);
+    }
+
+    /// Pod columns built from the groups hold what the rows would, column for column.
+    #[test]
+    fn record_batches_match_the_rows_converted() {
+        use crate::schema::summary_schema_with_csi;
+        use crate::to_record_batch_with_csi;
+
+        let mut days = finished();
+        days.sort();
+        let run = crate::testing::aggregator().run().clone();
+        let schema = summary_schema_with_csi();
+        for (start, end) in [(0, 6), (1, 4), (5, 6)] {
+            let batches = days.record_batches(start..end, &run, &schema).unwrap();
+            let direct = arrow::compute::concat_batches(&schema, &batches).unwrap();
+            let expected = to_record_batch_with_csi(&run, &days.rows(start..end)).unwrap();
+            assert_eq!(direct.schema(), expected.schema());
+            for (i, field) in schema.fields().iter().enumerate() {
+                if field.name() != "uuid" {
+                    assert_eq!(
+                        direct.column(i).to_data(),
+                        expected.column(i).to_data(),
+                        "{} of rows {start}..{end}",
+                        field.name()
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -267,28 +267,38 @@ const ACCESSORS: &[(&str, Accessor)] = &[
     ),
 ];
 
-/// Builds one column of `rows`.
-fn build_column(accessor: Accessor, run: &RunInfo, rows: &[SummaryRow]) -> ArrayRef {
-    let n = rows.len();
+/// The column of `name` that depends on the run only (the row id, run constants), for `n`
+/// rows; `None` for the other columns (and unknown names).
+pub(crate) fn run_column(name: &str, run: &RunInfo, n: usize) -> Option<ArrayRef> {
+    let (_, accessor) = ACCESSORS.iter().find(|(column, _)| *column == name)?;
+    match accessor {
+        Accessor::Uuid | Accessor::ReportPeriod | Accessor::Run(_) => {
+            Some(build_column(*accessor, run, &[], n))
+        }
+        _ => None,
+    }
+}
+
+/// Builds one column of `rows` (`n` rows: `rows.len()`, or any for the run's columns).
+fn build_column(accessor: Accessor, run: &RunInfo, rows: &[SummaryRow], n: usize) -> ArrayRef {
     match accessor {
         Accessor::Uuid => {
             let mut b = StringBuilder::with_capacity(n, n * 36);
             let mut buf = uuid::Uuid::encode_buffer();
-            for _ in rows {
+            for _ in 0..n {
                 b.append_value(uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf));
             }
             Arc::new(b.finish())
         }
         Accessor::ReportPeriod => {
             let mut b = Int32Builder::with_capacity(n);
-            rows.iter()
-                .for_each(|_| b.append_option(run.report_period_id));
+            (0..n).for_each(|_| b.append_option(run.report_period_id));
             Arc::new(b.finish())
         }
         Accessor::Run(f) => {
             let v = f(run);
             let mut b = StringBuilder::with_capacity(n, n * v.len());
-            rows.iter().for_each(|_| b.append_value(v));
+            (0..n).for_each(|_| b.append_value(v));
             Arc::new(b.finish())
         }
         Accessor::Day => {
@@ -318,7 +328,7 @@ fn build_column(accessor: Accessor, run: &RunInfo, rows: &[SummaryRow]) -> Array
 
 /// Builds a batch of `schema` (the summary schema, with or without `csi_volume_handle`): one
 /// column per field, in the schema's order, each from its accessor.
-fn build(schema: SchemaRef, run: &RunInfo, rows: &[SummaryRow]) -> Result<RecordBatch> {
+pub(crate) fn build(schema: SchemaRef, run: &RunInfo, rows: &[SummaryRow]) -> Result<RecordBatch> {
     let columns = schema
         .fields()
         .iter()
@@ -330,7 +340,7 @@ fn build(schema: SchemaRef, run: &RunInfo, rows: &[SummaryRow]) -> Result<Record
                     column: "an output column without an accessor",
                 })?;
             debug_assert_eq!(column, field.name());
-            Ok(build_column(*accessor, run, rows))
+            Ok(build_column(*accessor, run, rows, rows.len()))
         })
         .collect::<Result<Vec<ArrayRef>>>()?;
     RecordBatch::try_new(schema, columns).map_err(|source| AggregateError::Arrow {

@@ -5,7 +5,6 @@
 //! error wins: it is reported, every channel is dropped so all threads drain and stop, and the
 //! sink is dropped unfinished, so nothing is written.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use chrono::NaiveDate;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
-use ocpagg_aggregate::schema::summary_schema;
+use ocpagg_aggregate::schema::{summary_schema, summary_schema_with_csi, CSI_VOLUME_HANDLE};
 use ocpagg_aggregate::{
     to_record_batch, to_record_batch_with_csi, AggregateStats, Aggregator, FinishedDays,
     SummaryRow, Table,
@@ -1223,10 +1223,21 @@ impl Ready {
         }
     }
 
-    fn rows(&self, range: Range<usize>) -> Cow<'_, [SummaryRow]> {
+    /// The rows at `range` as record batches of `schema` (Pod rows of finished days straight
+    /// from their groups).
+    fn record_batches(
+        &self,
+        range: Range<usize>,
+        run: &RunInfo,
+        schema: &SchemaRef,
+    ) -> Result<Vec<RecordBatch>, ocpagg_aggregate::AggregateError> {
         match self {
-            Ready::Days(days) => Cow::Owned(days.rows(range)),
-            Ready::Built(rows) => Cow::Borrowed(&rows[range]),
+            Ready::Days(days) => days.record_batches(range, run, schema),
+            Ready::Built(rows) => Ok(vec![if schema.index_of(CSI_VOLUME_HANDLE).is_ok() {
+                to_record_batch_with_csi(run, &rows[range])?
+            } else {
+                to_record_batch(run, &rows[range])?
+            }]),
         }
     }
 }
@@ -1244,6 +1255,11 @@ fn convert_rows(
 ) -> Duration {
     let mut busy = Duration::ZERO;
     let window = OUTPUT_BATCH_ROWS * job.threads.max(1);
+    let schema = if job.hive_output.is_some() {
+        summary_schema_with_csi()
+    } else {
+        summary_schema()
+    };
     for msg in input.iter() {
         let t = Instant::now();
         let ready = match msg {
@@ -1262,17 +1278,13 @@ fn convert_rows(
         for start in (0..len).step_by(window) {
             let t = Instant::now();
             let end = (start + window).min(len);
-            let batches: Result<Vec<RecordBatch>, _> = pool.install(|| {
+            let batches: Result<Vec<Vec<RecordBatch>>, _> = pool.install(|| {
                 (start..end)
                     .into_par_iter()
                     .step_by(OUTPUT_BATCH_ROWS)
                     .map(|from| {
                         let to = (from + OUTPUT_BATCH_ROWS).min(end);
-                        if job.hive_output.is_some() {
-                            to_record_batch_with_csi(&job.run, &ready.rows(from..to))
-                        } else {
-                            to_record_batch(&job.run, &ready.rows(from..to))
-                        }
+                        ready.record_batches(from..to, &job.run, &schema)
                     })
                     .collect()
             });
@@ -1284,7 +1296,7 @@ fn convert_rows(
                     return busy;
                 }
             };
-            for batch in batches {
+            for batch in batches.into_iter().flatten() {
                 if out.send(Out::Batch(batch)).is_err() {
                     return busy; // the writer stopped; its error is reported
                 }

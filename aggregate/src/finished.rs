@@ -25,8 +25,8 @@ use crate::output::{
     build, run_column, Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow,
     ZERO_INFRASTRUCTURE_COST,
 };
-use crate::schema::CSI_VOLUME_HANDLE;
 use crate::pods::{DayCapacity, GroupKey, PodAcc};
+use crate::schema::CSI_VOLUME_HANDLE;
 use crate::strings::StringId;
 use crate::units::{gib_hours, hours, GIB};
 
@@ -244,12 +244,13 @@ impl FinishedDays {
                 continue;
             }
             let column: ArrayRef = match name {
-                "data_source" => Arc::new(StringArray::from_iter_values(
-                    std::iter::repeat_n(DataSource::Pod.as_str(), n),
-                )),
-                "usage_start" | "usage_end" => Arc::new(Date32Array::from_iter_values(
-                    groups.iter().map(|g| g.0 .0),
-                )),
+                "data_source" => Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                    DataSource::Pod.as_str(),
+                    n,
+                ))),
+                "usage_start" | "usage_end" => {
+                    Arc::new(Date32Array::from_iter_values(groups.iter().map(|g| g.0 .0)))
+                }
                 "namespace" => texts(&|g| Some(g.0 .1)),
                 "node" => texts(&|g| Some(g.0 .2)),
                 "resource_id" => texts(&|g| g.1.resource),
@@ -264,14 +265,10 @@ impl FinishedDays {
                 })),
                 "pod_usage_cpu_core_hours" => numbers(&|i| hours(acc(i).usage_cpu)),
                 "pod_request_cpu_core_hours" => numbers(&|i| hours(acc(i).request_cpu)),
-                "pod_effective_usage_cpu_core_hours" => {
-                    numbers(&|i| hours(acc(i).effective_cpu))
-                }
+                "pod_effective_usage_cpu_core_hours" => numbers(&|i| hours(acc(i).effective_cpu)),
                 "pod_limit_cpu_core_hours" => numbers(&|i| hours(acc(i).limit_cpu)),
                 "pod_usage_memory_gigabyte_hours" => numbers(&|i| gib_hours(acc(i).usage_mem)),
-                "pod_request_memory_gigabyte_hours" => {
-                    numbers(&|i| gib_hours(acc(i).request_mem))
-                }
+                "pod_request_memory_gigabyte_hours" => numbers(&|i| gib_hours(acc(i).request_mem)),
                 "pod_effective_usage_memory_gigabyte_hours" => {
                     numbers(&|i| gib_hours(acc(i).effective_mem))
                 }
@@ -281,9 +278,7 @@ impl FinishedDays {
                 "node_capacity_memory_gigabytes" => {
                     numbers(&|i| acc(i).memory_bytes.value().map(|b| b * GIB))
                 }
-                "node_capacity_memory_gigabyte_hours" => {
-                    numbers(&|i| gib_hours(capacity[i].0 .1))
-                }
+                "node_capacity_memory_gigabyte_hours" => numbers(&|i| gib_hours(capacity[i].0 .1)),
                 "cluster_capacity_cpu_core_hours" => numbers(&|i| hours(capacity[i].1 .0)),
                 "cluster_capacity_memory_gigabyte_hours" => {
                     numbers(&|i| gib_hours(capacity[i].1 .1))
@@ -314,11 +309,9 @@ impl FinishedDays {
             };
             columns.push(column);
         }
-        RecordBatch::try_new(Arc::clone(schema), columns).map_err(|source| {
-            AggregateError::Arrow {
-                what: "building summary rows",
-                source,
-            }
+        RecordBatch::try_new(Arc::clone(schema), columns).map_err(|source| AggregateError::Arrow {
+            what: "building summary rows",
+            source,
         })
     }
 

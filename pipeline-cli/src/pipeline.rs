@@ -35,8 +35,9 @@ use rayon::prelude::*;
 use crate::carry_over::{CarryOver, DayFilter};
 use crate::config::{Job, Output};
 use crate::incremental::{
-    day_date, day_number, day_plan, resolve_roles, role_change_days, settings_fingerprint, Diff,
-    FileRecord, ModeReport, Observed, Selection, State, Widen, FOOTER_KEY,
+    day_date, day_number, day_plan, record, resolve_roles, role_change_days, same_version,
+    settings_fingerprint, Diff, IngestedFile, ModeReport, Observed, Selection, State, Widen,
+    FOOTER_KEY,
 };
 use crate::interrupt::{stop_requested, CancelToken};
 use crate::progress::{Counters, Progress};
@@ -606,19 +607,7 @@ fn prepare_output(job: &Job, create_tables: bool, lock: Option<&CancelToken>) ->
     let state = if keeps_state {
         pg::state::load_state(&mut client, target, schema, state_key(job)?)?.and_then(|stored| {
             let mut state = State::from_json(&stored.document)?;
-            state.files = stored
-                .files
-                .into_iter()
-                .map(|f| FileRecord {
-                    table: f.table,
-                    daily: f.daily,
-                    path: f.path,
-                    size: f.size,
-                    e_tag: f.e_tag,
-                    last_modified_ms: f.last_modified_ms,
-                    days: f.days.into_iter().map(day_number).collect(),
-                })
-                .collect();
+            state.files = stored.files;
             Some((state, Some(stored.generation)))
         })
     } else {
@@ -783,18 +772,7 @@ fn open_sink(
                     reason: "the run's state was not ready at commit".into(),
                 });
             };
-            let files = std::mem::take(&mut state.files)
-                .into_iter()
-                .map(|f| pg::state::IngestedFile {
-                    table: f.table,
-                    daily: f.daily,
-                    path: f.path,
-                    size: f.size,
-                    e_tag: f.e_tag,
-                    last_modified_ms: f.last_modified_ms,
-                    days: f.days.into_iter().map(day_date).collect(),
-                })
-                .collect::<Vec<_>>();
+            let files = std::mem::take(&mut state.files);
             pg::state::store_state(
                 tx,
                 target,
@@ -1177,7 +1155,7 @@ fn next_state(side: &mut SideInputs, context: &StateContext) -> Result<State> {
         }
     };
     let read = decision.read.as_ref();
-    let prior: BTreeMap<&str, &FileRecord> = decision
+    let prior: BTreeMap<&str, &IngestedFile> = decision
         .prior
         .iter()
         .flat_map(|p| p.files.iter().map(|f| (f.path.as_str(), f)))
@@ -1194,10 +1172,10 @@ fn next_state(side: &mut SideInputs, context: &StateContext) -> Result<State> {
                     .get(path)
                     .map(|d| d.iter().copied().collect())
                     .unwrap_or_default(),
-                (false, Some(p)) if p.same_version(file) => p.days.clone(),
+                (false, Some(p)) if same_version(p, file) => p.days.clone(),
                 (false, _) => Vec::new(),
             };
-            FileRecord::of(file, days)
+            record(file, days)
         })
         .collect();
     Ok(State::new(

@@ -121,3 +121,90 @@ fn add(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use ocpagg_labels::EnabledKeys;
+
+    use super::*;
+    use crate::input::{NAMESPACE_LABEL_COLUMNS, NODE_LABEL_COLUMNS};
+    use crate::testing::{canonical, text, times};
+
+    const DAY: i64 = 86_400;
+
+    fn json(interner: &Interner, set: LabelSetId) -> String {
+        interner.labels.json(set).to_string()
+    }
+
+    /// Two label rows of one node and day unite (the greatest value wins on a conflict);
+    /// another day keeps its own set; an infra label is noted for derived roles.
+    #[test]
+    fn label_rows_of_a_node_and_day_unite() {
+        let mut interner = Interner::new(EnabledKeys::only([
+            "app",
+            "tier",
+            "node_role_kubernetes_io",
+        ]));
+        let mut tables = LabelTables::default();
+        let mut roles = NodeRoles::default();
+        let batch = canonical(
+            NODE_LABEL_COLUMNS,
+            3,
+            &[
+                ("interval_start", times(&[0, 3600, DAY])),
+                ("node", text(&[Some("n1"); 3])),
+                (
+                    "node_labels",
+                    text(&[
+                        Some(r#"{"app": "a", "tier": "1"}"#),
+                        Some(r#"{"app": "b", "node_role_kubernetes_io": "infra"}"#),
+                        Some(r#"{"app": "c"}"#),
+                    ]),
+                ),
+            ],
+        );
+        tables
+            .add_node_labels(&batch, &mut interner, &mut roles)
+            .unwrap();
+        let n1 = interner.strings.lookup("n1").unwrap();
+        assert_eq!(
+            json(&interner, tables.node(0, n1)),
+            r#"{"app": "b", "tier": "1", "node_role_kubernetes_io": "infra"}"#
+        );
+        assert_eq!(json(&interner, tables.node(1, n1)), r#"{"app": "c"}"#);
+        assert_eq!(tables.node_items, 3);
+        // The raw text named the node infra (koku's text match).
+        let derived = {
+            let mut r = roles;
+            r.note_placements(
+                [(StringId::NULL, n1, StringId::NULL)].into_iter(),
+                &interner.strings,
+            );
+            r.derived()
+        };
+        assert_eq!(derived.get(&n1), Some(&"infra"));
+    }
+
+    /// A day's labels are forgotten once the day ends; unknown keys give the empty set.
+    #[test]
+    fn ended_days_are_forgotten() {
+        let mut interner = Interner::new(EnabledKeys::only(["team"]));
+        let mut tables = LabelTables::default();
+        let batch = canonical(
+            NAMESPACE_LABEL_COLUMNS,
+            2,
+            &[
+                ("interval_start", times(&[0, DAY])),
+                ("namespace", text(&[Some("ns"); 2])),
+                ("namespace_labels", text(&[Some(r#"{"team": "x"}"#); 2])),
+            ],
+        );
+        tables.add_namespace_labels(&batch, &mut interner).unwrap();
+        let ns = interner.strings.lookup("ns").unwrap();
+        assert_eq!(json(&interner, tables.namespace(0, ns)), r#"{"team": "x"}"#);
+        tables.end_days(0);
+        assert_eq!(tables.namespace(0, ns), LabelSetId::EMPTY);
+        assert_eq!(json(&interner, tables.namespace(1, ns)), r#"{"team": "x"}"#);
+        assert_eq!(tables.node(1, ns), LabelSetId::EMPTY);
+    }
+}

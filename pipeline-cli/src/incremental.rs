@@ -150,6 +150,22 @@ pub struct State {
     /// Each node's role as the unallocated rows used it.
     #[serde(default)]
     pub roles: BTreeMap<String, String>,
+    /// A Parquet output's rows in file order, as runs of one (section, day): each run is one
+    /// or more whole row groups, so an incremental run can copy those of untouched days
+    /// without decoding them. Empty for other outputs.
+    #[serde(default)]
+    pub layout: Vec<RowRun>,
+}
+
+/// A run of a Parquet output's rows of one day and section ([`crate::carry_over`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowRun {
+    /// Unallocated rows (1) or Pod and Storage rows (0).
+    pub section: u8,
+    /// Days since 1970-01-01.
+    pub day: i32,
+    /// Rows in the run.
+    pub rows: u64,
 }
 
 impl State {
@@ -194,6 +210,7 @@ impl State {
                 })
                 .collect(),
             roles,
+            layout: Vec::new(),
         }
     }
 

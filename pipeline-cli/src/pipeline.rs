@@ -32,7 +32,7 @@ use ocpagg_writer::PgTarget;
 use ocpagg_writer::{HiveSink, HiveTee, PostgresSink, SummarySink, WriteReport};
 use rayon::prelude::*;
 
-use crate::carry_over::{CarryOver, DayFilter};
+use crate::carry_over::{CarryOver, DayFilter, LayoutSink};
 use crate::config::{Job, Output};
 use crate::incremental::{
     day_date, day_number, day_plan, record, resolve_roles, role_change_days, same_version,
@@ -723,25 +723,30 @@ fn open_sink(
         Output::File(path) => {
             let path: &std::path::Path = path.as_ref();
             let mut sink = ocpagg_writer::FileSink::create(path, summary_schema())?;
-            if prepared.keeps_state {
-                let slot = Arc::clone(slot);
-                sink = sink.with_footer_metadata(
-                    FOOTER_KEY,
-                    Box::new(move || {
-                        slot.lock()
-                            .expect("no poisoned lock")
-                            .take()
-                            .map(|s| s.to_json())
-                    }),
-                );
+            if !prepared.keeps_state {
+                return Ok(Box::new(sink));
             }
-            let sink: Box<dyn SummarySink> = Box::new(sink);
+            // The state goes into the footer with the layout the rows were written in.
+            let layout = Arc::new(Mutex::new(Vec::new()));
+            let slot = Arc::clone(slot);
+            let written = Arc::clone(&layout);
+            sink = sink.with_footer_metadata(
+                FOOTER_KEY,
+                Box::new(move || {
+                    let mut state = slot.lock().expect("no poisoned lock").take()?;
+                    state.layout = std::mem::take(&mut *written.lock().expect("no poisoned lock"));
+                    Some(state.to_json())
+                }),
+            );
+            let sink = LayoutSink::new(sink, layout);
             return Ok(match days {
                 Some(days) => {
-                    let carried = CarryOver::open(sink, summary_schema(), path, days.clone())?;
+                    let layout = decision.prior.as_ref().map_or(&[][..], |p| &p.layout);
+                    let carried =
+                        CarryOver::open(sink, summary_schema(), path, days.clone(), layout)?;
                     Box::new(DayFilter::new(Box::new(carried), days))
                 }
-                None => sink,
+                None => Box::new(sink),
             });
         }
         Output::Postgres {

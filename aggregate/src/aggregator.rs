@@ -29,31 +29,26 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use hashbrown::{HashMap, HashSet};
-use ocpagg_labels::{LabelSetId, LabelSets, MergedSets};
+use ocpagg_labels::LabelSetId;
 use rayon::prelude::*;
 
 use crate::config::{RunInfo, SideInputs};
 use crate::error::{AggregateError, Result};
 use crate::finished::FinishedDays;
-use crate::input::{check_schema, first_day, SHORT_LIVED_COLUMNS};
+use crate::input::{check_schema, first_day};
 pub use crate::input::{PodPass, Table};
+use crate::interner::Interner;
+use crate::labels::LabelTables;
 use crate::order::sort_rows;
 use crate::output::SummaryRow;
-use crate::pods::{Placement, PodPartial, PreparedBatch};
+use crate::pods::{PodPartial, PreparedBatch};
 use crate::roles::NodeRoles;
 use crate::storage::{PreparedStorage, StoragePartial};
-use crate::strings::{DictionaryCache, StringId, Strings};
+use crate::strings::StringId;
+use crate::unallocated::Unallocated;
 
 /// Rows per parallel fold task: a window of few large batches still keeps every worker busy.
 const FOLD_ROWS: usize = 16_384;
-
-/// Merged label maps kept from one day to the next (the same pods carry the same labels every
-/// day); beyond this many, the cache is cleared after a day's rows are built.
-const MERGED_LABELS_KEPT: usize = 1 << 15;
-/// Raw label strings cached from one day to the next (each is parsed once while cached);
-/// beyond this many, the cache is cleared after a day's rows are built, so a month of
-/// distinct label strings (pods that come and go) is not held to the month's end.
-const RAW_LABELS_KEPT: usize = 1 << 16;
 
 /// Counters of one run, in = out + dropped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -89,57 +84,37 @@ pub struct Summary {
 /// The aggregate stage of one run. See the module docs for the calling sequence.
 #[derive(Debug)]
 pub struct Aggregator {
-    pub(crate) run: RunInfo,
-    pub(crate) side: SideInputs,
-    pub(crate) strings: Strings,
-    /// Names that matter only within a day ([`SHORT_LIVED_COLUMNS`]: pods, claims, volumes,
-    /// CSI handles), of which a month holds many; see [`Aggregator::forget_short_lived`].
-    pub(crate) short_lived: Strings,
-    pub(crate) labels: LabelSets,
-    /// Row label maps (node ⊕ namespace ⊕ pod or volume labels), in their own id space.
-    pub(crate) merged: MergedSets,
-    pub(crate) empty: StringId,
-    pub(crate) node_labels: HashMap<(i32, StringId), LabelSetId>,
-    pub(crate) namespace_labels: HashMap<(i32, StringId), LabelSetId>,
-    pub(crate) state: PodPartial,
-    pub(crate) storage: StoragePartial,
-    pub(crate) stats: AggregateStats,
+    run: RunInfo,
+    side: SideInputs,
+    /// The texts and label sets every concern shares.
+    pub(crate) interner: Interner,
+    /// Node and namespace labels of the days being read.
+    tables: LabelTables,
+    /// Pod groups, capacity and placements of the days being read.
+    pods: PodPartial,
+    /// Claims of the days being read.
+    storage: StoragePartial,
     /// What the unallocated rows need of the days already finished.
-    pub(crate) unallocated: Vec<crate::unallocated::NodeDay>,
+    unallocated: Unallocated,
     /// What derived node roles need.
-    pub(crate) node_roles: NodeRoles,
-    pub(crate) string_remaps: DictionaryCache<StringId>,
-    pub(crate) label_remaps: DictionaryCache<LabelSetId>,
-    /// [`RAW_LABELS_KEPT`] (lower in tests, to exercise the forgetting).
-    pub(crate) raw_labels_kept: usize,
+    node_roles: NodeRoles,
     /// The run protocol's state ([`crate::aggregator`]).
-    pub(crate) protocol: Protocol,
+    protocol: Protocol,
 }
 
 impl Aggregator {
     /// A new, empty aggregate for one run.
     pub fn new(run: RunInfo, side: SideInputs) -> Self {
-        let mut strings = Strings::default();
-        let empty = strings.intern("");
-        let labels = LabelSets::new(side.enabled_keys.clone());
+        let interner = Interner::new(side.enabled_keys.clone());
         Self {
             run,
             side,
-            strings,
-            short_lived: Strings::default(),
-            labels,
-            merged: MergedSets::new(),
-            empty,
-            node_labels: HashMap::new(),
-            namespace_labels: HashMap::new(),
-            state: PodPartial::default(),
+            interner,
+            tables: LabelTables::default(),
+            pods: PodPartial::default(),
             storage: StoragePartial::default(),
-            stats: AggregateStats::default(),
-            unallocated: Vec::new(),
+            unallocated: Unallocated::default(),
             node_roles: NodeRoles::default(),
-            string_remaps: DictionaryCache::default(),
-            label_remaps: DictionaryCache::default(),
-            raw_labels_kept: RAW_LABELS_KEPT,
             protocol: Protocol::default(),
         }
     }
@@ -159,13 +134,66 @@ impl Aggregator {
     /// Counters so far.
     pub fn stats(&self) -> AggregateStats {
         AggregateStats {
-            pod_items: self.state.pod_items,
-            pod_items_without_node: self.state.without_node,
-            capacity_items: self.state.capacity_items,
+            pod_items: self.pods.pod_items,
+            pod_items_without_node: self.pods.without_node,
+            capacity_items: self.pods.capacity_items,
+            node_label_items: self.tables.node_items,
+            namespace_label_items: self.tables.namespace_items,
             storage_items: self.storage.items,
-            label_strings_parsed: self.labels.strings_parsed(),
-            ..self.stats
+            label_strings_parsed: self.interner.labels.strings_parsed(),
         }
+    }
+
+    /// Interns a pod_usage batch's dictionary values (sequential, cheap): the first step of
+    /// the trio for callers with threads of their own (`push` does all three).
+    ///
+    /// # Errors
+    ///
+    /// A column of the pass is missing or not text, or a label text is not a JSON object.
+    pub fn prepare(&mut self, batch: RecordBatch, pass: PodPass) -> Result<PreparedBatch> {
+        PreparedBatch::new(batch, pass, &mut self.interner)
+    }
+
+    /// Folds one prepared batch into a partial aggregate. Pure: safe to run for many batches
+    /// at once on a thread pool.
+    ///
+    /// # Errors
+    ///
+    /// A column the fold reads is missing or of another type.
+    pub fn partial(&self, prepared: &PreparedBatch) -> Result<PodPartial> {
+        let mut out = PodPartial::default();
+        out.fold(prepared, 0..prepared.num_rows(), &self.interner)?;
+        Ok(out)
+    }
+
+    /// Adds a partial aggregate into the running state.
+    pub fn merge(&mut self, partial: PodPartial) {
+        self.pods.absorb(partial, &self.interner.strings);
+    }
+
+    /// Interns a storage_usage batch's dictionary values and label strings (sequential,
+    /// cheap), as [`Aggregator::prepare`] does for pods.
+    ///
+    /// # Errors
+    ///
+    /// As [`Aggregator::prepare`].
+    pub fn prepare_storage(&mut self, batch: RecordBatch) -> Result<PreparedStorage> {
+        PreparedStorage::new(batch, &mut self.interner)
+    }
+
+    /// Folds one prepared storage batch into a partial aggregate. Pure: safe to run for many
+    /// batches at once on a thread pool.
+    ///
+    /// # Errors
+    ///
+    /// A column the fold reads is missing or of another type.
+    pub fn partial_storage(&self, prepared: &PreparedStorage) -> Result<StoragePartial> {
+        StoragePartial::of(prepared)
+    }
+
+    /// Adds a partial storage aggregate into the running state.
+    pub fn merge_storage(&mut self, partial: StoragePartial) {
+        self.storage.absorb(partial);
     }
 
     /// Builds the Pod and Storage rows of every day up to `last_day` (days since 1970-01-01)
@@ -177,88 +205,76 @@ impl Aggregator {
     /// finished day is kept (a few numbers per node and day).
     ///
     /// Every prepared batch must be folded first: the names that only matter within a day
-    /// (pods, claims) are forgotten here, and a [`PreparedBatch`] or
-    /// [`crate::PreparedStorage`] kept across this call may refer to ids given to other names.
+    /// (pods, claims) are forgotten here, and a [`PreparedBatch`] or [`PreparedStorage`] kept
+    /// across this call may refer to ids given to other names.
     pub(crate) fn take_days(&mut self, last_day: i32) -> FinishedDays {
-        let capacity = self.take_capacity(last_day);
-        let groups = self.take_pod_groups(last_day);
-        let placements: HashSet<Placement> = self
-            .state
-            .placements
-            .extract_if(|p| p.0 <= last_day)
-            .collect();
+        let capacity = self.pods.take_capacity(last_day);
+        let groups = self
+            .pods
+            .take_groups(last_day, &self.tables, &mut self.interner);
+        let placements = self.pods.take_placements(last_day);
         // The texts and label JSON the groups name, and each namespace's cost category,
         // looked up once per distinct id (ids are dense: a bitmap says which were seen).
+        let strings = &self.interner.strings;
         let mut texts: HashMap<StringId, Arc<str>> = HashMap::new();
         let mut labels: HashMap<LabelSetId, Arc<str>> = HashMap::new();
         let mut categories: HashMap<StringId, Option<i32>> = HashMap::new();
-        let mut seen = vec![false; self.strings.id_bound()];
+        let mut seen = vec![false; strings.id_bound()];
         for ((_, namespace, node, label_set), acc) in &groups {
-            self.cost_category_of(&mut categories, *namespace);
+            self.side
+                .cost_category_of(&mut categories, strings, *namespace);
             for id in [*namespace, *node, acc.resource.unwrap_or(StringId::NULL)] {
                 if id.is_null() || std::mem::replace(&mut seen[id.0 as usize], true) {
                     continue;
                 }
-                if let Some(text) = self.strings.get(id) {
+                if let Some(text) = strings.get(id) {
                     texts.insert(id, Arc::clone(text));
                 }
             }
             labels
                 .entry(*label_set)
-                .or_insert_with(|| Arc::clone(self.merged.json(*label_set)));
+                .or_insert_with(|| Arc::clone(self.interner.merged.json(*label_set)));
         }
-        self.note_unallocated(&groups, &capacity);
+        self.unallocated.note(&groups, &capacity, strings);
         self.node_roles
-            .note_placements(placements.iter().map(|p| (p.1, p.3, p.4)), &self.strings);
+            .note_placements(placements.iter().map(|p| (p.1, p.3, p.4)), strings);
         let mut storage = Vec::new();
-        self.storage_rows(last_day, &placements, &mut storage);
-        self.node_labels.retain(|&(day, _), _| day > last_day);
-        self.namespace_labels.retain(|&(day, _), _| day > last_day);
-        // The days keep their JSON; the merged ids are not used past this point.
-        self.merged.clear_if_over(MERGED_LABELS_KEPT);
-        self.labels.forget_raw_if_over(self.raw_labels_kept);
-        self.forget_short_lived();
+        self.storage.take_rows(
+            last_day,
+            &placements,
+            &self.tables,
+            &mut self.interner,
+            &self.side,
+            &mut storage,
+        );
+        self.tables.end_days(last_day);
+        let live: HashSet<StringId> = self
+            .pods
+            .short_lived_ids()
+            .chain(self.storage.short_lived_ids())
+            .collect();
+        self.interner.end_days(live);
         FinishedDays::new(groups, storage, texts, labels, categories, capacity)
     }
 
     /// Builds the remaining rows: Pod and Storage rows of the days not yet taken, and every
-    /// unallocated row, sorted by [`row_order`].
+    /// unallocated row, in output order.
     pub(crate) fn finish_rows(&mut self) -> Summary {
         let stats = self.stats();
         let mut rows = self.take_days(i32::MAX).into_rows();
-        self.unallocated_rows(&mut rows);
+        std::mem::take(&mut self.unallocated).rows(
+            &self.pods.roles,
+            &self.node_roles,
+            &self.interner.strings,
+            &self.side,
+            &mut rows,
+        );
         sort_rows(&mut rows);
         Summary {
             rows,
             stats,
             timings: Timings::default(),
         }
-    }
-
-    /// The cost category of `namespace`, matched once per namespace and kept in `cache`.
-    pub(crate) fn cost_category_of(
-        &self,
-        cache: &mut HashMap<StringId, Option<i32>>,
-        namespace: StringId,
-    ) -> Option<i32> {
-        *cache.entry(namespace).or_insert_with(|| {
-            self.side
-                .cost_category(self.strings.get(namespace).map(|s| s.as_ref()))
-        })
-    }
-
-    /// Forgets the short-lived names no unfinished day refers to (placements, open claims,
-    /// and the dictionaries the next batches may share), so that interner holds the names of
-    /// the days being read rather than every pod and claim of the month.
-    fn forget_short_lived(&mut self) {
-        let mut live: HashSet<StringId> = self.state.placements.iter().map(|p| p.2).collect();
-        live.extend(self.storage.short_lived_ids());
-        for table in [0, 1] {
-            for column in SHORT_LIVED_COLUMNS {
-                live.extend(self.string_remaps.cached((table, column)).iter().copied());
-            }
-        }
-        self.short_lived.retain(|id| live.contains(&id));
     }
 }
 
@@ -370,8 +386,13 @@ impl Aggregator {
         }
         let t = Instant::now();
         match table {
-            Table::NodeLabels => self.add_node_labels(&batch)?,
-            Table::NamespaceLabels => self.add_namespace_labels(&batch)?,
+            Table::NodeLabels => {
+                self.tables
+                    .add_node_labels(&batch, &mut self.interner, &mut self.node_roles)?
+            }
+            Table::NamespaceLabels => self
+                .tables
+                .add_namespace_labels(&batch, &mut self.interner)?,
             Table::Pods(pass) => {
                 let prepared = self.prepare(batch, pass)?;
                 self.protocol.timings.intern += t.elapsed();
@@ -519,19 +540,19 @@ impl Aggregator {
                     .map(|chunk| {
                         let mut acc = PodPartial::default();
                         for (p, rows) in chunk {
-                            this.fold(p, rows.clone(), &mut acc)?;
+                            acc.fold(p, rows.clone(), &this.interner)?;
                         }
                         Ok(acc)
                     })
                     .try_reduce(PodPartial::default, |mut a, b| {
-                        a.absorb(b, &this.strings);
+                        a.absorb(b, &this.interner.strings);
                         Ok(a)
                     })
             })?,
             None => {
                 let mut acc = PodPartial::default();
                 for (p, rows) in items {
-                    this.fold(p, rows, &mut acc)?;
+                    acc.fold(p, rows, &this.interner)?;
                 }
                 acc
             }
@@ -544,21 +565,20 @@ impl Aggregator {
     /// Folds prepared storage batches (on the pool, if any) and merges the result.
     fn fold_storage(&mut self, prepared: &[PreparedStorage]) -> Result<()> {
         let t = Instant::now();
-        let this = &*self;
         let partial = match &self.protocol.pool {
             Some(pool) => pool.install(|| {
-                prepared
-                    .par_iter()
-                    .map(|p| this.partial_storage(p))
-                    .try_reduce(StoragePartial::default, |mut a, b| {
+                prepared.par_iter().map(StoragePartial::of).try_reduce(
+                    StoragePartial::default,
+                    |mut a, b| {
                         a.absorb(b);
                         Ok(a)
-                    })
+                    },
+                )
             })?,
             None => {
                 let mut acc = StoragePartial::default();
                 for p in prepared {
-                    acc.absorb(this.partial_storage(p)?);
+                    acc.absorb(StoragePartial::of(p)?);
                 }
                 acc
             }

@@ -3,9 +3,11 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use hashbrown::HashMap;
 use ocpagg_labels::EnabledKeys;
 
 use crate::like::LikePattern;
+use crate::strings::{StringId, Strings};
 
 /// The run's identity, copied into every row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,5 +93,18 @@ impl SideInputs {
             .filter(|c| c.pattern.matches(namespace))
             .map(|c| c.id)
             .max()
+    }
+
+    /// [`SideInputs::cost_category`] of the namespace `namespace` names in `strings`, matched
+    /// once per namespace and kept in `cache`.
+    pub(crate) fn cost_category_of(
+        &self,
+        cache: &mut HashMap<StringId, Option<i32>>,
+        strings: &Strings,
+        namespace: StringId,
+    ) -> Option<i32> {
+        *cache
+            .entry(namespace)
+            .or_insert_with(|| self.cost_category(strings.get(namespace).map(|s| s.as_ref())))
     }
 }

@@ -17,6 +17,10 @@
 //!   [`Aggregator::partial`] (pure, any thread) → [`Aggregator::merge`], and the storage trio
 //!   ([`Aggregator::prepare_storage`], [`Aggregator::partial_storage`],
 //!   [`Aggregator::merge_storage`]), then emit and finish as above.
+//! - Inside, the [`Aggregator`] owns one state per concern (pod groups and capacity, storage
+//!   claims, the label tables, the unallocated rows' inputs, node roles), each in its own
+//!   module with its own methods, and the interner they share; the aggregator module is the
+//!   only one that sees them all, and imports point only down.
 //! - Groups are keyed by dense integer ids (`day`, namespace, node, label set) and stored
 //!   densely (a `key → index` map and one `Vec` of states); strings are
 //!   interned once per dictionary value, label strings parsed once per distinct string
@@ -45,19 +49,24 @@
 #![warn(unreachable_pub)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-// Layers (imports point down, except that the concern modules add `impl Aggregator` blocks):
-// the calling sequence on top; one module per concern; shared leaves at the bottom.
+// Layers, top first (`tests/layering.rs` lists them and checks that imports point only
+// down): the bridge to the reader; the calling sequence; the concerns; what they share; the
+// leaves.
 pub mod aggregator;
-
+#[cfg(feature = "reader")]
+mod scan;
+// One module per concern. Pods sit below the concerns that take its days: storage claims
+// find their nodes through pod placements, unallocated rows and finished days are built from
+// Pod groups; label tables sit above node roles, which they feed.
 mod finished;
 mod labels;
 mod pods;
 mod roles;
-#[cfg(feature = "reader")]
-mod scan;
 mod storage;
 mod unallocated;
-
+// What every concern shares: the run's interned texts and label sets.
+mod interner;
+// Shared leaves.
 mod config;
 mod error;
 pub mod exact;

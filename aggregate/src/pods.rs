@@ -1,13 +1,14 @@
-//! The aggregator's state, and the Pod work: label tables, pod line items and node capacity
-//! in, Pod groups out.
+//! The Pod work: pod line items and node capacity in, Pod groups out.
 //!
-//! [`Aggregator::prepare`] (sequential, cheap) interns the distinct values of a batch's
+//! [`PreparedBatch::new`] (sequential, cheap) interns the distinct values of a batch's
 //! dictionary columns (namespaces, nodes, label strings) into dense ids; only dictionary
-//! values are touched, never rows. [`Aggregator::partial`] (`&self`, pure, any thread) folds
-//! one prepared batch into a [`PodPartial`] keyed by `(day, namespace id, node id, label-set
-//! id)`; [`Aggregator::merge`] adds it into the running state. All sums are exact
-//! ([`crate::exact`]), so the result is identical for any split and order. The calling
-//! sequence around these is in [`crate::aggregator`].
+//! values are touched, never rows. [`PodPartial::fold`] (pure, any thread) folds rows of a
+//! prepared batch into a [`PodPartial`] keyed by `(day, namespace id, node id, label-set
+//! id)`; [`PodPartial::absorb`] adds one partial into another, the running state included.
+//! All sums are exact ([`crate::exact`]), so the result is identical for any split and
+//! order. As days finish, [`PodPartial::take_capacity`], [`PodPartial::take_groups`] and
+//! [`PodPartial::take_placements`] take them out. The calling sequence around these is in
+//! [`crate::aggregator`] (`Aggregator::prepare`, `partial`, `merge`).
 
 use std::ops::Range;
 
@@ -16,11 +17,12 @@ use arrow::datatypes::Int32Type;
 use hashbrown::{HashMap, HashSet};
 use ocpagg_labels::LabelSetId;
 
-use crate::aggregator::Aggregator;
 use crate::error::{AggregateError, Result};
 use crate::exact::{ByteSecondsSum, Max, SecondsSum};
 use crate::groups::{rekey, DenseGroups};
 use crate::input::{column, day_of, f64s, opt, times, Ids, PodPass};
+use crate::interner::{Interner, Source};
+use crate::labels::LabelTables;
 use crate::roles::fold_data_roles;
 use crate::strings::{StringId, Strings};
 
@@ -59,7 +61,7 @@ impl CapacityAcc {
     }
 }
 
-/// A batch whose dictionary values have been interned; ready for [`Aggregator::partial`].
+/// A batch whose dictionary values have been interned; ready for [`PodPartial::fold`].
 #[derive(Debug)]
 pub struct PreparedBatch {
     pass: PodPass,
@@ -73,6 +75,52 @@ pub struct PreparedBatch {
 }
 
 impl PreparedBatch {
+    /// Interns a pod_usage batch's dictionary values (sequential, cheap).
+    pub(crate) fn new(batch: RecordBatch, pass: PodPass, interner: &mut Interner) -> Result<Self> {
+        let mut columns = batch.columns().to_vec();
+        let schema = batch.schema();
+        let mut remap = |name: &'static str, interner: &mut Interner| -> Result<Vec<StringId>> {
+            let i = schema
+                .index_of(name)
+                .map_err(|_| AggregateError::MissingColumn { column: name })?;
+            let (col, remap) = interner.intern_column(Source::Pods, name, &columns[i])?;
+            columns[i] = col;
+            Ok(remap)
+        };
+        let node = remap("node", interner)?;
+        let role = remap("node_role", interner)?;
+        let (namespace, pod, resource, labels) = if pass.usage() {
+            let namespace = remap("namespace", interner)?;
+            let pod = remap("pod", interner)?;
+            let resource = remap("resource_id", interner)?;
+            let i = schema
+                .index_of("pod_labels")
+                .map_err(|_| AggregateError::MissingColumn {
+                    column: "pod_labels",
+                })?;
+            let (col, labels) = interner.intern_labels(&columns[i], "pod_labels")?;
+            columns[i] = col;
+            (namespace, pod, resource, labels)
+        } else {
+            Default::default()
+        };
+        let batch =
+            RecordBatch::try_new(schema, columns).map_err(|source| AggregateError::Arrow {
+                what: "re-keying a pod batch",
+                source,
+            })?;
+        Ok(Self {
+            pass,
+            batch,
+            namespace,
+            node,
+            pod,
+            resource,
+            role,
+            labels,
+        })
+    }
+
     /// Rows in the batch.
     pub fn num_rows(&self) -> usize {
         self.batch.num_rows()
@@ -114,78 +162,24 @@ impl PodPartial {
         self.without_node += other.without_node;
         self.capacity_items += other.capacity_items;
     }
-}
 
-impl Aggregator {
-    /// Interns a pod_usage batch's dictionary values (sequential, cheap).
-    pub fn prepare(&mut self, batch: RecordBatch, pass: PodPass) -> Result<PreparedBatch> {
-        let mut columns = batch.columns().to_vec();
-        let schema = batch.schema();
-        let mut remap = |name: &'static str, this: &mut Self| -> Result<Vec<StringId>> {
-            let i = schema
-                .index_of(name)
-                .map_err(|_| AggregateError::MissingColumn { column: name })?;
-            let (col, remap) = this.intern_column(0, name, &columns[i])?;
-            columns[i] = col;
-            Ok(remap)
-        };
-        let node = remap("node", self)?;
-        let role = remap("node_role", self)?;
-        let (namespace, pod, resource, labels) = if pass.usage() {
-            let namespace = remap("namespace", self)?;
-            let pod = remap("pod", self)?;
-            let resource = remap("resource_id", self)?;
-            let i = schema
-                .index_of("pod_labels")
-                .map_err(|_| AggregateError::MissingColumn {
-                    column: "pod_labels",
-                })?;
-            let (col, labels) = self.intern_labels(&columns[i], "pod_labels")?;
-            columns[i] = col;
-            (namespace, pod, resource, labels)
-        } else {
-            Default::default()
-        };
-        let batch =
-            RecordBatch::try_new(schema, columns).map_err(|source| AggregateError::Arrow {
-                what: "re-keying a pod batch",
-                source,
-            })?;
-        Ok(PreparedBatch {
-            pass,
-            batch,
-            namespace,
-            node,
-            pod,
-            resource,
-            role,
-            labels,
-        })
-    }
-
-    /// Folds one prepared batch into a partial aggregate. Pure: safe to run for many batches
-    /// at once on a thread pool.
-    pub fn partial(&self, prepared: &PreparedBatch) -> Result<PodPartial> {
-        let mut out = PodPartial::default();
-        self.fold(prepared, 0..prepared.num_rows(), &mut out)?;
-        Ok(out)
-    }
-
-    /// Folds rows `rows` of one prepared batch into `out` (so that one large batch can be
-    /// folded by several workers).
+    /// Folds rows `rows` of one prepared batch into this partial (so that one large batch
+    /// can be folded by several workers). Pure: many partials can be folded at once, on a
+    /// thread pool, with the interner the batches were prepared with.
     pub(crate) fn fold(
-        &self,
+        &mut self,
         p: &PreparedBatch,
         rows: Range<usize>,
-        out: &mut PodPartial,
+        interner: &Interner,
     ) -> Result<()> {
+        let (out, strings) = (self, &interner.strings);
         let b = &p.batch;
         let ts = times(b)?;
         let nodes = Ids::new(column(b, "node")?, &p.node);
         let roles = column(b, "node_role")?;
         if roles.null_count() < roles.len() {
             let roles = Ids::new(roles, &p.role);
-            fold_data_roles(&mut out.roles, &nodes, &roles, rows.clone(), &self.strings);
+            fold_data_roles(&mut out.roles, &nodes, &roles, rows.clone(), strings);
         }
         if p.pass.capacity() {
             let cpu = f64s(b, "node_capacity_cpu_core_seconds")?;
@@ -238,7 +232,7 @@ impl Aggregator {
             let (namespace, node, resource) = (namespaces.get(i), nodes.get(i), resources.get(i));
             out.placements
                 .insert((day, namespace, pods.get(i), node, resource));
-            if node.is_null() || node == self.empty {
+            if node.is_null() || node == interner.empty {
                 out.without_node += 1;
                 continue;
             }
@@ -265,8 +259,8 @@ impl Aggregator {
             acc.memory_bytes.add(opt(bytes, i));
             if !resource.is_null() {
                 match acc.resource {
-                    Some(current)
-                        if current == resource || !self.strings.greater(resource, current) => {}
+                    Some(current) if current == resource || !strings.greater(resource, current) => {
+                    }
                     _ => acc.resource = Some(resource),
                 }
             }
@@ -275,18 +269,12 @@ impl Aggregator {
         Ok(())
     }
 
-    /// Adds a partial aggregate into the running state.
-    pub fn merge(&mut self, partial: PodPartial) {
-        self.state.absorb(partial, &self.strings);
-    }
-
     /// Node capacity per (day, node) of the days up to `last_day` (the hourly maxima summed
     /// over the day's intervals), and cluster capacity per day: the sum over all nodes, ''
     /// and null included. Those days' hourly entries are removed.
     pub(crate) fn take_capacity(&mut self, last_day: i32) -> DayCapacity {
         let mut out = DayCapacity::default();
         for ((ts, node), acc) in self
-            .state
             .capacity
             .extract_if(|&(ts, _), _| day_of(ts) <= last_day)
         {
@@ -303,21 +291,22 @@ impl Aggregator {
     }
 
     /// The Pod groups of the days up to `last_day`, with pod labels merged with the node's
-    /// and namespace's labels of the day. Different pod label sets can merge into the same
-    /// map, so groups are re-keyed.
-    pub(crate) fn take_pod_groups(&mut self, last_day: i32) -> Vec<(GroupKey, PodAcc)> {
-        let mut groups = self.state.groups.take_where(|key| key.0 <= last_day);
-        let (node_labels, namespace_labels) = (&self.node_labels, &self.namespace_labels);
-        let (labels, merged, strings) = (&self.labels, &mut self.merged, &self.strings);
+    /// and namespace's labels of the day (`tables`). Different pod label sets can merge into
+    /// the same map, so groups are re-keyed.
+    pub(crate) fn take_groups(
+        &mut self,
+        last_day: i32,
+        tables: &LabelTables,
+        interner: &mut Interner,
+    ) -> Vec<(GroupKey, PodAcc)> {
+        let mut groups = self.groups.take_where(|key| key.0 <= last_day);
+        let (labels, merged, strings) = (&interner.labels, &mut interner.merged, &interner.strings);
         rekey(
             &mut groups,
             |(day, namespace, node, pod_labels)| {
-                let of = |map: &HashMap<(i32, StringId), LabelSetId>, id| {
-                    map.get(&(day, id)).copied().unwrap_or_default()
-                };
                 let sets = [
-                    of(node_labels, node),
-                    of(namespace_labels, namespace),
+                    tables.node(day, node),
+                    tables.namespace(day, namespace),
                     pod_labels,
                 ];
                 (day, namespace, node, merged.merge(labels, &sets))
@@ -325,6 +314,16 @@ impl Aggregator {
             |into, from| merge_acc(into, from, strings),
         );
         groups
+    }
+
+    /// The placements of the days up to `last_day`.
+    pub(crate) fn take_placements(&mut self, last_day: i32) -> HashSet<Placement> {
+        self.placements.extract_if(|p| p.0 <= last_day).collect()
+    }
+
+    /// The short-lived ids (pods) the placements of unfinished days refer to.
+    pub(crate) fn short_lived_ids(&self) -> impl Iterator<Item = StringId> + '_ {
+        self.placements.iter().map(|p| p.2)
     }
 }
 

@@ -1,12 +1,12 @@
 //! Storage rows (SPEC.md "Storage rows"): storage_usage line items summed per claim and day,
 //! then placed on the nodes their pod ran on that day.
 //!
-//! Like pods, storage batches go through [`Aggregator::prepare_storage`] (intern dictionary
-//! values, sequential) → [`Aggregator::partial_storage`] (fold, pure, any thread) →
-//! [`Aggregator::merge_storage`]. Groups are keyed by dense ids: (day, namespace, pod, claim,
-//! volume, storage class, CSI handle, filtered PV labels, filtered PVC labels). Only at
-//! [`Aggregator::finish`] are claims joined with the pods' placements, which by then are
-//! complete whatever order the tables were read in:
+//! Like pods, storage batches go through [`PreparedStorage::new`] (intern dictionary values,
+//! sequential) → [`StoragePartial::of`] (fold, pure, any thread) → [`StoragePartial::absorb`].
+//! Groups are keyed by dense ids: (day, namespace, pod, claim, volume, storage class, CSI
+//! handle, filtered PV labels, filtered PVC labels). Only when a day is finished
+//! ([`StoragePartial::take_rows`]) are its claims joined with the pods' placements, which by
+//! then are complete whatever order the tables were read in:
 //!
 //! 1. each claim group looks up the (node, resource_id) pairs of its (day, namespace, pod);
 //! 2. node_count(day, pv) is the number of distinct non-null nodes over all pairs of the
@@ -22,10 +22,12 @@ use arrow::datatypes::Int32Type;
 use hashbrown::{HashMap, HashSet};
 use ocpagg_labels::LabelSetId;
 
-use crate::aggregator::Aggregator;
+use crate::config::SideInputs;
 use crate::error::{AggregateError, Result};
 use crate::exact::{ByteSecondsSum, Max};
 use crate::input::{column, day_of, f64s, opt, times};
+use crate::interner::{Interner, Source};
+use crate::labels::LabelTables;
 use crate::output::{DataSource, StorageMeasures, SummaryRow};
 use crate::pods::Placement;
 use crate::strings::{row_ids, StringId};
@@ -48,7 +50,7 @@ const STORAGECLASS: usize = 4;
 const CSI: usize = 5;
 
 /// A storage_usage batch whose dictionary values have been interned; ready for
-/// [`Aggregator::partial_storage`].
+/// [`StoragePartial::of`].
 #[derive(Debug)]
 pub struct PreparedStorage {
     batch: RecordBatch,
@@ -56,13 +58,6 @@ pub struct PreparedStorage {
     text: [Vec<StringId>; 6],
     pv_labels: Vec<LabelSetId>,
     pvc_labels: Vec<LabelSetId>,
-}
-
-impl PreparedStorage {
-    /// Rows in the batch.
-    pub fn num_rows(&self) -> usize {
-        self.batch.num_rows()
-    }
 }
 
 /// A claim on a day, before placement on nodes.
@@ -102,25 +97,6 @@ pub struct StoragePartial {
     pub(crate) items: u64,
 }
 
-impl StoragePartial {
-    /// The short-lived ids (pod, claim, volume, CSI handle) the open claims refer to.
-    pub(crate) fn short_lived_ids(&self) -> impl Iterator<Item = StringId> + '_ {
-        self.groups
-            .keys()
-            .flat_map(|k| [POD, PVC, PV, CSI].map(|i| k.text[i]))
-    }
-
-    pub(crate) fn absorb(&mut self, mut other: StoragePartial) {
-        if self.groups.len() < other.groups.len() {
-            std::mem::swap(self, &mut other);
-        }
-        for (key, acc) in other.groups {
-            self.groups.entry(key).or_default().merge(&acc);
-        }
-        self.items += other.items;
-    }
-}
-
 /// Days in the month of a day (days since 1970-01-01), for every `i32` (the civil calendar
 /// computed directly, H. Hinnant's `civil_from_days`, so no date can be out of range).
 fn days_in_month(day: i32) -> u32 {
@@ -141,10 +117,10 @@ fn days_in_month(day: i32) -> u32 {
     }
 }
 
-impl Aggregator {
+impl PreparedStorage {
     /// Interns a storage_usage batch's ([`crate::STORAGE_USAGE_COLUMNS`]) dictionary values and
     /// label strings (sequential, cheap: dictionary values only).
-    pub fn prepare_storage(&mut self, batch: RecordBatch) -> Result<PreparedStorage> {
+    pub(crate) fn new(batch: RecordBatch, interner: &mut Interner) -> Result<Self> {
         let schema = batch.schema();
         let mut columns = batch.columns().to_vec();
         let index = |name: &'static str| {
@@ -155,24 +131,24 @@ impl Aggregator {
         let mut text: [Vec<StringId>; 6] = Default::default();
         for (slot, name) in text.iter_mut().zip(TEXT_COLUMNS) {
             let i = index(name)?;
-            let (col, remap) = self.intern_column(1, name, &columns[i])?;
+            let (col, remap) = interner.intern_column(Source::Storage, name, &columns[i])?;
             columns[i] = col;
             *slot = remap;
         }
-        let mut labels = |name: &'static str, this: &mut Self| -> Result<Vec<LabelSetId>> {
+        let mut labels = |name: &'static str, interner: &mut Interner| -> Result<Vec<LabelSetId>> {
             let i = index(name)?;
-            let (col, remap) = this.intern_labels(&columns[i], name)?;
+            let (col, remap) = interner.intern_labels(&columns[i], name)?;
             columns[i] = col;
             Ok(remap)
         };
-        let pv_labels = labels("persistentvolume_labels", self)?;
-        let pvc_labels = labels("persistentvolumeclaim_labels", self)?;
+        let pv_labels = labels("persistentvolume_labels", interner)?;
+        let pvc_labels = labels("persistentvolumeclaim_labels", interner)?;
         let batch =
             RecordBatch::try_new(schema, columns).map_err(|source| AggregateError::Arrow {
                 what: "re-keying a storage batch",
                 source,
             })?;
-        Ok(PreparedStorage {
+        Ok(Self {
             batch,
             text,
             pv_labels,
@@ -180,9 +156,33 @@ impl Aggregator {
         })
     }
 
-    /// Folds one prepared storage batch into a partial aggregate. Pure: safe to run for many
+    /// Rows in the batch.
+    pub fn num_rows(&self) -> usize {
+        self.batch.num_rows()
+    }
+}
+
+impl StoragePartial {
+    /// The short-lived ids (pod, claim, volume, CSI handle) the open claims refer to.
+    pub(crate) fn short_lived_ids(&self) -> impl Iterator<Item = StringId> + '_ {
+        self.groups
+            .keys()
+            .flat_map(|k| [POD, PVC, PV, CSI].map(|i| k.text[i]))
+    }
+
+    pub(crate) fn absorb(&mut self, mut other: StoragePartial) {
+        if self.groups.len() < other.groups.len() {
+            std::mem::swap(self, &mut other);
+        }
+        for (key, acc) in other.groups {
+            self.groups.entry(key).or_default().merge(&acc);
+        }
+        self.items += other.items;
+    }
+
+    /// The partial aggregate of one prepared storage batch. Pure: safe to run for many
     /// batches at once on a thread pool.
-    pub fn partial_storage(&self, p: &PreparedStorage) -> Result<StoragePartial> {
+    pub(crate) fn of(p: &PreparedStorage) -> Result<Self> {
         let b = &p.batch;
         let ts = times(b)?;
         let mut text: [Vec<StringId>; 6] = Default::default();
@@ -223,21 +223,19 @@ impl Aggregator {
         Ok(out)
     }
 
-    /// Adds a partial storage aggregate into the running state.
-    pub fn merge_storage(&mut self, partial: StoragePartial) {
-        self.storage.absorb(partial);
-    }
-
-    /// Places the claims of the days up to `last_day` on their pods' nodes (`placements`: those
-    /// days' pod placements) and appends their Storage rows.
-    pub(crate) fn storage_rows(
+    /// Places the claims of the days up to `last_day` on their pods' nodes
+    /// (`placements_of_days`: those days' pod placements) and appends their Storage rows, with
+    /// the days' node and namespace labels (`tables`) merged into their volume labels.
+    pub(crate) fn take_rows(
         &mut self,
         last_day: i32,
         placements_of_days: &HashSet<Placement>,
+        tables: &LabelTables,
+        interner: &mut Interner,
+        side: &SideInputs,
         rows: &mut Vec<SummaryRow>,
     ) {
         let claims: HashMap<ClaimKey, ClaimAcc> = self
-            .storage
             .groups
             .extract_if(|key, _| key.day <= last_day)
             .collect();
@@ -285,20 +283,16 @@ impl Aggregator {
                 .get(&(key.day, t[NAMESPACE], t[POD]))
                 .filter(|p| !p.is_empty())
                 .map_or(UNPLACED, Vec::as_slice);
-            let ns_labels = self
-                .namespace_labels
-                .get(&(key.day, t[NAMESPACE]))
-                .copied()
-                .unwrap_or_default();
+            let ns_labels = tables.namespace(key.day, t[NAMESPACE]);
             for &(node, resource) in pairs {
-                let node_labels = self
-                    .node_labels
-                    .get(&(key.day, node))
-                    .copied()
-                    .unwrap_or_default();
-                let labels = self.merged.merge(
-                    &self.labels,
-                    &[node_labels, ns_labels, key.pv_labels, key.pvc_labels],
+                let labels = interner.merged.merge(
+                    &interner.labels,
+                    &[
+                        tables.node(key.day, node),
+                        ns_labels,
+                        key.pv_labels,
+                        key.pvc_labels,
+                    ],
                 );
                 let row_key = (
                     key.day,
@@ -320,15 +314,16 @@ impl Aggregator {
         rows.reserve_exact(groups.len());
         for ((day, ids, labels), acc) in groups {
             let [namespace, node, resource, pvc, pv, storageclass, csi] = ids;
-            let text = |id: StringId| self.strings.get(id).cloned();
-            let short_lived = |id: StringId| self.short_lived.get(id).cloned();
-            let cost_category_id = self.cost_category_of(&mut categories, namespace);
+            let text = |id: StringId| interner.strings.get(id).cloned();
+            let short_lived = |id: StringId| interner.short_lived.get(id).cloned();
+            let cost_category_id =
+                side.cost_category_of(&mut categories, &interner.strings, namespace);
             let divisor = f64::from(node_count.get(&(day, pv)).copied().unwrap_or(1));
             let month_seconds = 86_400.0 * f64::from(days_in_month(day));
             let months = |s: ByteSecondsSum, divisor: f64| {
                 s.value().map(|v| v / divisor / month_seconds * GIB)
             };
-            let labels = Arc::clone(self.merged.json(labels));
+            let labels = Arc::clone(interner.merged.json(labels));
             rows.push(SummaryRow {
                 data_source: DataSource::Storage,
                 day,
@@ -356,7 +351,6 @@ impl Aggregator {
         }
     }
 }
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -364,6 +358,7 @@ mod tests {
     use chrono::{Datelike, NaiveDate};
 
     use super::*;
+    use crate::aggregator::Aggregator;
     use crate::input::{PodPass, Table, POD_USAGE_COLUMNS, STORAGE_USAGE_COLUMNS};
     use crate::testing::{aggregator, canonical, nums, text, times};
 
@@ -523,18 +518,22 @@ mod tests {
             .push(Table::Pods(PodPass::Both), day1.clone())
             .unwrap();
         whole.flush().unwrap();
-        let parsed_once = whole.labels.strings_parsed();
+        let parsed_once = whole.interner.labels.strings_parsed();
         let mut whole = whole.finish().unwrap().rows;
 
         let mut split = pooled();
-        split.raw_labels_kept = 0;
+        split.interner.raw_labels_kept = 0;
         split.push(Table::Pods(PodPass::Both), day0).unwrap();
         let mut rows = finish_days(&mut split, 0);
-        assert_eq!(split.labels.raw_cached(), 0, "forgotten after day 0");
+        assert_eq!(
+            split.interner.labels.raw_cached(),
+            0,
+            "forgotten after day 0"
+        );
         split.push(Table::Pods(PodPass::Both), day1).unwrap();
         split.flush().unwrap();
         assert_eq!(
-            split.labels.strings_parsed(),
+            split.interner.labels.strings_parsed(),
             2 * parsed_once,
             "parsed again"
         );
@@ -609,10 +608,17 @@ mod tests {
         let named = |c: &str, v: &str| (Some(c.to_owned()), Some(v.to_owned()));
         assert_eq!(names(&day0), [named("c0", "v0")]);
         for gone in ["c0", "v0"] {
-            assert_eq!(agg.short_lived.lookup(gone), None, "{gone} is forgotten");
+            assert_eq!(
+                agg.interner.short_lived.lookup(gone),
+                None,
+                "{gone} is forgotten"
+            );
         }
         for kept in ["c1", "v1", "b"] {
-            assert!(agg.short_lived.lookup(kept).is_some(), "{kept} is kept");
+            assert!(
+                agg.interner.short_lived.lookup(kept).is_some(),
+                "{kept} is kept"
+            );
         }
         let rest = agg.finish().unwrap().rows;
         assert_eq!(names(&rest), [named("c1", "v1")]);

@@ -1,5 +1,6 @@
 //! Interning of namespace, node, pod and resource strings into dense ids.
 
+use std::hash::Hash;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, StringArray};
@@ -163,17 +164,18 @@ pub(crate) fn text_dictionary(column: &ArrayRef) -> Result<ArrayRef> {
     }
 }
 
-/// The last dictionary seen per column, with what its values were interned to.
+/// The last dictionary seen per column (`K` names the column), with what its values were
+/// interned to.
 ///
 /// The Parquet reader hands every batch of a column chunk the same dictionary values, so
 /// consecutive batches of a file are interned once: a hit is a pointer comparison. The
 /// cached values are kept alive, so their buffers cannot be reused by a different array.
 #[derive(Debug)]
-pub(crate) struct DictionaryCache<T> {
-    last: HashMap<(u8, &'static str), (ArrayRef, Vec<T>)>,
+pub(crate) struct DictionaryCache<K, T> {
+    last: HashMap<K, (ArrayRef, Vec<T>)>,
 }
 
-impl<T> Default for DictionaryCache<T> {
+impl<K, T> Default for DictionaryCache<K, T> {
     fn default() -> Self {
         Self {
             last: HashMap::new(),
@@ -181,11 +183,11 @@ impl<T> Default for DictionaryCache<T> {
     }
 }
 
-impl<T: Clone> DictionaryCache<T> {
+impl<K: Hash + Eq, T: Clone> DictionaryCache<K, T> {
     /// The cached ids of `values` under `key`, or `intern(values)` (then cached).
     pub(crate) fn get_or<E>(
         &mut self,
-        key: (u8, &'static str),
+        key: K,
         values: &ArrayRef,
         intern: impl FnOnce(&ArrayRef) -> Result<Vec<T>, E>,
     ) -> Result<Vec<T>, E> {
@@ -200,8 +202,8 @@ impl<T: Clone> DictionaryCache<T> {
     }
 
     /// The ids cached under `key`, if any.
-    pub(crate) fn cached(&self, key: (u8, &'static str)) -> &[T] {
-        self.last.get(&key).map_or(&[], |(_, ids)| ids.as_slice())
+    pub(crate) fn cached(&self, key: &K) -> &[T] {
+        self.last.get(key).map_or(&[], |(_, ids)| ids.as_slice())
     }
 }
 

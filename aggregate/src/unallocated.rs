@@ -10,12 +10,12 @@ use std::sync::Arc;
 
 use hashbrown::HashMap;
 
-use crate::aggregator::Aggregator;
+use crate::config::SideInputs;
 use crate::exact::{ByteSecondsSum, ExactSum, SecondsSum};
 use crate::output::{Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow};
 use crate::pods::{merge_acc, DayCapacity, GroupKey, PodAcc};
-use crate::roles::node_role;
-use crate::strings::StringId;
+use crate::roles::{node_role, NodeRoles};
+use crate::strings::{StringId, Strings};
 use crate::units::{gib_hours, hours, GIB};
 
 /// Namespace of the unallocated row of a `master` or `infra` node.
@@ -49,28 +49,35 @@ pub(crate) struct NodeDay {
     cluster_mem: ByteSecondsSum,
 }
 
-impl Aggregator {
+/// What the unallocated rows need of the days already finished.
+#[derive(Debug, Default)]
+pub(crate) struct Unallocated {
+    pending: Vec<NodeDay>,
+}
+
+impl Unallocated {
     /// Keeps, per (day, node) with Pod rows in `groups`, what its unallocated row needs.
-    pub(crate) fn note_unallocated(
+    pub(crate) fn note(
         &mut self,
         groups: &[(GroupKey, PodAcc)],
         capacity: &DayCapacity,
+        strings: &Strings,
     ) {
         let excluded: Vec<StringId> = NOT_ALLOCATED
             .iter()
-            .filter_map(|n| self.strings.lookup(n))
+            .filter_map(|n| strings.lookup(n))
             .collect();
         let mut nodes: HashMap<(i32, StringId), PodAcc> = HashMap::new();
         for &((day, namespace, node, _), ref acc) in groups {
             if !excluded.contains(&namespace) {
-                merge_acc(nodes.entry((day, node)).or_default(), acc, &self.strings);
+                merge_acc(nodes.entry((day, node)).or_default(), acc, strings);
             }
         }
-        self.unallocated.reserve(nodes.len());
+        self.pending.reserve(nodes.len());
         for ((day, node), used) in nodes {
             let (node_cpu, node_mem) = capacity.node(day, node);
             let (cluster_cpu, cluster_mem) = capacity.cluster(day);
-            self.unallocated.push(NodeDay {
+            self.pending.push(NodeDay {
                 day,
                 node,
                 used,
@@ -83,33 +90,37 @@ impl Aggregator {
     }
 
     /// Appends one unallocated row per (day, node) that had Pod rows, once every day is
-    /// finished (roles depend on the whole range).
-    pub(crate) fn unallocated_rows(&mut self, rows: &mut Vec<SummaryRow>) {
-        let pending = std::mem::take(&mut self.unallocated);
+    /// finished (roles depend on the whole range): the node's role comes from the data's
+    /// `node_role` column (`from_data`, greatest per node), `side`, or is derived from
+    /// `roles`.
+    pub(crate) fn rows(
+        self,
+        from_data: &HashMap<StringId, StringId>,
+        roles: &NodeRoles,
+        strings: &Strings,
+        side: &SideInputs,
+        rows: &mut Vec<SummaryRow>,
+    ) {
+        let pending = self.pending;
         if pending.is_empty() {
             return;
         }
-        let derived = self.node_roles.derived();
+        let derived = roles.derived();
         let platform: Arc<str> = PLATFORM_UNALLOCATED.into();
         let worker: Arc<str> = WORKER_UNALLOCATED.into();
         let categories = [
-            self.side.cost_category(Some(PLATFORM_UNALLOCATED)),
-            self.side.cost_category(Some(WORKER_UNALLOCATED)),
+            side.cost_category(Some(PLATFORM_UNALLOCATED)),
+            side.cost_category(Some(WORKER_UNALLOCATED)),
         ];
         let empty_labels: Arc<str> = "{}".into();
         rows.reserve(pending.len());
         for p in pending {
-            let (namespace, cost_category_id) = match node_role(
-                p.node,
-                &self.state.roles,
-                &self.strings,
-                &self.side,
-                &derived,
-            ) {
-                Some("master" | "infra") => (Some(Arc::clone(&platform)), categories[0]),
-                Some("worker") => (Some(Arc::clone(&worker)), categories[1]),
-                _ => (None, None),
-            };
+            let (namespace, cost_category_id) =
+                match node_role(p.node, from_data, strings, side, &derived) {
+                    Some("master" | "infra") => (Some(Arc::clone(&platform)), categories[0]),
+                    Some("worker") => (Some(Arc::clone(&worker)), categories[1]),
+                    _ => (None, None),
+                };
             let used = p.used;
             let cpu = |used| remaining(p.node_cpu, used).and_then(hours);
             let mem = |used| remaining(p.node_mem, used).and_then(gib_hours);
@@ -117,8 +128,8 @@ impl Aggregator {
                 data_source: DataSource::Pod,
                 day: p.day,
                 namespace,
-                node: self.strings.get(p.node).cloned(),
-                resource_id: used.resource.and_then(|r| self.strings.get(r).cloned()),
+                node: strings.get(p.node).cloned(),
+                resource_id: used.resource.and_then(|r| strings.get(r).cloned()),
                 pod_labels: None,
                 volume_labels: None,
                 all_labels: Some(Arc::clone(&empty_labels)),

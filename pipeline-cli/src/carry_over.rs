@@ -1,21 +1,30 @@
 //! The sinks of an incremental run: [`DayFilter`] keeps only the affected days' rows (files
 //! read for an affected day may hold other days too), and [`CarryOver`] adds a file output's
-//! untouched days from the previous output, in the output's order.
+//! untouched days from the previous output, in the output's order. [`LayoutSink`] lays every
+//! Parquet output out for that: one or more whole row groups per (section, day).
 //!
 //! A file output holds the Pod and Storage rows day by day, then every unallocated row
 //! sorted by day first (README "Row order"). Both the new rows and the previous output's are
 //! in (section, day) order, section 0 for Pod and Storage rows and 1 for unallocated rows
 //! (data source `Pod` with null `pod_labels`), and their days do not meet, so the carried
-//! rows are merged in by that key.
+//! rows are merged in by that key. When the previous output's state records its layout
+//! ([`RowRun`]s that match its row groups), its untouched days' row groups are copied as
+//! they are, column chunks spliced without decoding; otherwise its rows are decoded,
+//! filtered and written again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::fs::File;
+use std::ops::Range;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::datatypes::{Date32Type, SchemaRef};
-use ocpagg_writer::{SummarySink, WriteError, WriteReport};
+use ocpagg_writer::{FileSink, SummarySink, WriteError, WriteReport};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+
+use crate::incremental::RowRun;
 
 type Result<T> = std::result::Result<T, WriteError>;
 
@@ -93,52 +102,154 @@ fn keys(batch: &RecordBatch) -> Result<Vec<Key>> {
 /// (section, day): the order of a file output's rows, see the module doc.
 type Key = (u8, i32);
 
+/// The runs of equal keys in `keys`: (rows, key).
+fn runs(keys: &[Key]) -> impl Iterator<Item = (Range<usize>, Key)> + '_ {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        let key = *keys.get(start)?;
+        let end = keys[start..]
+            .iter()
+            .position(|k| *k != key)
+            .map_or(keys.len(), |n| start + n);
+        let run = start..end;
+        start = end;
+        Some((run, key))
+    })
+}
+
+/// A Parquet output laid out in row groups of one (section, day): a row group ends wherever
+/// the key changes. The layout, as [`RowRun`]s, is put in `layout` when the output is
+/// finished, for the state the footer keeps.
+pub struct LayoutSink {
+    inner: FileSink,
+    runs: Vec<RowRun>,
+    layout: Arc<Mutex<Vec<RowRun>>>,
+}
+
+impl LayoutSink {
+    /// Lays out the rows written to `inner`.
+    pub fn new(inner: FileSink, layout: Arc<Mutex<Vec<RowRun>>>) -> Self {
+        LayoutSink {
+            inner,
+            runs: Vec::new(),
+            layout,
+        }
+    }
+
+    /// Notes `rows` rows of `key` about to be written, ending the row group on a new key.
+    fn note(&mut self, (section, day): Key, rows: u64) -> Result<()> {
+        match self.runs.last_mut() {
+            Some(last) if (last.section, last.day) == (section, day) => last.rows += rows,
+            _ => {
+                self.inner.end_row_group()?;
+                self.runs.push(RowRun { section, day, rows });
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `batch` (rows carried over from the previous output if `carried`).
+    fn write_rows(&mut self, batch: &RecordBatch, carried: bool) -> Result<()> {
+        let keys = keys(batch)?;
+        for (rows, key) in runs(&keys) {
+            self.note(key, rows.len() as u64)?;
+            let part = batch.slice(rows.start, rows.len());
+            if carried {
+                self.inner.write_carried(&part)?;
+            } else {
+                self.inner.write(&part)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies row groups `groups` of `source`, `rows` rows of `key`, without decoding them;
+    /// `false` if they cannot be copied (another Parquet schema).
+    fn copy(
+        &mut self,
+        source: &File,
+        metadata: &ParquetMetaData,
+        groups: Range<usize>,
+        (section, day): Key,
+        rows: u64,
+    ) -> Result<bool> {
+        if !self.inner.copy_row_groups(source, metadata, groups)? {
+            return Ok(false);
+        }
+        // The copy closed the row group before it, and the next rows start another.
+        self.runs.push(RowRun { section, day, rows });
+        Ok(true)
+    }
+}
+
+impl SummarySink for LayoutSink {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.write_rows(batch, false)
+    }
+
+    fn finish(self: Box<Self>) -> Result<WriteReport> {
+        *self.layout.lock().expect("no poisoned lock") = self.runs;
+        Box::new(self.inner).finish()
+    }
+}
+
+/// The previous output's row groups of one run of its layout.
+struct Unit {
+    groups: Range<usize>,
+    key: Key,
+    rows: u64,
+}
+
+/// The previous output's row groups by run of its `layout`, or `None` when the layout does
+/// not describe them (no layout, other row counts, a row group across two runs).
+fn units(metadata: &ParquetMetaData, layout: &[RowRun]) -> Option<VecDeque<Unit>> {
+    let groups = metadata.row_groups();
+    let mut units = VecDeque::new();
+    let mut next = 0;
+    for run in layout {
+        let start = next;
+        let mut rows = 0u64;
+        while rows < run.rows {
+            rows += u64::try_from(groups.get(next)?.num_rows()).ok()?;
+            next += 1;
+        }
+        if rows != run.rows || run.rows == 0 {
+            return None;
+        }
+        units.push_back(Unit {
+            groups: start..next,
+            key: (run.section, run.day),
+            rows,
+        });
+    }
+    (next == groups.len()).then_some(units)
+}
+
 /// An old batch being carried: its rows, their keys, the next row.
 type Pending = (RecordBatch, Vec<Key>, usize);
 
-/// Writes the previous output's rows of the untouched days around the new rows.
-pub struct CarryOver {
-    inner: Box<dyn SummarySink>,
-    schema: SchemaRef,
-    affected: BTreeSet<i32>,
-    old: Option<ParquetRecordBatchReader>,
-    /// The current old batch (affected days removed), its keys and the next row.
-    pending: Option<Pending>,
-    carried: u64,
+/// The previous output, as it is carried over.
+enum Old {
+    /// Row groups by run of its layout, copied whole.
+    Units {
+        file: File,
+        metadata: ParquetMetaData,
+        units: VecDeque<Unit>,
+    },
+    /// Rows decoded a batch at a time, affected days filtered out.
+    Rows(OldRows),
 }
 
-impl CarryOver {
-    /// Carries the rows of days not in `affected` over from the Parquet file `previous`.
-    pub fn open(
-        inner: Box<dyn SummarySink>,
-        schema: SchemaRef,
-        previous: &Path,
-        affected: BTreeSet<i32>,
-    ) -> Result<Self> {
-        let shown = previous.display().to_string();
-        let io = |e: std::io::Error| WriteError::Io {
-            path: shown.clone(),
-            source: Box::new(e),
-        };
-        let file = File::open(previous).map_err(io)?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|b| b.with_batch_size(8192).build())
-            .map_err(|e| WriteError::Io {
-                path: shown.clone(),
-                source: Box::new(e),
-            })?;
-        Ok(CarryOver {
-            inner,
-            schema,
-            affected,
-            old: Some(reader),
-            pending: None,
-            carried: 0,
-        })
-    }
+/// The previous output's rows, decoded.
+struct OldRows {
+    reader: Option<ParquetRecordBatchReader>,
+    /// The current batch (affected days removed), its keys and the next row.
+    pending: Option<Pending>,
+}
 
+impl OldRows {
     /// The next old batch with rows left, affected days removed.
-    fn fill(&mut self) -> Result<bool> {
+    fn fill(&mut self, schema: &SchemaRef, affected: &BTreeSet<i32>) -> Result<bool> {
         loop {
             if let Some((batch, _, at)) = &self.pending {
                 if *at < batch.num_rows() {
@@ -146,22 +257,18 @@ impl CarryOver {
                 }
                 self.pending = None;
             }
-            let Some(reader) = self.old.as_mut() else {
+            let Some(reader) = self.reader.as_mut() else {
                 return Ok(false);
             };
             let Some(batch) = reader.next() else {
-                self.old = None;
+                self.reader = None;
                 return Ok(false);
             };
-            let batch = batch.map_err(|e| arrow_error("reading the previous output", e))?;
-            // The previous output was written with the same schema; its fields' metadata
-            // may read back differently, so the columns are put under ours.
-            let batch = RecordBatch::try_new(self.schema.clone(), batch.columns().to_vec())
-                .map_err(|e| arrow_error("the previous output's columns", e))?;
+            let batch = under(schema, batch)?;
             let days = days_of(&batch)?;
             let keep: BooleanArray = days
                 .iter()
-                .map(|d| Some(d.is_some_and(|d| !self.affected.contains(&d))))
+                .map(|d| Some(d.is_some_and(|d| !affected.contains(&d))))
                 .collect();
             let batch = arrow::compute::filter_record_batch(&batch, &keep)
                 .map_err(|e| arrow_error("filtering the previous output", e))?;
@@ -169,22 +276,136 @@ impl CarryOver {
             self.pending = Some((batch, keys, 0));
         }
     }
+}
+
+/// A batch of the previous output under our schema: it was written with the same schema,
+/// but its fields' metadata may read back differently.
+fn under(
+    schema: &SchemaRef,
+    batch: std::result::Result<RecordBatch, arrow::error::ArrowError>,
+) -> Result<RecordBatch> {
+    let batch = batch.map_err(|e| arrow_error("reading the previous output", e))?;
+    RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
+        .map_err(|e| arrow_error("the previous output's columns", e))
+}
+
+/// Writes the previous output's rows of the untouched days around the new rows.
+pub struct CarryOver {
+    out: LayoutSink,
+    schema: SchemaRef,
+    affected: BTreeSet<i32>,
+    old: Old,
+    carried: u64,
+    copied: u64,
+}
+
+impl CarryOver {
+    /// Carries the rows of days not in `affected` over from the Parquet file `previous`,
+    /// whose state recorded `layout`.
+    pub fn open(
+        out: LayoutSink,
+        schema: SchemaRef,
+        previous: &Path,
+        affected: BTreeSet<i32>,
+        layout: &[RowRun],
+    ) -> Result<Self> {
+        let shown = previous.display().to_string();
+        let failed = |e: Box<dyn std::error::Error + Send + Sync>| WriteError::Io {
+            path: shown.clone(),
+            source: e,
+        };
+        let file = File::open(previous).map_err(|e| failed(Box::new(e)))?;
+        let metadata = ParquetMetaDataReader::new()
+            .with_page_index_policy(PageIndexPolicy::Optional)
+            .parse_and_finish(&file)
+            .map_err(|e| failed(Box::new(e)))?;
+        let old = match units(&metadata, layout) {
+            Some(units) => Old::Units {
+                file,
+                metadata,
+                units,
+            },
+            None => {
+                let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                    .and_then(|b| b.with_batch_size(8192).build())
+                    .map_err(|e| failed(Box::new(e)))?;
+                Old::Rows(OldRows {
+                    reader: Some(reader),
+                    pending: None,
+                })
+            }
+        };
+        Ok(CarryOver {
+            out,
+            schema,
+            affected,
+            old,
+            carried: 0,
+            copied: 0,
+        })
+    }
 
     /// Writes the old rows whose key is below `key` (all of them for `None`).
     fn flush_below(&mut self, key: Option<Key>) -> Result<()> {
-        while self.fill()? {
-            let (batch, keys, at) = self.pending.as_mut().expect("filled");
-            let end = keys[*at..]
-                .iter()
-                .position(|k| key.is_some_and(|key| *k >= key))
-                .map_or(keys.len(), |n| *at + n);
-            if end == *at {
-                return Ok(());
+        let below = |k: Key| key.is_none_or(|key| k < key);
+        let CarryOver {
+            out,
+            schema,
+            affected,
+            old,
+            carried,
+            copied,
+        } = self;
+        match old {
+            Old::Units {
+                file,
+                metadata,
+                units,
+            } => {
+                while let Some(unit) = units.pop_front() {
+                    if !below(unit.key) {
+                        units.push_front(unit);
+                        break;
+                    }
+                    if affected.contains(&unit.key.1) {
+                        continue;
+                    }
+                    *carried += unit.rows;
+                    if out.copy(file, metadata, unit.groups.clone(), unit.key, unit.rows)? {
+                        *copied += unit.groups.len() as u64;
+                        continue;
+                    }
+                    let file = file
+                        .try_clone()
+                        .map_err(|e| arrow_error("reading the previous output", e))?;
+                    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                        .and_then(|b| {
+                            b.with_row_groups(unit.groups.collect())
+                                .with_batch_size(8192)
+                                .build()
+                        })
+                        .map_err(|e| arrow_error("reading the previous output", e))?;
+                    for batch in reader {
+                        out.write_rows(&under(schema, batch)?, true)?;
+                    }
+                }
             }
-            let part = batch.slice(*at, end - *at);
-            *at = end;
-            self.carried += part.num_rows() as u64;
-            self.inner.write(&part)?;
+            Old::Rows(rows) => {
+                while rows.fill(schema, affected)? {
+                    let (batch, keys, at) = rows.pending.as_mut().expect("filled");
+                    let end = keys[*at..]
+                        .iter()
+                        .position(|k| !below(*k))
+                        .map_or(keys.len(), |n| *at + n);
+                    if end == *at {
+                        return Ok(());
+                    }
+                    let part = batch.slice(*at, end - *at);
+                    *at = end;
+                    *carried += part.num_rows() as u64;
+                    out.write_rows(&part, true)?;
+                }
+            }
         }
         Ok(())
     }
@@ -193,26 +414,19 @@ impl CarryOver {
 impl SummarySink for CarryOver {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         let keys = keys(batch)?;
-        let mut start = 0;
-        while start < keys.len() {
-            let key = keys[start];
-            let end = keys[start..]
-                .iter()
-                .position(|k| *k != key)
-                .map_or(keys.len(), |n| start + n);
+        for (rows, key) in runs(&keys) {
             self.flush_below(Some(key))?;
-            self.inner.write(&batch.slice(start, end - start))?;
-            start = end;
+            self.out
+                .write_rows(&batch.slice(rows.start, rows.len()), false)?;
         }
         Ok(())
     }
 
     fn finish(mut self: Box<Self>) -> Result<WriteReport> {
         self.flush_below(None)?;
-        tracing::debug!(
-            rows = self.carried,
-            "Carried the untouched days' rows over."
-        );
-        self.inner.finish()
+        let mut report = Box::new(self.out).finish()?;
+        report.rows_carried = self.carried;
+        report.row_groups_copied = self.copied;
+        Ok(report)
     }
 }

@@ -24,6 +24,7 @@ use arrow::datatypes::{DataType, Int32Type, TimestampSecondType};
 use chrono::NaiveDate;
 use ocpagg_aggregate::{PodPass, SideInputs, Table, PLATFORM_UNALLOCATED, WORKER_UNALLOCATED};
 use ocpagg_reader::{DataFile, Listing, ScanPlan};
+pub use ocpagg_writer::pg::state::IngestedFile;
 use serde::{Deserialize, Serialize};
 
 /// Version of the state layout and of what the program writes: a state of another version
@@ -36,44 +37,25 @@ const APISERVER_NAMESPACE: &str = "openshift-kube-apiserver";
 /// The text koku looks for in a node's raw label string to call it infra.
 const INFRA_LABEL_TEXT: &str = r#""node_role_kubernetes_io": "infra""#;
 
-/// One listed file and the days its rows held.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileRecord {
-    /// Report type.
-    pub table: String,
-    /// koku's daily roll-up.
-    pub daily: bool,
-    /// Location in the warehouse.
-    pub path: String,
-    /// Size, as listed.
-    pub size: u64,
-    /// ETag, as listed.
-    pub e_tag: Option<String>,
-    /// Last modification, as listed (ms since the epoch).
-    pub last_modified_ms: i64,
-    /// Days (since 1970-01-01) its rows held in the run's range; empty for a file the run
-    /// does not read (koku's rule chose the other granularity).
-    pub days: Vec<i32>,
+/// A listed file whose rows the run read: the state's record of it.
+pub(crate) fn record(file: &DataFile, days: Vec<i32>) -> IngestedFile {
+    IngestedFile {
+        table: file.report_type.to_string(),
+        daily: file.daily,
+        path: file.location.to_string(),
+        size: file.size,
+        e_tag: file.e_tag.clone(),
+        last_modified_ms: file.last_modified_ms,
+        days,
+    }
 }
 
-impl FileRecord {
-    pub(crate) fn of(file: &DataFile, days: Vec<i32>) -> Self {
-        FileRecord {
-            table: file.report_type.to_string(),
-            daily: file.daily,
-            path: file.location.to_string(),
-            size: file.size,
-            e_tag: file.e_tag.clone(),
-            last_modified_ms: file.last_modified_ms,
-            days,
-        }
-    }
-
-    pub(crate) fn same_version(&self, file: &DataFile) -> bool {
-        self.size == file.size
-            && self.e_tag == file.e_tag
-            && self.last_modified_ms == file.last_modified_ms
-    }
+/// Whether `file`, as listed, is the version `record` was made of (size, ETag, last
+/// modification).
+pub(crate) fn same_version(record: &IngestedFile, file: &DataFile) -> bool {
+    record.size == file.size
+        && record.e_tag == file.e_tag
+        && record.last_modified_ms == file.last_modified_ms
 }
 
 /// What node roles are derived from, for one node on one day (SPEC.md "Side inputs").
@@ -162,12 +144,28 @@ pub struct State {
     pub selection: Selection,
     /// Every listed file (kept in their own table in PostgreSQL, so empty in the document).
     #[serde(default)]
-    pub files: Vec<FileRecord>,
+    pub files: Vec<IngestedFile>,
     #[serde(default)]
     facts: Vec<FactRow>,
     /// Each node's role as the unallocated rows used it.
     #[serde(default)]
     pub roles: BTreeMap<String, String>,
+    /// A Parquet output's rows in file order, as runs of one (section, day): each run is one
+    /// or more whole row groups, so an incremental run can copy those of untouched days
+    /// without decoding them. Empty for other outputs.
+    #[serde(default)]
+    pub layout: Vec<RowRun>,
+}
+
+/// A run of a Parquet output's rows of one day and section ([`crate::carry_over`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowRun {
+    /// Unallocated rows (1) or Pod and Storage rows (0).
+    pub section: u8,
+    /// Days since 1970-01-01.
+    pub day: i32,
+    /// Rows in the run.
+    pub rows: u64,
 }
 
 impl State {
@@ -192,7 +190,7 @@ impl State {
     pub fn new(
         settings: String,
         selection: Selection,
-        files: Vec<FileRecord>,
+        files: Vec<IngestedFile>,
         facts: &Facts,
         roles: BTreeMap<String, String>,
     ) -> Self {
@@ -212,6 +210,7 @@ impl State {
                 })
                 .collect(),
             roles,
+            layout: Vec::new(),
         }
     }
 
@@ -265,14 +264,14 @@ pub struct Diff {
 
 impl Diff {
     /// Compares a listing with the state's files.
-    pub fn of(state: &[FileRecord], listing: &Listing) -> Self {
-        let known: HashMap<&str, &FileRecord> =
+    pub fn of(state: &[IngestedFile], listing: &Listing) -> Self {
+        let known: HashMap<&str, &IngestedFile> =
             state.iter().map(|f| (f.path.as_str(), f)).collect();
         let mut diff = Diff::default();
         for file in &listing.files {
             match known.get(file.location.as_ref()) {
                 None => diff.new.push(file.location.to_string()),
-                Some(f) if !f.same_version(file) => diff.changed.push(file.location.to_string()),
+                Some(f) if !same_version(f, file) => diff.changed.push(file.location.to_string()),
                 Some(_) => {}
             }
         }
@@ -292,7 +291,7 @@ impl Diff {
     }
 
     /// The days the state says changed and gone files held.
-    pub fn known_days(&self, state: &[FileRecord]) -> BTreeSet<i32> {
+    pub fn known_days(&self, state: &[IngestedFile]) -> BTreeSet<i32> {
         let touched: std::collections::HashSet<&str> = self
             .changed
             .iter()
@@ -332,7 +331,7 @@ pub struct DayPlan {
 /// come from their footers (a bound of their rows); a file whose footer gives no range may
 /// hold any day.
 pub fn day_plan(
-    state: &[FileRecord],
+    state: &[IngestedFile],
     diff: &Diff,
     plan: &ScanPlan,
     range: (i32, i32),
@@ -360,7 +359,7 @@ pub fn day_plan(
         days.extend(first.max(range.0)..=last.min(range.1));
     }
     days.retain(|d| (range.0..=range.1).contains(d));
-    let held: HashMap<&str, &FileRecord> = state.iter().map(|f| (f.path.as_str(), f)).collect();
+    let held: HashMap<&str, &IngestedFile> = state.iter().map(|f| (f.path.as_str(), f)).collect();
     let read = plan
         .files
         .iter()

@@ -32,11 +32,12 @@ use ocpagg_writer::PgTarget;
 use ocpagg_writer::{HiveSink, HiveTee, PostgresSink, SummarySink, WriteReport};
 use rayon::prelude::*;
 
-use crate::carry_over::{CarryOver, DayFilter};
+use crate::carry_over::{CarryOver, DayFilter, LayoutSink};
 use crate::config::{Job, Output};
 use crate::incremental::{
-    day_date, day_number, day_plan, resolve_roles, role_change_days, settings_fingerprint, Diff,
-    FileRecord, ModeReport, Observed, Selection, State, Widen, FOOTER_KEY,
+    day_date, day_number, day_plan, record, resolve_roles, role_change_days, same_version,
+    settings_fingerprint, Diff, IngestedFile, ModeReport, Observed, Selection, State, Widen,
+    FOOTER_KEY,
 };
 use crate::interrupt::{stop_requested, CancelToken};
 use crate::progress::{Counters, Progress};
@@ -606,19 +607,7 @@ fn prepare_output(job: &Job, create_tables: bool, lock: Option<&CancelToken>) ->
     let state = if keeps_state {
         pg::state::load_state(&mut client, target, schema, state_key(job)?)?.and_then(|stored| {
             let mut state = State::from_json(&stored.document)?;
-            state.files = stored
-                .files
-                .into_iter()
-                .map(|f| FileRecord {
-                    table: f.table,
-                    daily: f.daily,
-                    path: f.path,
-                    size: f.size,
-                    e_tag: f.e_tag,
-                    last_modified_ms: f.last_modified_ms,
-                    days: f.days.into_iter().map(day_number).collect(),
-                })
-                .collect();
+            state.files = stored.files;
             Some((state, Some(stored.generation)))
         })
     } else {
@@ -734,25 +723,30 @@ fn open_sink(
         Output::File(path) => {
             let path: &std::path::Path = path.as_ref();
             let mut sink = ocpagg_writer::FileSink::create(path, summary_schema())?;
-            if prepared.keeps_state {
-                let slot = Arc::clone(slot);
-                sink = sink.with_footer_metadata(
-                    FOOTER_KEY,
-                    Box::new(move || {
-                        slot.lock()
-                            .expect("no poisoned lock")
-                            .take()
-                            .map(|s| s.to_json())
-                    }),
-                );
+            if !prepared.keeps_state {
+                return Ok(Box::new(sink));
             }
-            let sink: Box<dyn SummarySink> = Box::new(sink);
+            // The state goes into the footer with the layout the rows were written in.
+            let layout = Arc::new(Mutex::new(Vec::new()));
+            let slot = Arc::clone(slot);
+            let written = Arc::clone(&layout);
+            sink = sink.with_footer_metadata(
+                FOOTER_KEY,
+                Box::new(move || {
+                    let mut state = slot.lock().expect("no poisoned lock").take()?;
+                    state.layout = std::mem::take(&mut *written.lock().expect("no poisoned lock"));
+                    Some(state.to_json())
+                }),
+            );
+            let sink = LayoutSink::new(sink, layout);
             return Ok(match days {
                 Some(days) => {
-                    let carried = CarryOver::open(sink, summary_schema(), path, days.clone())?;
+                    let layout = decision.prior.as_ref().map_or(&[][..], |p| &p.layout);
+                    let carried =
+                        CarryOver::open(sink, summary_schema(), path, days.clone(), layout)?;
                     Box::new(DayFilter::new(Box::new(carried), days))
                 }
-                None => sink,
+                None => Box::new(sink),
             });
         }
         Output::Postgres {
@@ -783,18 +777,7 @@ fn open_sink(
                     reason: "the run's state was not ready at commit".into(),
                 });
             };
-            let files = std::mem::take(&mut state.files)
-                .into_iter()
-                .map(|f| pg::state::IngestedFile {
-                    table: f.table,
-                    daily: f.daily,
-                    path: f.path,
-                    size: f.size,
-                    e_tag: f.e_tag,
-                    last_modified_ms: f.last_modified_ms,
-                    days: f.days.into_iter().map(day_date).collect(),
-                })
-                .collect::<Vec<_>>();
+            let files = std::mem::take(&mut state.files);
             pg::state::store_state(
                 tx,
                 target,
@@ -1177,7 +1160,7 @@ fn next_state(side: &mut SideInputs, context: &StateContext) -> Result<State> {
         }
     };
     let read = decision.read.as_ref();
-    let prior: BTreeMap<&str, &FileRecord> = decision
+    let prior: BTreeMap<&str, &IngestedFile> = decision
         .prior
         .iter()
         .flat_map(|p| p.files.iter().map(|f| (f.path.as_str(), f)))
@@ -1194,10 +1177,10 @@ fn next_state(side: &mut SideInputs, context: &StateContext) -> Result<State> {
                     .get(path)
                     .map(|d| d.iter().copied().collect())
                     .unwrap_or_default(),
-                (false, Some(p)) if p.same_version(file) => p.days.clone(),
+                (false, Some(p)) if same_version(p, file) => p.days.clone(),
                 (false, _) => Vec::new(),
             };
-            FileRecord::of(file, days)
+            record(file, days)
         })
         .collect();
     Ok(State::new(

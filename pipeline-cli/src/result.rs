@@ -62,6 +62,11 @@ pub struct RunResult {
     pub rows_deleted: u64,
     /// PostgreSQL partitions the run created (`schema.table_YYYY_MM`).
     pub partitions_created: Vec<String>,
+    /// Rows an incremental run to a file carried over from the previous output (untouched
+    /// days), not in `rows_inserted`.
+    pub rows_carried: u64,
+    /// Of those, Parquet row groups copied without decoding.
+    pub row_groups_copied: u64,
     /// Seconds per stage: `read` (summed over reader threads), `labels`, `aggregate`,
     /// `convert`, `write`.
     pub stage_seconds: BTreeMap<&'static str, f64>,
@@ -151,6 +156,8 @@ impl RunResult {
             rows_inserted: 0,
             rows_deleted: 0,
             partitions_created: Vec::new(),
+            rows_carried: 0,
+            row_groups_copied: 0,
             hive: None,
             stage_seconds: BTreeMap::new(),
             wall_seconds: wall.as_secs_f64(),
@@ -197,6 +204,8 @@ impl RunResult {
         self.rows_inserted = report.write.rows;
         self.rows_deleted = report.write.rows_deleted;
         self.partitions_created = report.write.partitions_created.clone();
+        self.rows_carried = report.write.rows_carried;
+        self.row_groups_copied = report.write.row_groups_copied;
         self.hive = report.write.hive.as_ref().map(|h| HiveFigures {
             location: h.location.clone(),
             run_id: h.run_id.clone(),

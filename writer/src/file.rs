@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
+use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use tempfile::NamedTempFile;
 
+use crate::parquet_out::{FileEncoder, OUTPUT_ROW_GROUP_ROWS};
 use crate::{Result, SummarySink, WriteError, WriteReport};
 
 /// The file formats, chosen by extension.
@@ -35,8 +36,8 @@ impl FileFormat {
 }
 
 enum Encoder {
-    Parquet(ArrowWriter<BufWriter<File>>),
-    Csv(arrow::csv::Writer<BufWriter<File>>),
+    Parquet(Box<FileEncoder>),
+    Csv(Box<arrow::csv::Writer<BufWriter<File>>>),
 }
 
 /// A file sink: writes into a temporary file in the target's directory and renames it over the
@@ -90,24 +91,23 @@ impl FileSink {
             source: Box::new(e),
         };
         let file = BufWriter::with_capacity(1 << 20, temp.reopen().map_err(io)?);
-        let encoder =
-            match format {
-                FileFormat::Parquet => {
-                    let props = parquet_properties(&schema);
-                    Encoder::Parquet(ArrowWriter::try_new(file, schema, Some(props)).map_err(
-                        |e| WriteError::Io {
-                            path: shown.clone(),
-                            source: Box::new(e),
-                        },
-                    )?)
-                }
-                FileFormat::Csv => Encoder::Csv(
-                    arrow::csv::WriterBuilder::new()
-                        .with_header(true)
-                        .with_date_format("%Y-%m-%d".into())
-                        .build(file),
-                ),
-            };
+        let encoder = match format {
+            FileFormat::Parquet => {
+                let props = parquet_properties(&schema);
+                let encoder =
+                    FileEncoder::new(file, schema, props).map_err(|e| WriteError::Io {
+                        path: shown.clone(),
+                        source: Box::new(e),
+                    })?;
+                Encoder::Parquet(Box::new(encoder))
+            }
+            FileFormat::Csv => Encoder::Csv(Box::new(
+                arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .with_date_format("%Y-%m-%d".into())
+                    .build(file),
+            )),
+        };
         Ok(Self {
             report: WriteReport {
                 target: shown,
@@ -127,6 +127,32 @@ impl FileSink {
     pub fn with_footer_metadata(mut self, key: &str, value: FooterValue) -> Self {
         self.footer_metadata = Some((key.to_string(), value));
         self
+    }
+
+    /// Copies row groups `groups` of the Parquet file `source` (its footer read into
+    /// `metadata`, with the page index if it has one) after the rows written so far, column
+    /// chunks as they are: nothing is decoded. Like [`FileSink::write_carried`], the rows are
+    /// not counted in the report. Returns `false`, and copies nothing, when this is not a
+    /// Parquet output or `source` has another Parquet schema.
+    pub fn copy_row_groups(
+        &mut self,
+        source: &File,
+        metadata: &ParquetMetaData,
+        groups: std::ops::Range<usize>,
+    ) -> Result<bool> {
+        let Some(Encoder::Parquet(encoder)) = self.encoder.as_mut() else {
+            return Ok(false);
+        };
+        if !encoder.can_copy_from(metadata) {
+            return Ok(false);
+        }
+        encoder
+            .copy_row_groups(source, metadata, groups)
+            .map_err(|e| WriteError::Io {
+                path: self.report.target.clone(),
+                source: Box::new(e),
+            })?;
+        Ok(true)
     }
 
     fn error(&self, e: impl std::error::Error + Send + Sync + 'static) -> WriteError {
@@ -166,8 +192,15 @@ fn check_finite(batch: &RecordBatch) -> Result<()> {
     Ok(())
 }
 
-impl SummarySink for FileSink {
-    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+impl FileSink {
+    /// Writes rows carried over from an earlier output (an incremental run's untouched days):
+    /// like [`SummarySink::write`], but not counted in the report, which counts the rows this
+    /// run computed.
+    pub fn write_carried(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.encode(batch)
+    }
+
+    fn encode(&mut self, batch: &RecordBatch) -> Result<()> {
         check_finite(batch)?;
         let Some(encoder) = self.encoder.as_mut() else {
             return Err(WriteError::Aborted {
@@ -181,8 +214,24 @@ impl SummarySink for FileSink {
         result.map_err(|source| WriteError::Io {
             path: self.report.target.clone(),
             source,
-        })?;
+        })
+    }
+}
+
+impl SummarySink for FileSink {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.encode(batch)?;
         self.report.count(batch);
+        Ok(())
+    }
+
+    fn end_row_group(&mut self) -> Result<()> {
+        if let Some(Encoder::Parquet(encoder)) = self.encoder.as_mut() {
+            encoder.end_row_group().map_err(|e| WriteError::Io {
+                path: self.report.target.clone(),
+                source: Box::new(e),
+            })?;
+        }
         Ok(())
     }
 
@@ -193,15 +242,11 @@ impl SummarySink for FileSink {
             });
         };
         match encoder {
-            Encoder::Parquet(mut w) => {
-                if let Some((key, value)) = self.footer_metadata.take() {
-                    if let Some(value) = value() {
-                        w.append_key_value_metadata(parquet::file::metadata::KeyValue::new(
-                            key, value,
-                        ));
-                    }
-                }
-                let file = w.into_inner().map_err(|e| self.error(e))?;
+            Encoder::Parquet(w) => {
+                let metadata = self.footer_metadata.take().and_then(|(key, value)| {
+                    value().map(|v| parquet::file::metadata::KeyValue::new(key, v))
+                });
+                let file = w.finish(metadata).map_err(|e| self.error(e))?;
                 file.into_inner()
                     .map_err(|e| self.error(e.into_error()))?
                     .sync_all()
@@ -256,9 +301,6 @@ fn new_file_permissions() -> std::fs::Permissions {
         .unwrap_or(0o022);
     std::fs::Permissions::from_mode(0o666 & !umask)
 }
-
-/// Rows per row group of a Parquet output.
-const OUTPUT_ROW_GROUP_ROWS: usize = 65_536;
 
 /// The field metadata key our schemas set (value `true`) on a column whose values are
 /// distinct per row: a row id, for which a dictionary attempt only costs time before the
@@ -350,6 +392,61 @@ mod tests {
         let sink = open_file_sink(&dir.path().join("s.parquet"), schema()).unwrap();
         drop(sink);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    /// Row groups end where the caller says; copied row groups read back as they were
+    /// written, between rows encoded before and after them, and are not counted.
+    #[test]
+    fn row_groups_end_on_request_and_copy_without_decoding() {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use parquet::file::metadata::ParquetMetaDataReader;
+
+        let read_all = |path: &Path| -> RecordBatch {
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
+            let batches: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
+            let batch = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+            RecordBatch::try_new(schema(), batch.columns().to_vec()).unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("first.parquet");
+        let mut sink = FileSink::create(&first, schema()).unwrap();
+        let parts = [
+            batch([Some(1.0), Some(2.0)]),
+            batch([Some(3.0), None]),
+            batch([None, Some(4.0)]),
+        ];
+        for part in &parts {
+            sink.write(part).unwrap();
+            sink.end_row_group().unwrap();
+        }
+        sink.end_row_group().unwrap(); // nothing open: no empty row group
+        Box::new(sink).finish().unwrap();
+        let file = File::open(&first).unwrap();
+        let metadata = ParquetMetaDataReader::new()
+            .parse_and_finish(&file)
+            .unwrap();
+        assert_eq!(metadata.num_row_groups(), 3);
+
+        let second = dir.path().join("second.parquet");
+        let mut sink = FileSink::create(&second, schema()).unwrap();
+        let new = batch([Some(9.0), Some(8.0)]);
+        sink.write(&new).unwrap();
+        assert!(sink.copy_row_groups(&file, &metadata, 1..3).unwrap());
+        sink.write(&new).unwrap();
+        let report = Box::new(sink).finish().unwrap();
+        assert_eq!(report.rows, 4, "copied rows are not counted");
+        let expected = arrow::compute::concat_batches(
+            &schema(),
+            &[new.clone(), parts[1].clone(), parts[2].clone(), new],
+        )
+        .unwrap();
+        assert_eq!(read_all(&second), expected);
+
+        // A CSV output copies nothing.
+        let csv = dir.path().join("x.csv");
+        let mut sink = FileSink::create(&csv, schema()).unwrap();
+        assert!(!sink.copy_row_groups(&file, &metadata, 0..1).unwrap());
     }
 
     #[test]

@@ -291,7 +291,7 @@ pub struct HiveSink {
 }
 
 /// Days since 1970-01-01 of a date.
-fn day_number(day: NaiveDate) -> i32 {
+pub(crate) fn day_number(day: NaiveDate) -> i32 {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     i32::try_from((day - epoch).num_days()).unwrap_or(i32::MAX)
 }

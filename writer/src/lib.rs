@@ -27,6 +27,7 @@
 
 mod file;
 pub mod hive;
+mod parquet_out;
 pub mod pg;
 
 use std::collections::BTreeMap;
@@ -136,6 +137,11 @@ pub struct WriteReport {
     pub hive: Option<HiveReport>,
     /// Partitions the run created (database targets; `schema.table_YYYY_MM`).
     pub partitions_created: Vec<String>,
+    /// Rows carried over unchanged from the previous output (an incremental run's untouched
+    /// days, file targets); not in `rows`.
+    pub rows_carried: u64,
+    /// Of those, Parquet row groups copied without decoding.
+    pub row_groups_copied: u64,
 }
 
 impl WriteReport {
@@ -160,6 +166,12 @@ pub trait SummarySink: Send {
 
     /// Completes the output atomically (rename, commit). Without this call, nothing is kept.
     fn finish(self: Box<Self>) -> Result<WriteReport>;
+
+    /// The rows written so far end a unit of the output's layout (a Parquet row group), so
+    /// that the next rows start a new one. A hint: sinks without such units ignore it.
+    fn end_row_group(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A small schema and batch in the shape of the aggregate's, for the sinks' unit tests.

@@ -9,8 +9,10 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use postgres::{Client, GenericClient, Transaction};
+use serde::{Deserialize, Serialize};
 
 use super::{db_error, quote_ident, PgTarget};
+use crate::hive::day_number;
 use crate::{Result, WriteError};
 
 /// The table of ingested files.
@@ -18,8 +20,9 @@ pub const INGESTED_FILES_TABLE: &str = "ocpagg_ingested_files";
 /// The table of the state documents.
 pub const STATE_TABLE: &str = "ocpagg_incremental_state";
 
-/// One file a run's rows were computed from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One file a run's rows were computed from: a row of [`INGESTED_FILES_TABLE`], and an entry
+/// of the state document kept in a Parquet output's footer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestedFile {
     /// Report type (`pod_usage`, ...).
     pub table: String,
@@ -33,8 +36,9 @@ pub struct IngestedFile {
     pub e_tag: Option<String>,
     /// Last modification, as listed, in milliseconds since the epoch.
     pub last_modified_ms: i64,
-    /// The days its rows held (within the run's range).
-    pub days: Vec<NaiveDate>,
+    /// The days (since 1970-01-01) its rows held within the run's range; empty for a file
+    /// the run does not read (koku's rule chose the other granularity).
+    pub days: Vec<i32>,
 }
 
 /// The state of one source and month.
@@ -123,7 +127,11 @@ pub fn load_state(
             size: u64::try_from(r.get::<_, i64>(3)).unwrap_or(0),
             e_tag: r.get(4),
             last_modified_ms: r.get::<_, DateTime<Utc>>(5).timestamp_millis(),
-            days: r.get(6),
+            days: r
+                .get::<_, Vec<NaiveDate>>(6)
+                .into_iter()
+                .map(day_number)
+                .collect(),
         })
         .collect();
     Ok(Some(StoredState {
@@ -197,8 +205,14 @@ pub fn store_state(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .map_err(failed(INGESTED_FILES_TABLE))?;
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     for f in files {
         let size = i64::try_from(f.size).unwrap_or(i64::MAX);
+        let days: Vec<NaiveDate> = f
+            .days
+            .iter()
+            .filter_map(|&d| epoch.checked_add_signed(chrono::Duration::days(i64::from(d))))
+            .collect();
         let modified = DateTime::<Utc>::from_timestamp_millis(f.last_modified_ms)
             .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
         tx.execute(
@@ -213,7 +227,7 @@ pub fn store_state(
                 &size,
                 &f.e_tag,
                 &modified,
-                &f.days,
+                &days,
                 &now,
             ],
         )

@@ -1,0 +1,146 @@
+//! What every concern shares: the interned texts and label sets of a run.
+//!
+//! Each distinct dictionary value becomes a dense id once ([`Strings`], [`LabelSets`]); the
+//! ids of the last dictionary of each column are kept ([`DictionaryCache`]), so the batches
+//! of one column chunk, which share their dictionary, are interned once. The concern modules
+//! ([`crate::pods`], [`crate::storage`], [`crate::labels`]) take an `&mut Interner` to
+//! prepare batches and an `&Interner` to fold them.
+
+use arrow::array::{ArrayRef, AsArray};
+use arrow::datatypes::{DataType, Int32Type};
+use hashbrown::HashSet;
+use ocpagg_labels::{EnabledKeys, LabelSetId, LabelSets, MergedSets};
+
+use crate::error::{AggregateError, Result};
+use crate::input::SHORT_LIVED_COLUMNS;
+use crate::strings::{text_dictionary, DictionaryCache, StringId, Strings};
+
+/// Merged label maps kept from one day to the next (the same pods carry the same labels every
+/// day); beyond this many, the cache is cleared after a day's rows are built.
+const MERGED_LABELS_KEPT: usize = 1 << 15;
+/// Raw label strings cached from one day to the next (each is parsed once while cached);
+/// beyond this many, the cache is cleared after a day's rows are built, so a month of
+/// distinct label strings (pods that come and go) is not held to the month's end.
+const RAW_LABELS_KEPT: usize = 1 << 16;
+
+/// Which input a text column belongs to, for the dictionary cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Source {
+    /// pod_usage.
+    Pods,
+    /// storage_usage.
+    Storage,
+}
+
+/// The interned texts and label sets of a run. See the module docs.
+#[derive(Debug)]
+pub(crate) struct Interner {
+    /// Names that live as long as the run: namespaces, nodes, resource ids, roles.
+    pub(crate) strings: Strings,
+    /// Names that matter only within a day ([`SHORT_LIVED_COLUMNS`]: pods, claims, volumes,
+    /// CSI handles), of which a month holds many; see [`Interner::end_days`].
+    pub(crate) short_lived: Strings,
+    /// Parsed and filtered label strings.
+    pub(crate) labels: LabelSets,
+    /// Row label maps (node ⊕ namespace ⊕ pod or volume labels), in their own id space.
+    pub(crate) merged: MergedSets,
+    /// The id of `''` in `strings` (a node that is no node).
+    pub(crate) empty: StringId,
+    string_remaps: DictionaryCache<(Source, &'static str), StringId>,
+    label_remaps: DictionaryCache<&'static str, LabelSetId>,
+    /// [`RAW_LABELS_KEPT`] (lower in tests, to exercise the forgetting).
+    pub(crate) raw_labels_kept: usize,
+}
+
+impl Interner {
+    /// An empty interner keeping the label keys `enabled`.
+    pub(crate) fn new(enabled: EnabledKeys) -> Self {
+        let mut strings = Strings::default();
+        let empty = strings.intern("");
+        Self {
+            strings,
+            short_lived: Strings::default(),
+            labels: LabelSets::new(enabled),
+            merged: MergedSets::new(),
+            empty,
+            string_remaps: DictionaryCache::default(),
+            label_remaps: DictionaryCache::default(),
+            raw_labels_kept: RAW_LABELS_KEPT,
+        }
+    }
+
+    /// Interns the dictionary values of the text column `name` of `source`, reusing the ids
+    /// of the previous batch when it shares the dictionary. Returns the column as a
+    /// dictionary and the id of each dictionary key.
+    pub(crate) fn intern_column(
+        &mut self,
+        source: Source,
+        name: &'static str,
+        column: &ArrayRef,
+    ) -> Result<(ArrayRef, Vec<StringId>)> {
+        let dict = text_dictionary(column)?;
+        let strings = if SHORT_LIVED_COLUMNS.contains(&name) {
+            &mut self.short_lived
+        } else {
+            &mut self.strings
+        };
+        let remap = self.string_remaps.get_or(
+            (source, name),
+            dict.as_dictionary::<Int32Type>().values(),
+            |values| strings.intern_values(values),
+        )?;
+        Ok((dict, remap))
+    }
+
+    /// Parses the label strings of the label column `name` (each distinct string once).
+    /// Returns the column as a dictionary and the label-set id of each dictionary key.
+    pub(crate) fn intern_labels(
+        &mut self,
+        column: &ArrayRef,
+        name: &'static str,
+    ) -> Result<(ArrayRef, Vec<LabelSetId>)> {
+        let dict = text_dictionary(column)?;
+        let labels = &mut self.labels;
+        let remap = self.label_remaps.get_or(
+            name,
+            dict.as_dictionary::<Int32Type>().values(),
+            |values| {
+                let values = arrow::compute::cast(values, &DataType::Utf8).map_err(|source| {
+                    AggregateError::Arrow {
+                        what: "reading label text",
+                        source,
+                    }
+                })?;
+                values
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|v| {
+                        labels
+                            .intern_str(v)
+                            .map_err(|source| AggregateError::Labels {
+                                column: name,
+                                source,
+                            })
+                    })
+                    .collect()
+            },
+        )?;
+        Ok((dict, remap))
+    }
+
+    /// Frees what finished days no longer need, once their rows are built: the short-lived
+    /// names not in `live` (what unfinished days refer to) nor in the dictionaries the next
+    /// batches may share, and the label caches grown past their bounds. The interner then
+    /// holds the names of the days being read rather than every pod and claim of the month.
+    pub(crate) fn end_days(&mut self, mut live: HashSet<StringId>) {
+        for source in [Source::Pods, Source::Storage] {
+            for column in SHORT_LIVED_COLUMNS {
+                live.extend(self.string_remaps.cached(&(source, column)).iter().copied());
+            }
+        }
+        self.short_lived.retain(|id| live.contains(&id));
+        // The finished days keep their JSON; their merged ids are not used past this point.
+        self.merged.clear_if_over(MERGED_LABELS_KEPT);
+        self.labels.forget_raw_if_over(self.raw_labels_kept);
+    }
+}

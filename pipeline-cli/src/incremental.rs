@@ -409,18 +409,18 @@ impl Observed {
         let Some(days) = self.file_days.get_mut(file) else {
             return;
         };
-        let mut last = None;
-        for i in 0..ts.len() {
-            if ts.is_valid(i) {
-                let d = i32::try_from(ts.value(i).div_euclid(86_400)).unwrap_or(i32::MAX);
-                if last != Some(d) {
-                    days.insert(d);
-                    last = Some(d);
-                }
-            }
+        let (first, last_day) = (
+            arrow::compute::min(ts).map(day_number_of),
+            arrow::compute::max(ts).map(day_number_of),
+        );
+        if first.is_some() && first == last_day {
+            // One day (the common case: a batch of an hour or a day): no pass over the rows.
+            days.extend(first);
+        } else {
+            note_days(days, ts);
         }
         match table {
-            Table::Pods(pass) => self.note_pods(pass, batch, ts),
+            Table::Pods(pass) => self.note_pods(pass, batch, ts, first.zip(last_day)),
             Table::NodeLabels => self.note_node_labels(batch, ts),
             _ => {}
         }
@@ -431,12 +431,28 @@ impl Observed {
         pass: PodPass,
         batch: &RecordBatch,
         ts: &arrow::array::TimestampSecondArray,
+        day_range: Option<(i32, i32)>,
     ) {
         let Some(nodes) = text(batch, "node") else {
             return;
         };
         let roles = text(batch, "node_role");
         let with_pairs = !matches!(pass, PodPass::Capacity);
+        if !with_pairs {
+            if let Some(keys) = capacity_keys(ts, day_range, &nodes, roles.as_ref()) {
+                for (day, node, role) in keys {
+                    let Some(node) = nodes.1.value_opt(node) else {
+                        continue;
+                    };
+                    let facts = self.facts.entry((day, node.to_string())).or_default();
+                    let role = role.and_then(|k| roles.as_ref()?.1.value_opt(k).map(String::from));
+                    if role > facts.data_role {
+                        facts.data_role = role;
+                    }
+                }
+                return;
+            }
+        }
         let namespaces = if with_pairs {
             text(batch, "namespace")
         } else {
@@ -521,6 +537,71 @@ impl Observed {
             facts.labels = Some(facts.labels.unwrap_or(false) || is_infra);
         }
     }
+}
+
+/// Days since 1970-01-01 of a timestamp (seconds).
+fn day_number_of(ts: i64) -> i32 {
+    i32::try_from(ts.div_euclid(86_400)).unwrap_or(i32::MAX)
+}
+
+/// Adds the days of the valid timestamps of `ts` to `days`.
+fn note_days(days: &mut BTreeSet<i32>, ts: &arrow::array::TimestampSecondArray) {
+    let mut last = None;
+    for i in 0..ts.len() {
+        if ts.is_valid(i) {
+            let d = day_number_of(ts.value(i));
+            if last != Some(d) {
+                days.insert(d);
+                last = Some(d);
+            }
+        }
+    }
+}
+
+/// The largest (day, node, role) key space deduplicated on a table of flags (1 MiB).
+const CAPACITY_KEYS: usize = 1 << 20;
+
+/// The distinct (day, node key, role key) of a capacity batch, found on a table of flags
+/// indexed by the keys, in one pass over the raw key slices: the common case of the hourly
+/// line items (a batch of one or two days, tens of nodes, a few roles). `None` when a
+/// timestamp, node or role is null or the key space is large (the caller takes the general
+/// path).
+fn capacity_keys(
+    ts: &arrow::array::TimestampSecondArray,
+    day_range: Option<(i32, i32)>,
+    nodes: &Text,
+    roles: Option<&Text>,
+) -> Option<Vec<(i32, i32, Option<i32>)>> {
+    let (first, last) = day_range?;
+    let no_nulls = |t: &Text| t.0.null_count() == 0 && t.1.null_count() == 0;
+    // A role column of nulls only (the reader's null column where the files have none) is
+    // no role.
+    let roles = roles.filter(|r| r.0.null_count() < r.0.len());
+    if ts.null_count() != 0 || !no_nulls(nodes) || !roles.is_none_or(no_nulls) {
+        return None;
+    }
+    let days = usize::try_from(i64::from(last) - i64::from(first) + 1).ok()?;
+    let node_count = nodes.1.len();
+    let role_count = roles.map_or(1, |r| r.1.len());
+    let space = days.checked_mul(node_count)?.checked_mul(role_count)?;
+    if space > CAPACITY_KEYS {
+        return None;
+    }
+    let mut seen = vec![false; space];
+    let mut keys = Vec::new();
+    let node_keys = nodes.0.values();
+    let role_keys = roles.map(|r| r.0.values());
+    for (i, &t) in ts.values().iter().enumerate() {
+        // Valid keys (no nulls, so every key indexes its values) and days in range.
+        let day = usize::try_from(day_number_of(t) - first).ok()?;
+        let node = usize::try_from(node_keys[i]).ok()?;
+        let role = role_keys.map_or(Ok(0), |r| usize::try_from(r[i])).ok()?;
+        let index = (day * node_count + node) * role_count + role;
+        if !std::mem::replace(seen.get_mut(index)?, true) {
+            keys.push((day_number_of(t), node_keys[i], role_keys.map(|r| r[i])));
+        }
+    }
+    Some(keys)
 }
 
 /// A text column as dictionary keys and string values (cast if it is not one already).
@@ -658,6 +739,55 @@ pub struct ModeReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The flag table finds each distinct (day, node, role) once; a null sends the caller to
+    /// the general path.
+    #[test]
+    fn capacity_keys_are_the_distinct_day_node_role_keys() {
+        use arrow::array::TimestampSecondArray;
+        let day = 86_400;
+        let ts = TimestampSecondArray::from(vec![0, 3600, day, day + 3600, 7200, day]);
+        let text_of = |keys: Vec<i32>, values: Vec<Option<&str>>| -> Text {
+            (
+                arrow::array::Int32Array::from(keys),
+                StringArray::from(values),
+            )
+        };
+        let nodes = text_of(vec![0, 1, 0, 0, 0, 1], vec![Some("n0"), Some("n1")]);
+        let roles = text_of(vec![0, 0, 1, 1, 0, 0], vec![Some("worker"), Some("infra")]);
+        let mut keys = capacity_keys(&ts, Some((0, 1)), &nodes, Some(&roles)).unwrap();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                (0, 0, Some(0)),
+                (0, 1, Some(0)),
+                (1, 0, Some(1)),
+                (1, 1, Some(0))
+            ]
+        );
+        let mut keys = capacity_keys(&ts, Some((0, 1)), &nodes, None).unwrap();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [(0, 0, None), (0, 1, None), (1, 0, None), (1, 1, None)]
+        );
+        let no_roles = (
+            arrow::array::Int32Array::from(vec![None; 6]),
+            StringArray::from(Vec::<Option<&str>>::new()),
+        );
+        let mut keys = capacity_keys(&ts, Some((0, 1)), &nodes, Some(&no_roles)).unwrap();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [(0, 0, None), (0, 1, None), (1, 0, None), (1, 1, None)]
+        );
+        let null_role = text_of(vec![0, 0, 1, 1, 0, 0], vec![Some("worker"), None]);
+        assert_eq!(
+            capacity_keys(&ts, Some((0, 1)), &nodes, Some(&null_role)),
+            None
+        );
+    }
 
     /// (day, node, data role, labels, pairs).
     type FactItem<'a> = (

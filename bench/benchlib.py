@@ -137,10 +137,16 @@ class Measure:
     rss: int
 
 
-def measure(cmd: list[str], what: str) -> Measure:
-    """Runs cmd as a child; wall time from fork to reap, peak RSS from wait4's rusage."""
+def measure(cmd: list[str], what: str, cpus: int | None = None) -> Measure:
+    """Runs cmd as a child; wall time from fork to reap, peak RSS from wait4's rusage.
+    With `cpus`, the child may run on the first `cpus` CPUs only (as under a CPU limit)."""
+    pin = None
+    if cpus:
+        allowed = sorted(os.sched_getaffinity(0))[:cpus]
+        pin = lambda: os.sched_setaffinity(0, allowed)  # noqa: E731
     t0 = time.perf_counter()
-    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             preexec_fn=pin)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - t0
     child.returncode = os.waitstatus_to_exitcode(status)

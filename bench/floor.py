@@ -3,7 +3,7 @@
 
     bench/floor.py [--pod-rows 2000000,20000000] [--threads 1,2] [--runs 5] [--seed 42]
                    [--tables daily,hourly] [--first-days 3] [--ocpagg PATH] [--floor PATH]
-                   [--baseline PATH]
+                   [--baseline PATH] [--pin]
 
 For each generated month (cached as bench/e2e.py does) and each table choice ("daily": the
 month as generated, with koku's daily roll-up; "hourly": a view of the same files without the
@@ -16,6 +16,10 @@ alternately, --runs times each, after one warm-up run of each:
   peak RSS of the whole month against its first days (memory flat in days);
 - with --baseline OLD: that other ocpagg binary too (the whole month, the last thread count),
   for the ratio new/old of each change.
+With --pin, each program runs on as many CPUs as its thread count (sched_setaffinity, as under a
+container's CPU limit), so the 1- vs 2-thread speed-up is that of one CPU against two; without
+it, `--threads 1` still runs its reader, converter and writer threads beside the one
+aggregation thread, on every CPU.
 Prints wall and CPU medians, peak RSS, the ratio ocpagg/floor (of the medians, and the median
 of the paired ratios), the 1- vs 2-thread speed-up and the memory ratio, with the load average.
 Without --floor it builds the floor with `cargo bench -p ocpagg-benches --bench floor --no-run`;
@@ -76,6 +80,10 @@ def main() -> int:
     p.add_argument("--floor")
     p.add_argument("--baseline", help="another ocpagg binary to pair against")
     p.add_argument("--no-floor", action="store_true", help="ocpagg (and baseline) only")
+    p.add_argument("--pin", action="store_true",
+                   help="run each program on as many CPUs as its --threads (as under a CPU "
+                        "limit): --threads 1 then gets one CPU, not one aggregation thread "
+                        "beside the reader, converter and writer threads on two")
     args = p.parse_args()
     sizes = bl.int_list(args.pod_rows, "--pod-rows")
     threads = bl.int_list(args.threads, "--threads")
@@ -103,18 +111,21 @@ def main() -> int:
                 if args.baseline:
                     runners[("baseline", last)] = bl.ocpagg_command(
                         os.path.abspath(args.baseline), wh, out, last)
-                for cmd in runners.values():
-                    bl.measure(cmd, "warm-up")
+                def cpus(k: tuple) -> int | None:
+                    return k[1] if args.pin else None
+                for k, cmd in runners.items():
+                    bl.measure(cmd, "warm-up", cpus(k))
                 ms: dict = {k: [] for k in runners}
                 for i in range(args.runs):
                     for k, cmd in runners.items():
-                        ms[k].append(bl.measure(cmd, k[0]))
+                        ms[k].append(bl.measure(cmd, k[0], cpus(k)))
                     loads.append(os.getloadavg()[0])
                     print(f"{size} {table} run {i + 1}/{args.runs}: " + ", ".join(
                         f"{k[0]}@{k[1]} {ms[k][-1].wall:.3f}" for k in runners), flush=True)
                 report.append((size, table, ms))
     print()
-    print(f"ocpagg {ocpagg}; floor {floor}; {args.runs} runs each, alternating; "
+    pinned = "; each on as many CPUs as its threads" if args.pin else ""
+    print(f"ocpagg {ocpagg}; floor {floor}; {args.runs} runs each, alternating{pinned}; "
           f"load average during the runs: median {statistics.median(loads):.2f}, "
           f"max {max(loads):.2f} on {os.cpu_count()} CPUs")
     header = ["month", "tables", "program", "threads", "wall median", "CPU median",

@@ -148,23 +148,36 @@ impl FinishedDays {
         );
     }
 
+    /// The pieces of positions `range`: each a run of Pod groups or Storage rows, as a part
+    /// and a range into `pods` or `storage`, in the current order.
+    ///
+    /// # Panics
+    ///
+    /// If `range` reaches past [`FinishedDays::len`].
+    fn pieces(&self, range: Range<usize>) -> impl Iterator<Item = (Part, Range<usize>)> + '_ {
+        assert!(range.end <= self.len(), "rows {range:?} of {}", self.len());
+        let mut offset = 0;
+        self.segments.iter().filter_map(move |(part, segment)| {
+            let (start, end) = (offset, offset + segment.len());
+            offset = end;
+            let (lo, hi) = (range.start.max(start), range.end.min(end));
+            (lo < hi).then(|| {
+                (
+                    *part,
+                    segment.start + (lo - start)..segment.start + (hi - start),
+                )
+            })
+        })
+    }
+
     /// The rows at positions `range`, built.
     ///
     /// # Panics
     ///
     /// If `range` reaches past [`FinishedDays::len`].
     pub fn rows(&self, range: Range<usize>) -> Vec<SummaryRow> {
-        assert!(range.end <= self.len(), "rows {range:?} of {}", self.len());
         let mut out = Vec::with_capacity(range.len());
-        let mut offset = 0;
-        for (part, segment) in &self.segments {
-            let (start, end) = (offset, offset + segment.len());
-            offset = end;
-            let (lo, hi) = (range.start.max(start), range.end.min(end));
-            if lo >= hi {
-                continue;
-            }
-            let local = segment.start + (lo - start)..segment.start + (hi - start);
+        for (part, local) in self.pieces(range) {
             match part {
                 Part::Pods => out.extend(self.pods[local].iter().map(|g| self.pod_row(g))),
                 Part::Storage => out.extend_from_slice(&self.storage[local]),
@@ -192,23 +205,12 @@ impl FinishedDays {
         run: &RunInfo,
         schema: &SchemaRef,
     ) -> Result<Vec<RecordBatch>> {
-        assert!(range.end <= self.len(), "rows {range:?} of {}", self.len());
-        let mut out = Vec::new();
-        let mut offset = 0;
-        for (part, segment) in &self.segments {
-            let (start, end) = (offset, offset + segment.len());
-            offset = end;
-            let (lo, hi) = (range.start.max(start), range.end.min(end));
-            if lo >= hi {
-                continue;
-            }
-            let local = segment.start + (lo - start)..segment.start + (hi - start);
-            out.push(match part {
-                Part::Pods => self.pod_batch(&self.pods[local], run, schema)?,
-                Part::Storage => build(Arc::clone(schema), run, &self.storage[local])?,
-            });
-        }
-        Ok(out)
+        self.pieces(range)
+            .map(|(part, local)| match part {
+                Part::Pods => self.pod_batch(&self.pods[local], run, schema),
+                Part::Storage => build(Arc::clone(schema), run, &self.storage[local]),
+            })
+            .collect()
     }
 
     /// Pod groups as a record batch of `schema`, column by column.

@@ -150,8 +150,12 @@ impl LayoutSink {
 
     /// Writes `batch` (rows carried over from the previous output if `carried`).
     fn write_rows(&mut self, batch: &RecordBatch, carried: bool) -> Result<()> {
-        let keys = keys(batch)?;
-        for (rows, key) in runs(&keys) {
+        self.write_keyed(batch, &keys(batch)?, carried)
+    }
+
+    /// Writes `batch`, whose rows' keys are `keys`.
+    fn write_keyed(&mut self, batch: &RecordBatch, keys: &[Key], carried: bool) -> Result<()> {
+        for (rows, key) in runs(keys) {
             self.note(key, rows.len() as u64)?;
             let part = batch.slice(rows.start, rows.len());
             if carried {
@@ -401,9 +405,9 @@ impl CarryOver {
                         return Ok(());
                     }
                     let part = batch.slice(*at, end - *at);
+                    out.write_keyed(&part, &keys[*at..end], true)?;
                     *at = end;
                     *carried += part.num_rows() as u64;
-                    out.write_rows(&part, true)?;
                 }
             }
         }
@@ -416,8 +420,8 @@ impl SummarySink for CarryOver {
         let keys = keys(batch)?;
         for (rows, key) in runs(&keys) {
             self.flush_below(Some(key))?;
-            self.out
-                .write_rows(&batch.slice(rows.start, rows.len()), false)?;
+            let part = batch.slice(rows.start, rows.len());
+            self.out.write_keyed(&part, &keys[rows], false)?;
         }
         Ok(())
     }

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 use ocpagg_labels::LabelSetId;
 use rayon::prelude::*;
 
@@ -248,12 +248,11 @@ impl Aggregator {
             &mut storage,
         );
         self.tables.end_days(last_day);
-        let live: HashSet<StringId> = self
-            .pods
-            .short_lived_ids()
-            .chain(self.storage.short_lived_ids())
-            .collect();
-        self.interner.end_days(live);
+        self.interner.end_days(
+            self.pods
+                .short_lived_ids()
+                .chain(self.storage.short_lived_ids()),
+        );
         FinishedDays::new(groups, storage, texts, labels, categories, capacity)
     }
 

@@ -8,7 +8,6 @@
 
 use arrow::array::{ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Int32Type};
-use hashbrown::HashSet;
 use ocpagg_labels::{EnabledKeys, LabelSetId, LabelSets, MergedSets};
 
 use crate::error::{AggregateError, Result};
@@ -132,13 +131,14 @@ impl Interner {
     /// names not in `live` (what unfinished days refer to) nor in the dictionaries the next
     /// batches may share, and the label caches grown past their bounds. The interner then
     /// holds the names of the days being read rather than every pod and claim of the month.
-    pub(crate) fn end_days(&mut self, mut live: HashSet<StringId>) {
-        for source in [Source::Pods, Source::Storage] {
-            for column in SHORT_LIVED_COLUMNS {
-                live.extend(self.string_remaps.cached(&(source, column)).iter().copied());
-            }
-        }
-        self.short_lived.retain(|id| live.contains(&id));
+    pub(crate) fn end_days(&mut self, live: impl IntoIterator<Item = StringId>) {
+        let caches = &self.string_remaps;
+        let cached = [Source::Pods, Source::Storage].into_iter().flat_map(|source| {
+            SHORT_LIVED_COLUMNS
+                .iter()
+                .flat_map(move |&column| caches.cached(&(source, column)).iter().copied())
+        });
+        self.short_lived.retain_only(live.into_iter().chain(cached));
         // The finished days keep their JSON; their merged ids are not used past this point.
         self.merged.clear_if_over(MERGED_LABELS_KEPT);
         self.labels.forget_raw_if_over(self.raw_labels_kept);

@@ -102,18 +102,29 @@ impl Strings {
         self.ids.len()
     }
 
-    /// Forgets every string whose id `keep` rejects and frees it; a later [`Strings::intern`]
-    /// may reuse the id for another string. The caller must hold no forgotten id.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(StringId) -> bool) {
-        let (values, free) = (&mut self.values, &mut self.free);
-        self.ids.retain(|_, &mut id| {
-            let kept = keep(id);
-            if !kept {
-                values[id.0 as usize] = None;
-                free.push(id);
+    /// Forgets every string whose id is not in `live` (repeats and null are fine) and frees
+    /// it; a later [`Strings::intern`] may reuse the id for another string. The caller must
+    /// hold no forgotten id.
+    ///
+    /// Marks the live ids in a bitmap and walks the ids in order: only forgotten strings are
+    /// hashed (to leave the map), so a day whose names all live on costs no hashing at all.
+    pub(crate) fn retain_only(&mut self, live: impl IntoIterator<Item = StringId>) {
+        let mut keep = vec![false; self.values.len()];
+        for id in live {
+            if let Some(k) = keep.get_mut(id.0 as usize) {
+                *k = true;
             }
-            kept
-        });
+        }
+        let (ids, free) = (&mut self.ids, &mut self.free);
+        for ((i, value), kept) in self.values.iter_mut().enumerate().zip(keep) {
+            if kept {
+                continue;
+            }
+            if let Some(text) = value.take() {
+                ids.remove(&text);
+                free.push(StringId(i as u32));
+            }
+        }
     }
 
     /// Interns the distinct values of a canonical text column (a dictionary) and returns the id
@@ -228,7 +239,7 @@ mod tests {
         let mut s = Strings::default();
         let a = s.intern("a");
         let b = s.intern("b");
-        s.retain(|id| id == b);
+        s.retain_only([b, StringId::NULL, b]);
         assert_eq!(s.len(), 1);
         assert_eq!(s.lookup("a"), None);
         assert_eq!(s.get(b).map(|v| v.as_ref()), Some("b"));

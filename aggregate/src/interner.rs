@@ -133,11 +133,13 @@ impl Interner {
     /// holds the names of the days being read rather than every pod and claim of the month.
     pub(crate) fn end_days(&mut self, live: impl IntoIterator<Item = StringId>) {
         let caches = &self.string_remaps;
-        let cached = [Source::Pods, Source::Storage].into_iter().flat_map(|source| {
-            SHORT_LIVED_COLUMNS
-                .iter()
-                .flat_map(move |&column| caches.cached(&(source, column)).iter().copied())
-        });
+        let cached = [Source::Pods, Source::Storage]
+            .into_iter()
+            .flat_map(|source| {
+                SHORT_LIVED_COLUMNS
+                    .iter()
+                    .flat_map(move |&column| caches.cached(&(source, column)).iter().copied())
+            });
         self.short_lived.retain_only(live.into_iter().chain(cached));
         // The finished days keep their JSON; their merged ids are not used past this point.
         self.merged.clear_if_over(MERGED_LABELS_KEPT);

@@ -6,8 +6,8 @@
 //! ([`crate::pods`], [`crate::storage`], [`crate::labels`]) take an `&mut Interner` to
 //! prepare batches and an `&Interner` to fold them.
 
-use arrow::array::{ArrayRef, AsArray};
-use arrow::datatypes::{DataType, Int32Type};
+use arrow::array::{ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Int32Type, SchemaRef};
 use ocpagg_labels::{EnabledKeys, LabelSetId, LabelSets, MergedSets};
 
 use crate::error::{AggregateError, Result};
@@ -144,5 +144,66 @@ impl Interner {
         // The finished days keep their JSON; their merged ids are not used past this point.
         self.merged.clear_if_over(MERGED_LABELS_KEPT);
         self.labels.forget_raw_if_over(self.raw_labels_kept);
+    }
+}
+
+/// A batch of `source` whose text columns are being interned: each column is swapped for its
+/// dictionary form as its ids are handed out ([`Rekeyed::text`], [`Rekeyed::labels`]), and
+/// [`Rekeyed::finish`] rebuilds the batch from the swapped columns.
+pub(crate) struct Rekeyed {
+    source: Source,
+    schema: SchemaRef,
+    columns: Vec<ArrayRef>,
+}
+
+impl Rekeyed {
+    /// Starts with `batch`'s columns as they are.
+    pub(crate) fn new(source: Source, batch: &RecordBatch) -> Self {
+        Self {
+            source,
+            schema: batch.schema(),
+            columns: batch.columns().to_vec(),
+        }
+    }
+
+    fn index(&self, name: &'static str) -> Result<usize> {
+        self.schema
+            .index_of(name)
+            .map_err(|_| AggregateError::MissingColumn { column: name })
+    }
+
+    /// The id of each dictionary key of the text column `name` ([`Interner::intern_column`]).
+    pub(crate) fn text(
+        &mut self,
+        name: &'static str,
+        interner: &mut Interner,
+    ) -> Result<Vec<StringId>> {
+        let i = self.index(name)?;
+        let (column, ids) = interner.intern_column(self.source, name, &self.columns[i])?;
+        self.columns[i] = column;
+        Ok(ids)
+    }
+
+    /// The label-set id of each dictionary key of the label column `name`
+    /// ([`Interner::intern_labels`]).
+    pub(crate) fn labels(
+        &mut self,
+        name: &'static str,
+        interner: &mut Interner,
+    ) -> Result<Vec<LabelSetId>> {
+        let i = self.index(name)?;
+        let (column, ids) = interner.intern_labels(&self.columns[i], name)?;
+        self.columns[i] = column;
+        Ok(ids)
+    }
+
+    /// The batch with the swapped columns.
+    pub(crate) fn finish(self) -> Result<RecordBatch> {
+        let what = match self.source {
+            Source::Pods => "re-keying a pod batch",
+            Source::Storage => "re-keying a storage batch",
+        };
+        RecordBatch::try_new(self.schema, self.columns)
+            .map_err(|source| AggregateError::Arrow { what, source })
     }
 }

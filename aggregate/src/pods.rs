@@ -17,11 +17,11 @@ use arrow::datatypes::Int32Type;
 use hashbrown::{HashMap, HashSet};
 use ocpagg_labels::LabelSetId;
 
-use crate::error::{AggregateError, Result};
+use crate::error::Result;
 use crate::exact::{ByteSecondsSum, Max, SecondsSum};
 use crate::groups::{rekey, DenseGroups};
 use crate::input::{column, day_of, f64s, opt, times, Ids, PodPass};
-use crate::interner::{Interner, Source};
+use crate::interner::{Interner, Rekeyed, Source};
 use crate::labels::LabelTables;
 use crate::roles::fold_data_roles;
 use crate::strings::{StringId, Strings};
@@ -77,38 +77,20 @@ pub struct PreparedBatch {
 impl PreparedBatch {
     /// Interns a pod_usage batch's dictionary values (sequential, cheap).
     pub(crate) fn new(batch: RecordBatch, pass: PodPass, interner: &mut Interner) -> Result<Self> {
-        let mut columns = batch.columns().to_vec();
-        let schema = batch.schema();
-        let mut remap = |name: &'static str, interner: &mut Interner| -> Result<Vec<StringId>> {
-            let i = schema
-                .index_of(name)
-                .map_err(|_| AggregateError::MissingColumn { column: name })?;
-            let (col, remap) = interner.intern_column(Source::Pods, name, &columns[i])?;
-            columns[i] = col;
-            Ok(remap)
-        };
-        let node = remap("node", interner)?;
-        let role = remap("node_role", interner)?;
+        let mut rekeyed = Rekeyed::new(Source::Pods, &batch);
+        let node = rekeyed.text("node", interner)?;
+        let role = rekeyed.text("node_role", interner)?;
         let (namespace, pod, resource, labels) = if pass.usage() {
-            let namespace = remap("namespace", interner)?;
-            let pod = remap("pod", interner)?;
-            let resource = remap("resource_id", interner)?;
-            let i = schema
-                .index_of("pod_labels")
-                .map_err(|_| AggregateError::MissingColumn {
-                    column: "pod_labels",
-                })?;
-            let (col, labels) = interner.intern_labels(&columns[i], "pod_labels")?;
-            columns[i] = col;
-            (namespace, pod, resource, labels)
+            (
+                rekeyed.text("namespace", interner)?,
+                rekeyed.text("pod", interner)?,
+                rekeyed.text("resource_id", interner)?,
+                rekeyed.labels("pod_labels", interner)?,
+            )
         } else {
             Default::default()
         };
-        let batch =
-            RecordBatch::try_new(schema, columns).map_err(|source| AggregateError::Arrow {
-                what: "re-keying a pod batch",
-                source,
-            })?;
+        let batch = rekeyed.finish()?;
         Ok(Self {
             pass,
             batch,

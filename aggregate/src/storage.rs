@@ -23,10 +23,10 @@ use hashbrown::{HashMap, HashSet};
 use ocpagg_labels::LabelSetId;
 
 use crate::config::SideInputs;
-use crate::error::{AggregateError, Result};
+use crate::error::Result;
 use crate::exact::{ByteSecondsSum, Max};
 use crate::input::{column, day_of, f64s, opt, times};
-use crate::interner::{Interner, Source};
+use crate::interner::{Interner, Rekeyed, Source};
 use crate::labels::LabelTables;
 use crate::output::{DataSource, StorageMeasures, SummaryRow};
 use crate::pods::Placement;
@@ -121,33 +121,14 @@ impl PreparedStorage {
     /// Interns a storage_usage batch's ([`crate::STORAGE_USAGE_COLUMNS`]) dictionary values and
     /// label strings (sequential, cheap: dictionary values only).
     pub(crate) fn new(batch: RecordBatch, interner: &mut Interner) -> Result<Self> {
-        let schema = batch.schema();
-        let mut columns = batch.columns().to_vec();
-        let index = |name: &'static str| {
-            schema
-                .index_of(name)
-                .map_err(|_| AggregateError::MissingColumn { column: name })
-        };
+        let mut rekeyed = Rekeyed::new(Source::Storage, &batch);
         let mut text: [Vec<StringId>; 6] = Default::default();
         for (slot, name) in text.iter_mut().zip(TEXT_COLUMNS) {
-            let i = index(name)?;
-            let (col, remap) = interner.intern_column(Source::Storage, name, &columns[i])?;
-            columns[i] = col;
-            *slot = remap;
+            *slot = rekeyed.text(name, interner)?;
         }
-        let mut labels = |name: &'static str, interner: &mut Interner| -> Result<Vec<LabelSetId>> {
-            let i = index(name)?;
-            let (col, remap) = interner.intern_labels(&columns[i], name)?;
-            columns[i] = col;
-            Ok(remap)
-        };
-        let pv_labels = labels("persistentvolume_labels", interner)?;
-        let pvc_labels = labels("persistentvolumeclaim_labels", interner)?;
-        let batch =
-            RecordBatch::try_new(schema, columns).map_err(|source| AggregateError::Arrow {
-                what: "re-keying a storage batch",
-                source,
-            })?;
+        let pv_labels = rekeyed.labels("persistentvolume_labels", interner)?;
+        let pvc_labels = rekeyed.labels("persistentvolumeclaim_labels", interner)?;
+        let batch = rekeyed.finish()?;
         Ok(Self {
             batch,
             text,

@@ -8,13 +8,14 @@
 
 use std::hash::Hash;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
     new_null_array, ArrayRef, Date32Array, Float64Array, Int32Array, RecordBatch, StringArray,
     StringBuilder,
 };
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::error::ArrowError;
 use hashbrown::HashMap;
 use ocpagg_labels::LabelSetId;
 
@@ -22,8 +23,8 @@ use crate::config::RunInfo;
 use crate::error::{AggregateError, Result};
 use crate::order::{row_order, sort_rows};
 use crate::output::{
-    build, run_column, Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow,
-    ZERO_INFRASTRUCTURE_COST,
+    build, constant_text, dictionary, run_column, Capacity, DataSource, PodMeasures,
+    StorageMeasures, SummaryRow, ZERO_INFRASTRUCTURE_COST,
 };
 use crate::pods::{DayCapacity, GroupKey, PodAcc};
 use crate::schema::CSI_VOLUME_HANDLE;
@@ -57,6 +58,51 @@ pub struct FinishedDays {
     capacity: DayCapacity,
     /// The rows in their current order, as runs of `pods` or `storage`.
     segments: Vec<(Part, Range<usize>)>,
+    /// `texts` and `labels` as Arrow dictionaries, built on first use.
+    dictionaries: OnceLock<Dictionaries>,
+}
+
+/// The texts and label JSON of a [`FinishedDays`] as Arrow dictionaries shared by all its
+/// Pod batches: a Parquet writer that meets the same dictionary again hashes nothing twice.
+#[derive(Debug)]
+struct Dictionaries {
+    texts: Shared<StringId>,
+    labels: Shared<LabelSetId>,
+}
+
+/// Texts by id as one dictionary: each id's key, and the values.
+#[derive(Debug)]
+struct Shared<K> {
+    keys: HashMap<K, i32>,
+    values: ArrayRef,
+}
+
+impl<K: Copy + Hash + Eq> Shared<K> {
+    fn new(texts: &HashMap<K, Arc<str>>) -> Result<Self> {
+        let mut keys = HashMap::with_capacity(texts.len());
+        let mut values =
+            StringBuilder::with_capacity(texts.len(), texts.values().map(|t| t.len()).sum());
+        for (key, (id, text)) in texts.iter().enumerate() {
+            let key = i32::try_from(key).map_err(|_| AggregateError::Arrow {
+                what: "building a text dictionary",
+                source: ArrowError::DictionaryKeyOverflowError,
+            })?;
+            keys.insert(*id, key);
+            values.append_value(&**text);
+        }
+        Ok(Self {
+            keys,
+            values: Arc::new(values.finish()),
+        })
+    }
+
+    /// The column of `ids` (null where an id is null or has no text).
+    fn column(&self, ids: impl Iterator<Item = Option<K>>) -> Result<ArrayRef> {
+        let keys = ids
+            .map(|id| id.and_then(|id| self.keys.get(&id).copied()))
+            .collect();
+        dictionary(keys, Arc::clone(&self.values))
+    }
 }
 
 impl FinishedDays {
@@ -80,7 +126,20 @@ impl FinishedDays {
             categories,
             capacity,
             segments,
+            dictionaries: OnceLock::new(),
         }
+    }
+
+    fn dictionaries(&self) -> Result<&Dictionaries> {
+        if let Some(d) = self.dictionaries.get() {
+            return Ok(d);
+        }
+        let built = Dictionaries {
+            texts: Shared::new(&self.texts)?,
+            labels: Shared::new(&self.labels)?,
+        };
+        // Workers converting at once may both build them; the first kept is used by all.
+        Ok(self.dictionaries.get_or_init(|| built))
     }
 
     /// Number of rows.
@@ -187,7 +246,9 @@ impl FinishedDays {
     }
 
     /// The rows at positions `range` as record batches of `schema` (the summary schema, with
-    /// or without `csi_volume_handle`), one per run of Pod or Storage rows: the same values as
+    /// or without `csi_volume_handle`, with or without dictionary texts:
+    /// [`crate::schema::with_dictionary_texts`]), one per run of Pod or Storage rows: the
+    /// same values as
     /// [`crate::to_record_batch`] of [`FinishedDays::rows`], but Pod columns are built
     /// straight from the groups, without a [`SummaryRow`] per row (whose shared texts cost
     /// two atomic operations each, and whose label JSON was copied once per label column).
@@ -229,9 +290,14 @@ impl FinishedDays {
             })
             .collect();
         let text = |id: StringId| self.texts.get(&id).map(|t| &**t);
-        let texts = |f: &dyn Fn(&(GroupKey, PodAcc)) -> Option<StringId>| -> ArrayRef {
+        let texts = |f: &dyn Fn(&(GroupKey, PodAcc)) -> Option<StringId>,
+                     as_dictionary: bool|
+         -> Result<ArrayRef> {
+            if as_dictionary {
+                return self.dictionaries()?.texts.column(groups.iter().map(f));
+            }
             let values: Vec<Option<&str>> = groups.iter().map(|g| f(g).and_then(text)).collect();
-            Arc::new(StringArray::from(values))
+            Ok(Arc::new(StringArray::from(values)))
         };
         let numbers = |f: &dyn Fn(usize) -> Option<f64>| -> ArrayRef {
             Arc::new(Float64Array::from_iter((0..n).map(f)))
@@ -241,30 +307,38 @@ impl FinishedDays {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
         for field in schema.fields() {
             let name = field.name().as_str();
-            if let Some(column) = run_column(name, run, n) {
-                columns.push(column);
+            if let Some(column) = run_column(field, run, n) {
+                columns.push(column?);
                 continue;
             }
+            let as_dictionary = matches!(field.data_type(), DataType::Dictionary(..));
             let column: ArrayRef = match name {
-                "data_source" => Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-                    DataSource::Pod.as_str(),
-                    n,
-                ))),
+                "data_source" => constant_text(DataSource::Pod.as_str(), n, as_dictionary)?,
                 "usage_start" | "usage_end" => {
                     Arc::new(Date32Array::from_iter_values(groups.iter().map(|g| g.0 .0)))
                 }
-                "namespace" => texts(&|g| Some(g.0 .1)),
-                "node" => texts(&|g| Some(g.0 .2)),
-                "resource_id" => texts(&|g| g.1.resource),
+                "namespace" => texts(&|g| Some(g.0 .1), as_dictionary)?,
+                "node" => texts(&|g| Some(g.0 .2), as_dictionary)?,
+                "resource_id" => texts(&|g| g.1.resource, as_dictionary)?,
                 // The same JSON in both columns: built once, shared.
-                "pod_labels" | "all_labels" => Arc::clone(labels.get_or_insert_with(|| {
-                    let bytes = groups.iter().map(|g| self.labels[&g.0 .3].len()).sum();
-                    let mut b = StringBuilder::with_capacity(n, bytes);
-                    for g in groups {
-                        b.append_value(&*self.labels[&g.0 .3]);
-                    }
-                    Arc::new(b.finish())
-                })),
+                "pod_labels" | "all_labels" => match &labels {
+                    Some(column) => Arc::clone(column),
+                    None if as_dictionary => Arc::clone(
+                        labels.insert(
+                            self.dictionaries()?
+                                .labels
+                                .column(groups.iter().map(|g| Some(g.0 .3)))?,
+                        ),
+                    ),
+                    None => Arc::clone(labels.insert({
+                        let bytes = groups.iter().map(|g| self.labels[&g.0 .3].len()).sum();
+                        let mut b = StringBuilder::with_capacity(n, bytes);
+                        for g in groups {
+                            b.append_value(&*self.labels[&g.0 .3]);
+                        }
+                        Arc::new(b.finish())
+                    })),
+                },
                 "pod_usage_cpu_core_hours" => numbers(&|i| hours(acc(i).usage_cpu)),
                 "pod_request_cpu_core_hours" => numbers(&|i| hours(acc(i).request_cpu)),
                 "pod_effective_usage_cpu_core_hours" => numbers(&|i| hours(acc(i).effective_cpu)),
@@ -285,9 +359,9 @@ impl FinishedDays {
                 "cluster_capacity_memory_gigabyte_hours" => {
                     numbers(&|i| gib_hours(capacity[i].1 .1))
                 }
-                "infrastructure_usage_cost" => Arc::new(StringArray::from_iter_values(
-                    std::iter::repeat_n(ZERO_INFRASTRUCTURE_COST, n),
-                )),
+                "infrastructure_usage_cost" => {
+                    constant_text(ZERO_INFRASTRUCTURE_COST, n, as_dictionary)?
+                }
                 "cost_category_id" => Arc::new(Int32Array::from_iter(
                     groups
                         .iter()
@@ -469,6 +543,54 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// With dictionary texts, every column holds the values of the `Utf8` batch; the Pod
+    /// batches of one `FinishedDays` share one dictionary per kind of text.
+    #[test]
+    fn dictionary_texts_hold_the_same_values() {
+        use arrow::array::{Array, AsArray};
+        use arrow::datatypes::{DataType, Int32Type};
+
+        use crate::schema::{summary_schema_with_csi, with_dictionary_texts};
+
+        let mut days = finished();
+        days.sort();
+        let run = crate::testing::aggregator().run().clone();
+        let plain = summary_schema_with_csi();
+        let schema = with_dictionary_texts(&plain);
+        let mut label_values = Vec::new();
+        for (start, end) in [(0, 6), (1, 4), (5, 6)] {
+            let batches = days.record_batches(start..end, &run, &schema).unwrap();
+            let expected = days.record_batches(start..end, &run, &plain).unwrap();
+            assert_eq!(batches.len(), expected.len());
+            for (batch, expected) in batches.iter().zip(&expected) {
+                assert_eq!(batch.schema(), schema);
+                for (i, field) in schema.fields().iter().enumerate() {
+                    let column = batch.column(i);
+                    if field.name() == "uuid" {
+                        assert_eq!(column.data_type(), &DataType::Utf8);
+                        continue;
+                    }
+                    let values = arrow::compute::cast(column, expected.column(i).data_type());
+                    assert_eq!(
+                        values.unwrap().to_data(),
+                        expected.column(i).to_data(),
+                        "{} of rows {start}..{end}",
+                        field.name()
+                    );
+                }
+                let labels = batch.column_by_name("all_labels").unwrap();
+                assert!(matches!(labels.data_type(), DataType::Dictionary(..)));
+                label_values.push(labels.as_dictionary::<Int32Type>().values().clone());
+            }
+        }
+        assert!(
+            label_values
+                .windows(2)
+                .all(|w| std::sync::Arc::ptr_eq(&w[0], &w[1])),
+            "one label dictionary for all batches"
+        );
     }
 
     #[test]

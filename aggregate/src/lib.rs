@@ -88,8 +88,8 @@ pub use finished::FinishedDays;
 pub use input::{PodPass, Table};
 pub use like::LikePattern;
 pub use output::{
-    to_record_batch, to_record_batch_with_csi, Capacity, DataSource, PodMeasures, StorageMeasures,
-    SummaryRow, ZERO_INFRASTRUCTURE_COST,
+    to_record_batch, to_record_batch_as, to_record_batch_with_csi, Capacity, DataSource,
+    PodMeasures, StorageMeasures, SummaryRow, ZERO_INFRASTRUCTURE_COST,
 };
 pub use pods::{PodPartial, PreparedBatch};
 pub use storage::{PreparedStorage, StoragePartial};

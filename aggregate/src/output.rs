@@ -3,9 +3,12 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Date32Builder, Float64Builder, Int32Builder, RecordBatch, StringBuilder,
+    ArrayBuilder, ArrayRef, Date32Builder, DictionaryArray, Float64Builder, Int32Array,
+    Int32Builder, RecordBatch, StringArray, StringBuilder,
 };
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Int32Type, SchemaRef};
+use arrow::error::ArrowError;
+use hashbrown::HashMap;
 
 use crate::config::RunInfo;
 use crate::error::{AggregateError, Result};
@@ -267,21 +270,81 @@ const ACCESSORS: &[(&str, Accessor)] = &[
     ),
 ];
 
-/// The column of `name` that depends on the run only (the row id, run constants), for `n`
+/// The column of `field` that depends on the run only (the row id, run constants), for `n`
 /// rows; `None` for the other columns (and unknown names).
-pub(crate) fn run_column(name: &str, run: &RunInfo, n: usize) -> Option<ArrayRef> {
-    let (_, accessor) = ACCESSORS.iter().find(|(column, _)| *column == name)?;
+pub(crate) fn run_column(field: &Field, run: &RunInfo, n: usize) -> Option<Result<ArrayRef>> {
+    let (_, accessor) = ACCESSORS
+        .iter()
+        .find(|(column, _)| column == field.name())?;
     match accessor {
         Accessor::Uuid | Accessor::ReportPeriod | Accessor::Run(_) => {
-            Some(build_column(*accessor, run, &[], n))
+            Some(build_column(*accessor, field.data_type(), run, &[], n))
         }
         _ => None,
     }
 }
 
-/// Builds one column of `rows` (`n` rows: `rows.len()`, or any for the run's columns).
-fn build_column(accessor: Accessor, run: &RunInfo, rows: &[SummaryRow], n: usize) -> ArrayRef {
-    match accessor {
+/// `n` rows of one text, as a `Utf8` column or (`as_dictionary`) a dictionary of one value.
+pub(crate) fn constant_text(text: &str, n: usize, as_dictionary: bool) -> Result<ArrayRef> {
+    if !as_dictionary {
+        return Ok(Arc::new(StringArray::from_iter_values(
+            std::iter::repeat_n(text, n),
+        )));
+    }
+    let keys = Int32Array::from_iter_values(std::iter::repeat_n(0, n));
+    dictionary(keys, Arc::new(StringArray::from(vec![text])))
+}
+
+/// A dictionary column of [`crate::schema::dictionary_text_type`].
+pub(crate) fn dictionary(keys: Int32Array, values: ArrayRef) -> Result<ArrayRef> {
+    DictionaryArray::<Int32Type>::try_new(keys, values)
+        .map(|d| Arc::new(d) as ArrayRef)
+        .map_err(|source| AggregateError::Arrow {
+            what: "building a text dictionary",
+            source,
+        })
+}
+
+/// Texts as a dictionary column. Rows that share a text allocation (an `Arc<str>` behind many
+/// rows: label JSON, names) share a value, found by its address, so no text is hashed and
+/// each is copied once; equal texts in different allocations are separate values, which
+/// Arrow allows and which a Parquet writer merges.
+fn text_dictionary<'a>(texts: impl Iterator<Item = Option<&'a str>>, n: usize) -> Result<ArrayRef> {
+    let mut index: HashMap<(usize, usize), i32> = HashMap::new();
+    let mut values = StringBuilder::new();
+    let mut keys = Int32Builder::with_capacity(n);
+    for text in texts {
+        let Some(text) = text else {
+            keys.append_null();
+            continue;
+        };
+        let next = i32::try_from(values.len()).map_err(|_| AggregateError::Arrow {
+            what: "building a text dictionary",
+            source: ArrowError::DictionaryKeyOverflowError,
+        })?;
+        let key = *index
+            .entry((text.as_ptr() as usize, text.len()))
+            .or_insert_with(|| {
+                values.append_value(text);
+                next
+            });
+        keys.append_value(key);
+    }
+    dictionary(keys.finish(), Arc::new(values.finish()))
+}
+
+/// Builds one column of `rows` (`n` rows: `rows.len()`, or any for the run's columns) as
+/// `data_type`: a text column as `Utf8` or as a dictionary
+/// ([`crate::schema::dictionary_text_type`]).
+fn build_column(
+    accessor: Accessor,
+    data_type: &DataType,
+    run: &RunInfo,
+    rows: &[SummaryRow],
+    n: usize,
+) -> Result<ArrayRef> {
+    let as_dictionary = matches!(data_type, DataType::Dictionary(..));
+    Ok(match accessor {
         Accessor::Uuid => {
             let mut b = StringBuilder::with_capacity(n, n * 36);
             let mut buf = uuid::Uuid::encode_buffer();
@@ -295,17 +358,13 @@ fn build_column(accessor: Accessor, run: &RunInfo, rows: &[SummaryRow], n: usize
             (0..n).for_each(|_| b.append_option(run.report_period_id));
             Arc::new(b.finish())
         }
-        Accessor::Run(f) => {
-            let v = f(run);
-            let mut b = StringBuilder::with_capacity(n, n * v.len());
-            (0..n).for_each(|_| b.append_value(v));
-            Arc::new(b.finish())
-        }
+        Accessor::Run(f) => constant_text(f(run), n, as_dictionary)?,
         Accessor::Day => {
             let mut b = Date32Builder::with_capacity(n);
             rows.iter().for_each(|r| b.append_value(r.day));
             Arc::new(b.finish())
         }
+        Accessor::Text(f) if as_dictionary => text_dictionary(rows.iter().map(f), n)?,
         Accessor::Text(f) => {
             // Sized exactly: label texts are long, and doubling would leave up to half unused.
             let bytes = rows.iter().map(|r| f(r).map_or(0, str::len)).sum();
@@ -323,11 +382,12 @@ fn build_column(accessor: Accessor, run: &RunInfo, rows: &[SummaryRow], n: usize
             rows.iter().for_each(|r| b.append_option(f(r)));
             Arc::new(b.finish())
         }
-    }
+    })
 }
 
-/// Builds a batch of `schema` (the summary schema, with or without `csi_volume_handle`): one
-/// column per field, in the schema's order, each from its accessor.
+/// Builds a batch of `schema`: the summary schema, with or without `csi_volume_handle`, with
+/// or without dictionary texts ([`crate::schema::with_dictionary_texts`]). One column per
+/// field, in the schema's order, each from its accessor.
 pub(crate) fn build(schema: SchemaRef, run: &RunInfo, rows: &[SummaryRow]) -> Result<RecordBatch> {
     let columns = schema
         .fields()
@@ -340,7 +400,7 @@ pub(crate) fn build(schema: SchemaRef, run: &RunInfo, rows: &[SummaryRow]) -> Re
                     column: "an output column without an accessor",
                 })?;
             debug_assert_eq!(column, field.name());
-            Ok(build_column(*accessor, run, rows, rows.len()))
+            build_column(*accessor, field.data_type(), run, rows, rows.len())
         })
         .collect::<Result<Vec<ArrayRef>>>()?;
     RecordBatch::try_new(schema, columns).map_err(|source| AggregateError::Arrow {
@@ -352,6 +412,17 @@ pub(crate) fn build(schema: SchemaRef, run: &RunInfo, rows: &[SummaryRow]) -> Re
 /// Builds one record batch in [`summary_schema`] from rows, with a fresh v4 uuid per row.
 pub fn to_record_batch(run: &RunInfo, rows: &[SummaryRow]) -> Result<RecordBatch> {
     build(summary_schema(), run, rows)
+}
+
+/// [`to_record_batch`] in `schema`: [`summary_schema`] or [`summary_schema_with_csi`], or
+/// either in the form of [`crate::schema::with_dictionary_texts`]. A field no summary column
+/// has is [`AggregateError::MissingColumn`].
+pub fn to_record_batch_as(
+    schema: SchemaRef,
+    run: &RunInfo,
+    rows: &[SummaryRow],
+) -> Result<RecordBatch> {
+    build(schema, run, rows)
 }
 
 /// [`to_record_batch`] plus a trailing `csi_volume_handle` column
@@ -378,5 +449,64 @@ mod tests {
         }
         assert_eq!(ACCESSORS.len(), names.len());
         assert_eq!(names.len(), SUMMARY_COLUMNS.len() + 1);
+    }
+
+    /// Rows sharing a text allocation share a dictionary value; equal texts elsewhere and
+    /// nulls keep their values: cast back, every column equals the `Utf8` batch's.
+    #[test]
+    fn dictionary_texts_hold_the_rows_texts() {
+        use arrow::array::{Array, AsArray};
+
+        let run = crate::testing::aggregator().run().clone();
+        let shared: Arc<str> = r#"{"app": "a"}"#.into();
+        let row = |labels: Option<Arc<str>>, namespace: Option<&str>| SummaryRow {
+            data_source: DataSource::Storage,
+            day: 3,
+            namespace: namespace.map(Into::into),
+            node: None,
+            resource_id: None,
+            pod_labels: None,
+            volume_labels: labels.clone(),
+            all_labels: labels,
+            pod: PodMeasures::default(),
+            capacity: Capacity::default(),
+            storage: StorageMeasures::default(),
+            cost_category_id: Some(2),
+            infrastructure_cost: true,
+        };
+        let rows = [
+            row(Some(Arc::clone(&shared)), Some("ns")),
+            row(None, None),
+            row(Some(Arc::clone(&shared)), Some("ns")),
+            row(Some(r#"{"app": "a"}"#.into()), Some("other")),
+        ];
+        let plain = summary_schema_with_csi();
+        let schema = crate::schema::with_dictionary_texts(&plain);
+        let batch = to_record_batch_as(Arc::clone(&schema), &run, &rows).unwrap();
+        let expected = to_record_batch_with_csi(&run, &rows).unwrap();
+        for (i, field) in schema.fields().iter().enumerate() {
+            if field.name() == "uuid" {
+                continue;
+            }
+            let expected_type = expected.column(i).data_type();
+            let values = arrow::compute::cast(batch.column(i), expected_type).unwrap();
+            assert_eq!(
+                values.to_data(),
+                expected.column(i).to_data(),
+                "{}",
+                field.name()
+            );
+        }
+        let labels = batch.column_by_name("all_labels").unwrap();
+        let labels = labels.as_dictionary::<Int32Type>();
+        assert_eq!(
+            labels.values().len(),
+            2,
+            "the shared text once, the copy once"
+        );
+        assert_eq!(labels.keys().value(0), labels.keys().value(2));
+        assert!(labels.is_null(1));
+        let source = batch.column_by_name("cluster_id").unwrap();
+        assert_eq!(source.as_dictionary::<Int32Type>().values().len(), 1);
     }
 }

@@ -160,6 +160,34 @@ pub fn summary_schema_with_csi() -> SchemaRef {
     }))
 }
 
+/// The Arrow type of a text column in the form of [`with_dictionary_texts`]: `Int32` keys
+/// into `Utf8` values.
+pub fn dictionary_text_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// `schema` with its text columns as Arrow dictionaries ([`dictionary_text_type`]), but for
+/// row ids ([`DISTINCT_KEY`]), which stay `Utf8`; names, nullability and field metadata are
+/// kept. Batches of this schema hold the same values as those of `schema`: it is the form
+/// in which [`crate::FinishedDays::record_batches`] builds a text column without copying a
+/// text per row, and in which a Parquet writer hashes each distinct text once per column
+/// chunk rather than once per row. Give it only to a sink that takes it (a Parquet file).
+pub fn with_dictionary_texts(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let distinct = f.metadata().get(DISTINCT_KEY).is_some_and(|v| v == "true");
+            if f.data_type() == &DataType::Utf8 && !distinct {
+                f.as_ref().clone().with_data_type(dictionary_text_type())
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
 /// Index of a summary column by name.
 pub fn column_index(name: &str) -> Option<usize> {
     SUMMARY_COLUMNS.iter().position(|c| c.name == name)

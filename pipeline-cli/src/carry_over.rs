@@ -77,6 +77,10 @@ impl SummarySink for DayFilter {
     fn finish(self: Box<Self>) -> Result<WriteReport> {
         self.inner.finish()
     }
+
+    fn takes_dictionary_texts(&self) -> bool {
+        self.inner.takes_dictionary_texts()
+    }
 }
 
 /// (section, day) of each row: section 1 for unallocated rows.
@@ -194,6 +198,10 @@ impl SummarySink for LayoutSink {
     fn finish(self: Box<Self>) -> Result<WriteReport> {
         *self.layout.lock().expect("no poisoned lock") = self.runs;
         Box::new(self.inner).finish()
+    }
+
+    fn takes_dictionary_texts(&self) -> bool {
+        self.inner.takes_dictionary_texts()
     }
 }
 
@@ -432,5 +440,9 @@ impl SummarySink for CarryOver {
         report.rows_carried = self.carried;
         report.row_groups_copied = self.copied;
         Ok(report)
+    }
+
+    fn takes_dictionary_texts(&self) -> bool {
+        self.out.takes_dictionary_texts()
     }
 }

@@ -16,10 +16,9 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use chrono::NaiveDate;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
-use ocpagg_aggregate::schema::{summary_schema, summary_schema_with_csi, CSI_VOLUME_HANDLE};
+use ocpagg_aggregate::schema::{summary_schema, summary_schema_with_csi, with_dictionary_texts};
 use ocpagg_aggregate::{
-    to_record_batch, to_record_batch_with_csi, AggregateStats, Aggregator, FinishedDays,
-    SummaryRow, Table,
+    to_record_batch_as, AggregateStats, Aggregator, FinishedDays, SummaryRow, Table,
 };
 use ocpagg_aggregate::{CostCategory, LikePattern, RunInfo, SideInputs};
 use ocpagg_labels::EnabledKeys;
@@ -354,6 +353,7 @@ fn run_once(
         Some(days) => Box::new(DayFilter::new(sink, days.clone())),
         None => sink,
     };
+    let schema = output_schema(job, sink.as_ref());
     let context = StateContext {
         decision,
         fingerprint,
@@ -457,7 +457,7 @@ fn run_once(
         let pool = &pool;
         let converter = std::thread::Builder::new()
             .name("ocpagg-convert".into())
-            .spawn_scoped(s, move || convert_rows(job, pool, rows_rx, out_tx))
+            .spawn_scoped(s, move || convert_rows(job, &schema, pool, rows_rx, out_tx))
             .context("cannot start the conversion thread")?;
         let aggregated = aggregate(
             job,
@@ -1192,6 +1192,21 @@ fn next_state(side: &mut SideInputs, context: &StateContext) -> Result<State> {
     ))
 }
 
+/// The schema of the batches `sink` is given: the summary schema, with `csi_volume_handle`
+/// for koku's Hive copy, with dictionary texts if the sink takes them.
+fn output_schema(job: &Job, sink: &dyn SummarySink) -> SchemaRef {
+    let schema = if job.hive_output.is_some() {
+        summary_schema_with_csi()
+    } else {
+        summary_schema()
+    };
+    if sink.takes_dictionary_texts() {
+        with_dictionary_texts(&schema)
+    } else {
+        schema
+    }
+}
+
 /// Rows ready to convert: finished days (built a window at a time) or rows already built.
 enum Ready {
     Days(Box<FinishedDays>),
@@ -1216,11 +1231,11 @@ impl Ready {
     ) -> Result<Vec<RecordBatch>, ocpagg_aggregate::AggregateError> {
         match self {
             Ready::Days(days) => days.record_batches(range, run, schema),
-            Ready::Built(rows) => Ok(vec![if schema.index_of(CSI_VOLUME_HANDLE).is_ok() {
-                to_record_batch_with_csi(run, &rows[range])?
-            } else {
-                to_record_batch(run, &rows[range])?
-            }]),
+            Ready::Built(rows) => Ok(vec![to_record_batch_as(
+                Arc::clone(schema),
+                run,
+                &rows[range],
+            )?]),
         }
     }
 }
@@ -1232,17 +1247,13 @@ impl Ready {
 /// converting (waits on either channel excluded).
 fn convert_rows(
     job: &Job,
+    schema: &SchemaRef,
     pool: &rayon::ThreadPool,
     input: Receiver<Rows>,
     out: Sender<Out>,
 ) -> Duration {
     let mut busy = Duration::ZERO;
     let window = OUTPUT_BATCH_ROWS * job.threads.max(1);
-    let schema = if job.hive_output.is_some() {
-        summary_schema_with_csi()
-    } else {
-        summary_schema()
-    };
     for msg in input.iter() {
         let t = Instant::now();
         let ready = match msg {
@@ -1267,7 +1278,7 @@ fn convert_rows(
                     .step_by(OUTPUT_BATCH_ROWS)
                     .map(|from| {
                         let to = (from + OUTPUT_BATCH_ROWS).min(end);
-                        ready.record_batches(from..to, &job.run, &schema)
+                        ready.record_batches(from..to, &job.run, schema)
                     })
                     .collect()
             });

@@ -225,6 +225,10 @@ impl SummarySink for FileSink {
         Ok(())
     }
 
+    fn takes_dictionary_texts(&self) -> bool {
+        matches!(self.encoder, Some(Encoder::Parquet(_)))
+    }
+
     fn end_row_group(&mut self) -> Result<()> {
         if let Some(Encoder::Parquet(encoder)) = self.encoder.as_mut() {
             encoder.end_row_group().map_err(|e| WriteError::Io {
@@ -447,6 +451,84 @@ mod tests {
         let csv = dir.path().join("x.csv");
         let mut sink = FileSink::create(&csv, schema()).unwrap();
         assert!(!sink.copy_row_groups(&file, &metadata, 0..1).unwrap());
+    }
+
+    /// Text columns given as Arrow dictionaries make the very same file as the plain texts,
+    /// and count the same rows; a CSV output does not take them.
+    #[test]
+    fn dictionary_texts_write_the_same_parquet() {
+        use std::collections::BTreeMap;
+        use std::sync::Arc;
+
+        use arrow::array::ArrayRef;
+
+        let dir = tempfile::tempdir().unwrap();
+        let dictionary_type =
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let as_dictionaries = |batch: &RecordBatch| -> RecordBatch {
+            let columns: Vec<ArrayRef> = batch
+                .schema()
+                .fields()
+                .iter()
+                .zip(batch.columns())
+                .map(|(f, c)| match f.data_type() {
+                    DataType::Utf8 if !is_distinct(f) => {
+                        arrow::compute::cast(c, &dictionary_type).unwrap()
+                    }
+                    _ => Arc::clone(c),
+                })
+                .collect();
+            RecordBatch::try_new_with_options(
+                Arc::new(Schema::new(
+                    batch
+                        .schema()
+                        .fields()
+                        .iter()
+                        .zip(&columns)
+                        .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
+                        .collect::<Vec<_>>(),
+                )),
+                columns,
+                &Default::default(),
+            )
+            .unwrap()
+        };
+        let parts = [batch([Some(1.0), Some(2.0)]), batch([Some(3.0), None])];
+        let write = |name: &str, dictionaries: bool| -> (Vec<u8>, WriteReport) {
+            let path = dir.path().join(name);
+            let mut sink = FileSink::create(&path, schema()).unwrap();
+            assert!(sink.takes_dictionary_texts());
+            for part in &parts {
+                let part = if dictionaries {
+                    as_dictionaries(part)
+                } else {
+                    part.clone()
+                };
+                assert_eq!(
+                    part.column_by_name("namespace").unwrap().data_type() == &dictionary_type,
+                    dictionaries
+                );
+                sink.write(&part).unwrap();
+            }
+            let report = Box::new(sink).finish().unwrap();
+            (std::fs::read(&path).unwrap(), report)
+        };
+        let (plain, plain_report) = write("plain.parquet", false);
+        let (dictionary, dictionary_report) = write("dictionary.parquet", true);
+        assert!(plain == dictionary, "the same bytes");
+        assert_eq!(
+            dictionary_report.rows_by_data_source,
+            BTreeMap::from([("Pod".to_string(), 2), ("Storage".to_string(), 2)])
+        );
+        assert_eq!(
+            (plain_report.rows, plain_report.rows_by_data_source),
+            (
+                dictionary_report.rows,
+                dictionary_report.rows_by_data_source
+            )
+        );
+        let csv = FileSink::create(&dir.path().join("x.csv"), schema()).unwrap();
+        assert!(!csv.takes_dictionary_texts());
     }
 
     #[test]

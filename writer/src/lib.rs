@@ -33,6 +33,7 @@ pub mod pg;
 use std::collections::BTreeMap;
 
 use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::DataType;
 
 pub use file::{open_file_sink, FileFormat, FileSink, FooterValue, DISTINCT_KEY};
 pub use hive::{HivePartition, HiveReport, HiveSink, HiveTee};
@@ -145,15 +146,42 @@ pub struct WriteReport {
 }
 
 impl WriteReport {
-    /// Counts a batch's rows per data source.
+    /// Counts a batch's rows per data source (`data_source` as `Utf8` or as a dictionary of
+    /// texts; a batch without it counts in `rows` only).
     pub fn count(&mut self, batch: &RecordBatch) {
         self.rows += batch.num_rows() as u64;
-        if let Some(col) = batch.column_by_name("data_source") {
-            for v in col.as_string::<i32>().iter() {
-                *self
-                    .rows_by_data_source
-                    .entry(v.unwrap_or("null").to_string())
-                    .or_default() += 1;
+        let Some(column) = batch.column_by_name("data_source") else {
+            return;
+        };
+        let Ok(texts) = arrow::compute::cast(column, &DataType::Utf8) else {
+            return;
+        };
+        let Some(texts) = texts.as_string_opt::<i32>() else {
+            return;
+        };
+        // Rows come in runs of one data source: one map entry per run, not per row.
+        let mut run: Option<(Option<&str>, u64)> = None;
+        for value in texts.iter() {
+            match &mut run {
+                Some((current, n)) if *current == value => *n += 1,
+                _ => {
+                    if let Some((current, n)) = run.replace((value, 1)) {
+                        self.add_data_source(current, n);
+                    }
+                }
+            }
+        }
+        if let Some((current, n)) = run {
+            self.add_data_source(current, n);
+        }
+    }
+
+    fn add_data_source(&mut self, value: Option<&str>, rows: u64) {
+        let value = value.unwrap_or("null");
+        match self.rows_by_data_source.get_mut(value) {
+            Some(count) => *count += rows,
+            None => {
+                self.rows_by_data_source.insert(value.to_string(), rows);
             }
         }
     }
@@ -171,6 +199,15 @@ pub trait SummarySink: Send {
     /// that the next rows start a new one. A hint: sinks without such units ignore it.
     fn end_row_group(&mut self) -> Result<()> {
         Ok(())
+    }
+
+    /// Whether the sink takes text columns as Arrow dictionaries (`Int32` keys into `Utf8`
+    /// values) in place of `Utf8`, and writes what it would of the plain texts: batches in
+    /// the form of `ocpagg_aggregate::schema::with_dictionary_texts`. A Parquet file does,
+    /// and hashes each distinct text once per column chunk instead of once per row. Sinks
+    /// that do not are given `Utf8`.
+    fn takes_dictionary_texts(&self) -> bool {
+        false
     }
 }
 

@@ -62,15 +62,48 @@ impl<const FRAC: i32> ExactSum<FRAC> {
         }
     }
 
-    /// One value in fixed point, or [`OVERFLOW`] when it is infinite or out of range.
+    /// One value in fixed point, `v · 2^FRAC` rounded half away from zero, or [`OVERFLOW`]
+    /// when it is infinite, NaN or out of range.
+    ///
+    /// Read off the bits: `v` is exactly `±m · 2^p` (`m` its 53-bit significand), so the
+    /// result is `m` shifted by `p + FRAC`, rounded only when that shift is to the right.
+    /// Integer shifts, where `round` and an `f64 → i128` conversion are library calls that
+    /// were a tenth of the folding threads' time on the hourly 20M-row month.
     #[inline]
     fn to_fixed(v: f64) -> i128 {
-        let scaled = (v * Self::SCALE).round();
-        // Infinity fails the comparison as well as too large a value.
-        if scaled.abs() < LIMIT as f64 {
-            scaled as i128
+        let bits = v.to_bits();
+        let exponent = ((bits >> 52) & 0x7ff) as i32;
+        let fraction = bits & ((1 << 52) - 1);
+        if exponent == 0x7ff {
+            return OVERFLOW; // infinity or NaN
+        }
+        // Subnormals have no implicit leading bit.
+        let (significand, power) = if exponent == 0 {
+            (fraction, -1074)
         } else {
-            OVERFLOW
+            (fraction | (1 << 52), exponent - 1075)
+        };
+        let shift = power + FRAC;
+        let magnitude = if shift >= 0 {
+            // A normal significand is at least 2^52: from a shift of 74 on, the value is at
+            // least 2^126 (LIMIT).
+            if shift >= 74 {
+                return OVERFLOW;
+            }
+            i128::from(significand) << shift
+        } else {
+            let right = -shift;
+            if right > 53 {
+                0 // below one half of 2^-FRAC
+            } else {
+                // Adding one half before the shift rounds half away from zero (on magnitudes).
+                i128::from((significand + (1 << (right - 1))) >> right)
+            }
+        };
+        if bits >> 63 == 1 {
+            -magnitude
+        } else {
+            magnitude
         }
     }
 
@@ -176,6 +209,81 @@ impl Max {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The conversion read off the bits equals scaling, rounding and converting in
+    /// floating point, for both fractions, across the whole range of `f64`.
+    #[test]
+    fn to_fixed_equals_rounding_the_scaled_value() {
+        fn reference<const FRAC: i32>(v: f64) -> i128 {
+            let scaled = (v * (1u128 << FRAC) as f64).round();
+            if scaled.abs() < LIMIT as f64 {
+                scaled as i128
+            } else {
+                OVERFLOW
+            }
+        }
+        fn check(v: f64) {
+            assert_eq!(SecondsSum::to_fixed(v), reference::<56>(v), "{v:e} seconds");
+            assert_eq!(
+                ByteSecondsSum::to_fixed(v),
+                reference::<16>(v),
+                "{v:e} bytes"
+            );
+        }
+        let mut edges = vec![
+            0.0,
+            -0.0,
+            f64::MIN_POSITIVE,
+            f64::from_bits(1),
+            f64::MAX,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            0.1,
+            0.3,
+            1800.5,
+            3600.0,
+            1.5e15,
+        ];
+        // Exact halves, just above and below them, and the overflow edges of both fractions.
+        for frac in [16, 56] {
+            for k in [1.0, 2.0, 3.0, 5.0] {
+                let half = (k - 0.5) * 2f64.powi(-frac);
+                edges.extend([
+                    half,
+                    f64::from_bits(half.to_bits() + 1),
+                    f64::from_bits(half.to_bits() - 1),
+                ]);
+            }
+            let limit = 2f64.powi(126 - frac);
+            edges.extend([
+                limit,
+                f64::from_bits(limit.to_bits() - 1),
+                2f64.powi(-frac - 1),
+            ]);
+        }
+        for v in edges {
+            check(v);
+            check(-v);
+        }
+        // Pseudo-random bit patterns: every exponent, sign and significand.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            check(f64::from_bits(x));
+        }
+        // Pseudo-random values of the magnitudes the data has (1e-20 .. 1e20).
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = ((x >> 11) as f64 / (1u64 << 53) as f64) * 10f64.powi((x % 41) as i32 - 20);
+            check(v);
+            check(-v);
+        }
+    }
 
     #[test]
     fn order_does_not_matter() {

@@ -139,7 +139,9 @@ pub(crate) fn times(batch: &RecordBatch) -> Result<&TimestampSecondArray> {
 
 #[inline]
 pub(crate) fn opt(a: &Float64Array, i: usize) -> Option<f64> {
-    a.is_valid(i).then(|| a.value(i))
+    // `values()[i]`, not `value(i)`: the latter was left out of line in the fold loops (its
+    // panic message makes it large), a call per value.
+    a.is_valid(i).then(|| a.values()[i])
 }
 
 /// Row → interned id of a dictionary column, through the remap of its dictionary keys.
@@ -159,7 +161,7 @@ impl<'a> Ids<'a> {
     #[inline]
     pub(crate) fn get(&self, i: usize) -> StringId {
         if self.keys.is_valid(i) {
-            self.remap[self.keys.value(i) as usize]
+            self.remap[self.keys.values()[i] as usize]
         } else {
             StringId::NULL
         }

@@ -173,7 +173,7 @@ impl PodPartial {
                 if ts.is_null(i) {
                     continue;
                 }
-                let key = (ts.value(i), nodes.get(i));
+                let key = (ts.values()[i], nodes.get(i));
                 if let Some((k, acc)) = run.take_if(|(k, _)| *k != key) {
                     out.capacity.entry(k).or_default().merge(&acc);
                 }
@@ -210,7 +210,7 @@ impl PodPartial {
             if ts.is_null(i) {
                 continue;
             }
-            let day = day_of(ts.value(i));
+            let day = day_of(ts.values()[i]);
             let (namespace, node, resource) = (namespaces.get(i), nodes.get(i), resources.get(i));
             out.placements
                 .insert((day, namespace, pods.get(i), node, resource));
@@ -219,7 +219,7 @@ impl PodPartial {
                 continue;
             }
             let labels = if label_keys.is_valid(i) {
-                p.labels[label_keys.value(i) as usize]
+                p.labels[label_keys.values()[i] as usize]
             } else {
                 LabelSetId::EMPTY
             };

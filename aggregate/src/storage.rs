@@ -189,7 +189,7 @@ impl StoragePartial {
                 continue;
             }
             let key = ClaimKey {
-                day: day_of(ts.value(i)),
+                day: day_of(ts.values()[i]),
                 text: std::array::from_fn(|c| text[c][i]),
                 pv_labels: pv_labels[i],
                 pvc_labels: pvc_labels[i],

@@ -248,10 +248,11 @@ impl FinishedDays {
     /// The rows at positions `range` as record batches of `schema` (the summary schema, with
     /// or without `csi_volume_handle`, with or without dictionary texts:
     /// [`crate::schema::with_dictionary_texts`]), one per run of Pod or Storage rows: the
-    /// same values as
-    /// [`crate::to_record_batch`] of [`FinishedDays::rows`], but Pod columns are built
-    /// straight from the groups, without a [`SummaryRow`] per row (whose shared texts cost
-    /// two atomic operations each, and whose label JSON was copied once per label column).
+    /// same values as [`crate::to_record_batch`] of [`FinishedDays::rows`], but Pod columns
+    /// are built straight from the groups, without a [`SummaryRow`] per row (whose shared
+    /// texts cost two atomic operations each, and whose label JSON was copied once per label
+    /// column); as dictionaries, their texts and label JSON are one dictionary each, shared
+    /// by every batch of these days.
     ///
     /// # Errors
     ///

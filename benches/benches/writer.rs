@@ -13,7 +13,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use data::summary_batches;
-use ocpagg_aggregate::schema::summary_schema;
+use ocpagg_aggregate::schema::{summary_schema, with_dictionary_texts};
 use ocpagg_writer::pg::{init_db, Slice, SummaryTable};
 use ocpagg_writer::{open_file_sink, CopyFormat, PgTarget, PostgresSink, SummarySink};
 
@@ -22,13 +22,15 @@ const SOURCE: &str = "6e2f1b52-4bd1-4c47-9d8e-1b3f8b2d1c01";
 
 mod data {
     use super::*;
+    use arrow::datatypes::SchemaRef;
     use ocpagg_aggregate::{
-        to_record_batch, Capacity, DataSource, PodMeasures, RunInfo, StorageMeasures, SummaryRow,
+        to_record_batch_as, Capacity, DataSource, PodMeasures, RunInfo, StorageMeasures, SummaryRow,
     };
 
     /// `rows` Pod rows over 31 days, 40 namespaces and 12 nodes, with realistic numbers
-    /// (fractions of hours and GiB) and a few label sets, in 8192-row batches.
-    pub fn summary_batches(rows: usize) -> Vec<arrow::array::RecordBatch> {
+    /// (fractions of hours and GiB) and a few label sets, in 8192-row batches of `schema`
+    /// (the summary schema, or its dictionary-texts form).
+    pub fn summary_batches(rows: usize, schema: SchemaRef) -> Vec<arrow::array::RecordBatch> {
         let run = RunInfo::month(SOURCE, "bench-cluster", 2025, 10).unwrap();
         let namespaces: Vec<Arc<str>> = (0..40).map(|i| format!("namespace-{i}").into()).collect();
         let nodes: Vec<Arc<str>> = (0..12).map(|i| format!("worker-{i}").into()).collect();
@@ -80,13 +82,13 @@ mod data {
             })
             .collect();
         all.chunks(8192)
-            .map(|c| to_record_batch(&run, c).expect("summary rows"))
+            .map(|c| to_record_batch_as(Arc::clone(&schema), &run, c).expect("summary rows"))
             .collect()
     }
 }
 
 fn bench_writer(c: &mut Criterion) {
-    let batches = summary_batches(ROWS);
+    let batches = summary_batches(ROWS, summary_schema());
     let mut group = c.benchmark_group("writer");
     group.sample_size(10);
     group.throughput(Throughput::Elements(ROWS as u64));
@@ -97,6 +99,20 @@ fn bench_writer(c: &mut Criterion) {
         b.iter(|| {
             let mut sink = open_file_sink(&dir.join("summary.parquet"), summary_schema()).unwrap();
             for batch in &batches {
+                sink.write(batch).unwrap();
+            }
+            black_box(sink.finish().unwrap())
+        })
+    });
+    // The same rows as the pipeline gives a Parquet file: texts as dictionaries
+    // (`SummarySink::takes_dictionary_texts`), which the writer hashes once per value and
+    // column chunk instead of once per row.
+    let dictionary_batches = summary_batches(ROWS, with_dictionary_texts(&summary_schema()));
+    group.bench_function("parquet_file_dictionary_texts", |b| {
+        b.iter(|| {
+            let mut sink = open_file_sink(&dir.join("summary.parquet"), summary_schema()).unwrap();
+            assert!(sink.takes_dictionary_texts());
+            for batch in &dictionary_batches {
                 sink.write(batch).unwrap();
             }
             black_box(sink.finish().unwrap())

@@ -15,7 +15,6 @@ use arrow::array::{
     StringBuilder,
 };
 use arrow::datatypes::{DataType, SchemaRef};
-use arrow::error::ArrowError;
 use hashbrown::HashMap;
 use ocpagg_labels::LabelSetId;
 
@@ -23,8 +22,8 @@ use crate::config::RunInfo;
 use crate::error::{AggregateError, Result};
 use crate::order::{row_order, sort_rows};
 use crate::output::{
-    build, constant_text, dictionary, run_column, Capacity, DataSource, PodMeasures,
-    StorageMeasures, SummaryRow, ZERO_INFRASTRUCTURE_COST,
+    build, constant_text, dictionary, dictionary_key, run_column, Capacity, DataSource,
+    PodMeasures, StorageMeasures, SummaryRow, ZERO_INFRASTRUCTURE_COST,
 };
 use crate::pods::{DayCapacity, GroupKey, PodAcc};
 use crate::schema::CSI_VOLUME_HANDLE;
@@ -83,11 +82,7 @@ impl<K: Copy + Hash + Eq> Shared<K> {
         let mut values =
             StringBuilder::with_capacity(texts.len(), texts.values().map(|t| t.len()).sum());
         for (key, (id, text)) in texts.iter().enumerate() {
-            let key = i32::try_from(key).map_err(|_| AggregateError::Arrow {
-                what: "building a text dictionary",
-                source: ArrowError::DictionaryKeyOverflowError,
-            })?;
-            keys.insert(*id, key);
+            keys.insert(*id, dictionary_key(key)?);
             values.append_value(&**text);
         }
         Ok(Self {

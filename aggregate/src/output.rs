@@ -305,6 +305,14 @@ pub(crate) fn dictionary(keys: Int32Array, values: ArrayRef) -> Result<ArrayRef>
         })
 }
 
+/// Dictionary key `i`, or an error past `i32::MAX` values.
+pub(crate) fn dictionary_key(i: usize) -> Result<i32> {
+    i32::try_from(i).map_err(|_| AggregateError::Arrow {
+        what: "building a text dictionary",
+        source: ArrowError::DictionaryKeyOverflowError,
+    })
+}
+
 /// Texts as a dictionary column. Rows that share a text allocation (an `Arc<str>` behind many
 /// rows: label JSON, names) share a value, found by its address, so no text is hashed and
 /// each is copied once; equal texts in different allocations are separate values, which
@@ -318,10 +326,7 @@ fn text_dictionary<'a>(texts: impl Iterator<Item = Option<&'a str>>, n: usize) -
             keys.append_null();
             continue;
         };
-        let next = i32::try_from(values.len()).map_err(|_| AggregateError::Arrow {
-            what: "building a text dictionary",
-            source: ArrowError::DictionaryKeyOverflowError,
-        })?;
+        let next = dictionary_key(values.len())?;
         let key = *index
             .entry((text.as_ptr() as usize, text.len()))
             .or_insert_with(|| {

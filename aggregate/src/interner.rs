@@ -4,7 +4,8 @@
 //! ids of the last dictionary of each column are kept ([`DictionaryCache`]), so the batches
 //! of one column chunk, which share their dictionary, are interned once. The concern modules
 //! ([`crate::pods`], [`crate::storage`], [`crate::labels`]) take an `&mut Interner` to
-//! prepare batches and an `&Interner` to fold them.
+//! prepare batches; a pod fold takes only its [`FoldNames`], so that it can run on another
+//! thread while the next batches are prepared.
 
 use std::sync::Arc;
 

@@ -225,7 +225,7 @@ impl<K: Hash + Eq, T: Clone> DictionaryCache<K, T> {
     }
 }
 
-/// Per-row ids of a dictionary column, given the remap from [`Strings::intern_dictionary`].
+/// Per-row ids of a dictionary column, given the id of each of its dictionary values.
 pub(crate) fn row_ids<'a>(
     column: &'a ArrayRef,
     remap: &'a [StringId],

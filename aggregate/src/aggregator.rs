@@ -5,9 +5,8 @@
 //! 1. [`Aggregator::input_schema`] says which columns of each [`Table`] to read.
 //! 2. [`Aggregator::push`] takes a batch of a table: label tables are folded at once, usage
 //!    batches are interned (sequential, cheap) and folded a window at a time, in parallel
-//!    on the pool given with [`Aggregator::with_pool`] (sequentially without one). A pod
-//!    window folds in the background while the caller interns the next one. Every batch is
-//!    checked against the table's input schema; a mismatch is an error, never a panic.
+//!    on the pool given with [`Aggregator::with_pool`] (sequentially without one). Every batch
+//!    is checked against the table's input schema; a mismatch is an error, never a panic.
 //! 3. The aggregator is told when days are complete: either the first day of every file it
 //!    will be given ([`Aggregator::expect_files`]) and then each file's end
 //!    ([`Aggregator::file_done`]), or directly ([`Aggregator::close_days_before`]).
@@ -25,7 +24,6 @@
 //! [`Aggregator::partial_storage`], [`Aggregator::merge_storage`]); steps 3 and 4 are the same.
 
 use std::ops::Range;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,7 +37,7 @@ use crate::error::{AggregateError, Result};
 use crate::finished::FinishedDays;
 use crate::input::{check_schema, first_day};
 pub use crate::input::{PodPass, Table};
-use crate::interner::{FoldNames, Interner};
+use crate::interner::Interner;
 use crate::labels::LabelTables;
 use crate::order::sort_rows;
 use crate::output::SummaryRow;
@@ -164,11 +162,7 @@ impl Aggregator {
     /// A column the fold reads is missing or of another type.
     pub fn partial(&self, prepared: &PreparedBatch) -> Result<PodPartial> {
         let mut out = PodPartial::default();
-        out.fold(
-            prepared,
-            0..prepared.num_rows(),
-            &self.interner.fold_names(),
-        )?;
+        out.fold(prepared, 0..prepared.num_rows(), &self.interner)?;
         Ok(out)
     }
 
@@ -288,8 +282,7 @@ impl Aggregator {
 pub struct Timings {
     /// Interning labels and strings, and folding label tables (the sequential part).
     pub intern: Duration,
-    /// Folding and merging usage batches (with a pool: waiting for the pod folds running in
-    /// the background), and taking finished days out.
+    /// Folding and merging usage batches, and taking finished days out.
     pub fold: Duration,
 }
 
@@ -300,8 +293,6 @@ pub(crate) struct Protocol {
     pool: Option<Arc<rayon::ThreadPool>>,
     /// Prepared pod batches per pass (usage, capacity, both), folded when `window` are held.
     pods: [Vec<PreparedBatch>; 3],
-    /// The window of pod batches being folded on the pool, if any.
-    in_flight: Option<InFlight>,
     storage: Vec<PreparedStorage>,
     /// The first day of each expected file, in the caller's order, and whether it is done.
     first_days: Vec<i32>,
@@ -320,7 +311,6 @@ impl Default for Protocol {
         Self {
             pool: None,
             pods: Default::default(),
-            in_flight: None,
             storage: Vec::new(),
             first_days: Vec::new(),
             done: Vec::new(),
@@ -409,7 +399,7 @@ impl Aggregator {
                 self.protocol.pods[slot].push(prepared);
                 if self.protocol.pods[slot].len() >= self.protocol.window() {
                     let window = std::mem::take(&mut self.protocol.pods[slot]);
-                    self.fold_pods(window)?;
+                    self.fold_pods(&window)?;
                 }
                 return Ok(());
             }
@@ -507,19 +497,13 @@ impl Aggregator {
         Ok(summary)
     }
 
-    /// Folds every window still held and merges every fold.
+    /// Folds every window still held.
     pub(crate) fn flush(&mut self) -> Result<()> {
         for slot in 0..3 {
             let window = std::mem::take(&mut self.protocol.pods[slot]);
             if !window.is_empty() {
-                self.fold_pods(window)?;
+                self.fold_pods(&window)?;
             }
-        }
-        if let Some(in_flight) = self.protocol.in_flight.take() {
-            let t = Instant::now();
-            let partial = in_flight.wait()?;
-            self.merge(partial);
-            self.protocol.timings.fold += t.elapsed();
         }
         let window = std::mem::take(&mut self.protocol.storage);
         if !window.is_empty() {
@@ -528,39 +512,51 @@ impl Aggregator {
         Ok(())
     }
 
-    /// Folds a window of prepared pod batches. With a pool, the fold runs there in the
-    /// background while the caller prepares the next window (interning is sequential, so
-    /// the workers would otherwise wait for it); the window before is awaited first, so at
-    /// most one is in flight, and merged while this one folds. Without a pool the window is
-    /// folded and merged here. Batches are folded independently and sums are exact, so any
-    /// window and thread count gives the same result; partials are merged in window order.
-    fn fold_pods(&mut self, window: Vec<PreparedBatch>) -> Result<()> {
+    /// Folds prepared pod batches (on the pool, if any) and merges the result. Batches are
+    /// folded independently and sums are exact, so any window and thread count gives the
+    /// same result.
+    fn fold_pods(&mut self, prepared: &[PreparedBatch]) -> Result<()> {
         let t = Instant::now();
-        match self.protocol.pool.clone() {
-            Some(pool) => {
-                let previous = self.protocol.in_flight.take().map(InFlight::wait);
-                let names = self.interner.fold_names();
-                let (done, result) = crossbeam_channel::bounded(1);
-                pool.spawn(move || {
-                    let folded =
-                        std::panic::catch_unwind(AssertUnwindSafe(|| fold_window(&window, &names)));
-                    // A receiver gone means the aggregator was dropped: nobody waits.
-                    let _ = done.send(folded);
-                });
-                self.protocol.in_flight = Some(InFlight(result));
-                if let Some(previous) = previous {
-                    self.merge(previous?);
-                }
-            }
+        let this = &*self;
+        let items: Vec<(&PreparedBatch, Range<usize>)> = prepared
+            .iter()
+            .flat_map(|p| {
+                (0..p.num_rows())
+                    .step_by(FOLD_ROWS)
+                    .map(move |start| (p, start..(start + FOLD_ROWS).min(p.num_rows())))
+            })
+            .collect();
+        let partial = match &self.protocol.pool {
+            Some(pool) => pool.install(|| {
+                // One run of consecutive items per worker, each folded into one partial: a
+                // partial holds about all the groups of the day (a window is hours of line
+                // items), so merging costs as much per partial as the groups of a day. Left
+                // to split adaptively, rayon made several partials per worker and window,
+                // and merging them was 13% of the CPU time of a 20M-row hourly month.
+                let per_worker = items.len().div_ceil(pool.current_num_threads()).max(1);
+                items
+                    .par_chunks(per_worker)
+                    .map(|chunk| {
+                        let mut acc = PodPartial::default();
+                        for (p, rows) in chunk {
+                            acc.fold(p, rows.clone(), &this.interner)?;
+                        }
+                        Ok(acc)
+                    })
+                    .try_reduce(PodPartial::default, |mut a, b| {
+                        a.absorb(b, &this.interner.strings);
+                        Ok(a)
+                    })
+            })?,
             None => {
-                let names = self.interner.fold_names();
                 let mut acc = PodPartial::default();
-                for p in &window {
-                    acc.fold(p, 0..p.num_rows(), &names)?;
+                for (p, rows) in items {
+                    acc.fold(p, rows, &this.interner)?;
                 }
-                self.merge(acc);
+                acc
             }
-        }
+        };
+        self.merge(partial);
         self.protocol.timings.fold += t.elapsed();
         Ok(())
     }
@@ -590,54 +586,6 @@ impl Aggregator {
         self.protocol.timings.fold += t.elapsed();
         Ok(())
     }
-}
-
-/// A window of pod batches folding on the pool: its partial arrives on the channel.
-#[derive(Debug)]
-struct InFlight(crossbeam_channel::Receiver<std::thread::Result<Result<PodPartial>>>);
-
-impl InFlight {
-    /// The window's partial, once folded. A panic in the fold is resumed here, on the
-    /// caller's thread, as if the fold had run on it.
-    fn wait(self) -> Result<PodPartial> {
-        match self.0.recv() {
-            Ok(Ok(folded)) => folded,
-            Ok(Err(panic)) => std::panic::resume_unwind(panic),
-            // The job sends before it ends, and a pool runs every job it is given.
-            Err(_) => std::panic::resume_unwind(Box::new("a background fold sent no result")),
-        }
-    }
-}
-
-/// Folds a window of prepared pod batches on the current pool, in slices of [`FOLD_ROWS`]
-/// rows: one run of consecutive slices per worker, each folded into one partial. A partial
-/// holds about all the groups of the day (a window is hours of line items), so merging costs
-/// as much per partial as the groups of a day. Left to split adaptively, rayon made several
-/// partials per worker and window, and merging them was 13% of the CPU time of a 20M-row
-/// hourly month.
-fn fold_window(window: &[PreparedBatch], names: &FoldNames) -> Result<PodPartial> {
-    let items: Vec<(&PreparedBatch, Range<usize>)> = window
-        .iter()
-        .flat_map(|p| {
-            (0..p.num_rows())
-                .step_by(FOLD_ROWS)
-                .map(move |start| (p, start..(start + FOLD_ROWS).min(p.num_rows())))
-        })
-        .collect();
-    let per_worker = items.len().div_ceil(rayon::current_num_threads()).max(1);
-    items
-        .par_chunks(per_worker)
-        .map(|chunk| {
-            let mut acc = PodPartial::default();
-            for (p, rows) in chunk {
-                acc.fold(p, rows.clone(), names)?;
-            }
-            Ok(acc)
-        })
-        .try_reduce(PodPartial::default, |mut a, b| {
-            a.absorb(b, &names.strings);
-            Ok(a)
-        })
 }
 
 /// `2025-10-03` for a day number.
@@ -785,10 +733,10 @@ mod tests {
         rows
     }
 
-    /// Windows folded on a pool while the next ones are interned give the rows of folding
-    /// each batch in turn on the calling thread.
+    /// Windows folded in parallel on a pool give the rows of folding each batch in turn on
+    /// the calling thread, with names first seen in later windows.
     #[test]
-    fn folding_in_the_background_gives_the_rows_of_folding_in_turn() {
+    fn folding_on_a_pool_gives_the_rows_of_folding_in_turn() {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()

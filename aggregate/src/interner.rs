@@ -4,10 +4,7 @@
 //! ids of the last dictionary of each column are kept ([`DictionaryCache`]), so the batches
 //! of one column chunk, which share their dictionary, are interned once. The concern modules
 //! ([`crate::pods`], [`crate::storage`], [`crate::labels`]) take an `&mut Interner` to
-//! prepare batches; a pod fold takes only its [`FoldNames`], so that it can run on another
-//! thread while the next batches are prepared.
-
-use std::sync::Arc;
+//! prepare batches and an `&Interner` to fold them.
 
 use arrow::array::{ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int32Type, SchemaRef};
@@ -37,10 +34,8 @@ pub(crate) enum Source {
 /// The interned texts and label sets of a run. See the module docs.
 #[derive(Debug)]
 pub(crate) struct Interner {
-    /// Names that live as long as the run: namespaces, nodes, resource ids, roles. Shared
-    /// with the folds running in the background ([`Interner::fold_names`]); a name is added
-    /// to a copy if a fold holds the table (rare: these names are known after the first files).
-    pub(crate) strings: Arc<Strings>,
+    /// Names that live as long as the run: namespaces, nodes, resource ids, roles.
+    pub(crate) strings: Strings,
     /// Names that matter only within a day ([`SHORT_LIVED_COLUMNS`]: pods, claims, volumes,
     /// CSI handles), of which a month holds many; see [`Interner::end_days`].
     pub(crate) short_lived: Strings,
@@ -62,7 +57,7 @@ impl Interner {
         let mut strings = Strings::default();
         let empty = strings.intern("");
         Self {
-            strings: Arc::new(strings),
+            strings,
             short_lived: Strings::default(),
             labels: LabelSets::new(enabled),
             merged: MergedSets::new(),
@@ -83,39 +78,17 @@ impl Interner {
         column: &ArrayRef,
     ) -> Result<(ArrayRef, Vec<StringId>)> {
         let dict = text_dictionary(column)?;
-        let values = dict.as_dictionary::<Int32Type>().values();
-        let remap = if SHORT_LIVED_COLUMNS.contains(&name) {
-            let strings = &mut self.short_lived;
-            self.string_remaps.get_or((source, name), values, |values| {
-                strings.intern_values(values)
-            })
+        let strings = if SHORT_LIVED_COLUMNS.contains(&name) {
+            &mut self.short_lived
         } else {
-            let strings = &mut self.strings;
-            self.string_remaps.get_or((source, name), values, |values| {
-                Strings::intern_values_shared(strings, values)
-            })
-        }?;
-        Ok((dict, remap))
-    }
-
-    /// Interns the values of a text column of long-lived names that is read once (the node
-    /// or namespace of a label table). Returns the column as a dictionary and the id of each
-    /// dictionary key.
-    pub(crate) fn intern_names(&mut self, column: &ArrayRef) -> Result<(ArrayRef, Vec<StringId>)> {
-        let dict = text_dictionary(column)?;
-        let ids = Strings::intern_values_shared(
-            &mut self.strings,
+            &mut self.strings
+        };
+        let remap = self.string_remaps.get_or(
+            (source, name),
             dict.as_dictionary::<Int32Type>().values(),
+            |values| strings.intern_values(values),
         )?;
-        Ok((dict, ids))
-    }
-
-    /// What folding reads of the interner, to hand to a fold on another thread.
-    pub(crate) fn fold_names(&self) -> FoldNames {
-        FoldNames {
-            strings: Arc::clone(&self.strings),
-            empty: self.empty,
-        }
+        Ok((dict, remap))
     }
 
     /// Parses the label strings of the label column `name` (each distinct string once).
@@ -172,15 +145,6 @@ impl Interner {
         self.merged.clear_if_over(MERGED_LABELS_KEPT);
         self.labels.forget_raw_if_over(self.raw_labels_kept);
     }
-}
-
-/// What a fold reads of the interner: the long-lived names (resource ids and roles are
-/// ordered by their text) and the id of `''` (a node that is no node). Batches are prepared
-/// (their names interned) while earlier ones are folded with these.
-#[derive(Debug, Clone)]
-pub(crate) struct FoldNames {
-    pub(crate) strings: Arc<Strings>,
-    pub(crate) empty: StringId,
 }
 
 /// A batch of `source` whose text columns are being interned: each column is swapped for its

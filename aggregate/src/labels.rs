@@ -42,7 +42,7 @@ impl LabelTables {
         self.node_items += batch.num_rows() as u64;
         add(&mut self.nodes, batch, "node", "node_labels", interner)?;
         let ts = times(batch)?;
-        let (nodes, node_remap) = interner.intern_names(column(batch, "node")?)?;
+        let (nodes, node_remap) = interner.strings.intern_dictionary(column(batch, "node")?)?;
         let labels = text_dictionary(column(batch, "node_labels")?)?;
         let labels = labels.as_dictionary::<Int32Type>();
         let infra = infra_flags(labels.values())?;
@@ -102,7 +102,7 @@ fn add(
     interner: &mut Interner,
 ) -> Result<()> {
     let ts = times(batch)?;
-    let (keys, key_remap) = interner.intern_names(column(batch, key)?)?;
+    let (keys, key_remap) = interner.strings.intern_dictionary(column(batch, key)?)?;
     let (label_col, label_remap) = interner.intern_labels(column(batch, labels)?, labels)?;
     let label_keys = label_col.as_dictionary::<Int32Type>().keys();
     for (i, id) in row_ids(&keys, &key_remap).enumerate() {

@@ -21,7 +21,7 @@ use crate::error::Result;
 use crate::exact::{ByteSecondsSum, Max, SecondsSum};
 use crate::groups::{rekey, DenseGroups};
 use crate::input::{column, day_of, f64s, opt, times, Ids, PodPass};
-use crate::interner::{FoldNames, Interner, Rekeyed, Source};
+use crate::interner::{Interner, Rekeyed, Source};
 use crate::labels::LabelTables;
 use crate::roles::fold_data_roles;
 use crate::strings::{StringId, Strings};
@@ -147,14 +147,14 @@ impl PodPartial {
 
     /// Folds rows `rows` of one prepared batch into this partial (so that one large batch
     /// can be folded by several workers). Pure: many partials can be folded at once, on a
-    /// thread pool, with the names of the interner the batches were prepared with.
+    /// thread pool, with the interner the batches were prepared with.
     pub(crate) fn fold(
         &mut self,
         p: &PreparedBatch,
         rows: Range<usize>,
-        names: &FoldNames,
+        interner: &Interner,
     ) -> Result<()> {
-        let (out, strings) = (self, &*names.strings);
+        let (out, strings) = (self, &interner.strings);
         let b = &p.batch;
         let ts = times(b)?;
         let nodes = Ids::new(column(b, "node")?, &p.node);
@@ -214,7 +214,7 @@ impl PodPartial {
             let (namespace, node, resource) = (namespaces.get(i), nodes.get(i), resources.get(i));
             out.placements
                 .insert((day, namespace, pods.get(i), node, resource));
-            if node.is_null() || node == names.empty {
+            if node.is_null() || node == interner.empty {
                 out.without_node += 1;
                 continue;
             }

@@ -29,7 +29,7 @@ impl StringId {
 /// Strings can be forgotten ([`Strings::retain`]) once nothing refers to their ids any more;
 /// their ids are then reused, so an interner of short-lived values (pod names) stays as large
 /// as the values alive at once, not as all values of a month.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub(crate) struct Strings {
     values: Vec<Option<Arc<str>>>,
     ids: HashMap<Arc<str>, StringId>,
@@ -127,42 +127,35 @@ impl Strings {
         }
     }
 
+    /// Interns the distinct values of a canonical text column (a dictionary) and returns the id
+    /// of each dictionary key, so rows map to ids with one indexed load. Plain text columns are
+    /// first dictionary-encoded.
+    ///
+    /// # Panics
+    /// If the column is not text; the reader guarantees it is.
+    pub(crate) fn intern_dictionary(
+        &mut self,
+        column: &ArrayRef,
+    ) -> Result<(ArrayRef, Vec<StringId>)> {
+        let column = text_dictionary(column)?;
+        let remap = self.intern_values(column.as_dictionary::<Int32Type>().values())?;
+        Ok((column, remap))
+    }
+
     /// The id of each value of a dictionary's values array (any text type).
     pub(crate) fn intern_values(&mut self, values: &ArrayRef) -> Result<Vec<StringId>> {
-        let values = utf8(values)?;
-        Ok(self.intern_texts(values.as_string()))
-    }
-
-    fn intern_texts(&mut self, values: &StringArray) -> Vec<StringId> {
-        values
+        let values = arrow::compute::cast(values, &DataType::Utf8).map_err(|source| {
+            AggregateError::Arrow {
+                what: "reading text values",
+                source,
+            }
+        })?;
+        let values: &StringArray = values.as_string();
+        Ok(values
             .iter()
             .map(|v| v.map_or(StringId::NULL, |s| self.intern(s)))
-            .collect()
+            .collect())
     }
-
-    /// [`Strings::intern_values`] into a table that folds running in the background may
-    /// hold ([`Arc`]). Values already known (long-lived names, after the first files) are only
-    /// looked up, so the table is copied only when a new name arrives while a fold holds it.
-    pub(crate) fn intern_values_shared(
-        table: &mut Arc<Strings>,
-        values: &ArrayRef,
-    ) -> Result<Vec<StringId>> {
-        let values = utf8(values)?;
-        let values: &StringArray = values.as_string();
-        let known: Option<Vec<StringId>> = values
-            .iter()
-            .map(|v| v.map_or(Some(StringId::NULL), |s| table.lookup(s)))
-            .collect();
-        Ok(known.unwrap_or_else(|| Arc::make_mut(table).intern_texts(values)))
-    }
-}
-
-/// Text values as `Utf8`.
-fn utf8(values: &ArrayRef) -> Result<ArrayRef> {
-    arrow::compute::cast(values, &DataType::Utf8).map_err(|source| AggregateError::Arrow {
-        what: "reading text values",
-        source,
-    })
 }
 
 /// A text column as the canonical `Dictionary(Int32, _)` (unchanged when it is one; plain
@@ -225,7 +218,7 @@ impl<K: Hash + Eq, T: Clone> DictionaryCache<K, T> {
     }
 }
 
-/// Per-row ids of a dictionary column, given the id of each of its dictionary values.
+/// Per-row ids of a dictionary column, given the remap from [`Strings::intern_dictionary`].
 pub(crate) fn row_ids<'a>(
     column: &'a ArrayRef,
     remap: &'a [StringId],

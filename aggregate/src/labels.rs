@@ -27,7 +27,7 @@ pub(crate) struct LabelTables {
 }
 
 impl LabelTables {
-    /// Adds a batch of `node_labels` ([`crate::NODE_LABEL_COLUMNS`]). Several label sets of
+    /// Adds a batch of `node_labels` ([`crate::input::NODE_LABEL_COLUMNS`]). Several label sets of
     /// one node and day are united (on a conflicting key the greatest value wins).
     ///
     /// Also notes in `roles`, per node, that it has label rows in the run's range and whether
@@ -57,7 +57,7 @@ impl LabelTables {
         Ok(())
     }
 
-    /// Adds a batch of `namespace_labels` ([`crate::NAMESPACE_LABEL_COLUMNS`]).
+    /// Adds a batch of `namespace_labels` ([`crate::input::NAMESPACE_LABEL_COLUMNS`]).
     pub(crate) fn add_namespace_labels(
         &mut self,
         batch: &RecordBatch,

@@ -61,7 +61,7 @@ impl CapacityAcc {
     }
 }
 
-/// A batch whose dictionary values have been interned; ready for [`PodPartial::fold`].
+/// A batch whose dictionary values have been interned; ready for [`crate::Aggregator::partial`].
 #[derive(Debug)]
 pub struct PreparedBatch {
     pass: PodPass,

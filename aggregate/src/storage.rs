@@ -50,7 +50,7 @@ const STORAGECLASS: usize = 4;
 const CSI: usize = 5;
 
 /// A storage_usage batch whose dictionary values have been interned; ready for
-/// [`StoragePartial::of`].
+/// [`crate::Aggregator::partial_storage`].
 #[derive(Debug)]
 pub struct PreparedStorage {
     batch: RecordBatch,
@@ -118,7 +118,7 @@ fn days_in_month(day: i32) -> u32 {
 }
 
 impl PreparedStorage {
-    /// Interns a storage_usage batch's ([`crate::STORAGE_USAGE_COLUMNS`]) dictionary values and
+    /// Interns a storage_usage batch's ([`crate::input::STORAGE_USAGE_COLUMNS`]) dictionary values and
     /// label strings (sequential, cheap: dictionary values only).
     pub(crate) fn new(batch: RecordBatch, interner: &mut Interner) -> Result<Self> {
         let mut rekeyed = Rekeyed::new(Source::Storage, &batch);

@@ -26,7 +26,7 @@ impl StringId {
 /// A string interner. A run has two: one for long-lived names (namespaces, nodes, resource
 /// ids, storage classes, roles) and one for names that matter only within a day.
 ///
-/// Strings can be forgotten ([`Strings::retain`]) once nothing refers to their ids any more;
+/// Strings can be forgotten ([`Strings::retain_only`]) once nothing refers to their ids any more;
 /// their ids are then reused, so an interner of short-lived values (pod names) stays as large
 /// as the values alive at once, not as all values of a month.
 #[derive(Debug, Default)]
@@ -72,7 +72,7 @@ impl Strings {
     /// The string of an id; `None` for [`StringId::NULL`].
     ///
     /// # Panics
-    /// If the id was forgotten by [`Strings::retain`] (a caller bug).
+    /// If the id was forgotten by [`Strings::retain_only`] (a caller bug).
     #[allow(
         clippy::expect_used,
         reason = "ids come only from this table; a forgotten one is a caller bug, never input"

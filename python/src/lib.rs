@@ -17,6 +17,9 @@
 //! - Results go back as JSON text, which the Python layer parses into a `dict`.
 //! - Errors become one exception class per [`ErrorKind`] ([`to_pyerr`]), with the CLI's text.
 
+// A native module with no Rust callers: its docs are for its maintainers, private items included.
+#![allow(rustdoc::private_intra_doc_links)]
+
 use std::time::{Duration, Instant};
 
 use anyhow::Context;

@@ -24,7 +24,7 @@
 //!   the like, where the hours per day come from the generator's range.
 //! * [`load_file`] and [`load_postgres`]: the actual rows, from our Parquet or CSV output or
 //!   from `{schema}.reporting_ocpusagelineitem_daily_summary` (one source, optional days).
-//! * [`compare`]: the list of [`Check`]s: Pod sums per (day, namespace, node, labels), node
+//! * [`compare()`]: the list of [`Check`]s: Pod sums per (day, namespace, node, labels), node
 //!   and cluster capacity, Storage per (day, namespace, node, claim, labels), unallocated
 //!   rows per (day, node), row counts per (day, data_source), label maps (compared as parsed
 //!   JSON) and cost categories. A row the scenario does not predict, or a predicted row that

@@ -62,9 +62,9 @@ pub(crate) fn slice_lock_key(schema: &str, source: &uuid::Uuid) -> String {
     format!("ocpagg:slice:{schema}:{source}")
 }
 
-/// Takes the lock of `source`'s rows in `schema` ([`slice_lock_key`]) for the rest of the
-/// session, so that a run reads the incremental state only after every run of the same
-/// source before it has committed or rolled back. The sink's transaction takes the same lock
+/// Takes the lock of `source`'s rows in `schema` (`ocpagg:slice:{schema}:{source}`) for the
+/// rest of the session, so that a run reads the incremental state only after every run of the
+/// same source before it has committed or rolled back. The sink's transaction takes the same lock
 /// again (a session holding an advisory lock is always granted it again); closing the
 /// connection releases it, so a crash never leaves it held. Waits while another run holds
 /// it; a [`CancelHandle`] of the client stops the wait (the call then fails).

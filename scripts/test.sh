@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README "Run the tests", and CI). Installs and starts what the tests need
 # (an S3-compatible server and a PostgreSQL server, both on loopback), then checks formatting,
-# lints, and runs every test. The S3 fault tests (pipeline-cli/tests/e2e/s3_faults.rs) also need
+# lints and docs, and runs every test. The S3 fault tests (pipeline-cli/tests/e2e/s3_faults.rs) also need
 # python3 (scripts/s3-fault-proxy.py, standard library only) and openssl (a test CA).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,8 @@ trap 'scripts/s3-server.sh stop; scripts/pg-server.sh stop' EXIT
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# Each crate is a library with a documented API: its docs must build and every link resolve.
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 cargo test --workspace --no-fail-fast
 # The stages composed as libraries (examples/): each asserts the numbers it prints.
 cargo run --quiet -p ocpagg-examples --example summarise

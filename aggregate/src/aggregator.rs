@@ -256,24 +256,38 @@ impl Aggregator {
         FinishedDays::new(groups, storage, texts, labels, categories, capacity)
     }
 
-    /// Builds the remaining rows: Pod and Storage rows of the days not yet taken, and every
-    /// unallocated row, in output order.
-    pub(crate) fn finish_rows(&mut self) -> Summary {
-        let stats = self.stats();
-        let mut rows = self.take_days(i32::MAX).into_rows();
-        std::mem::take(&mut self.unallocated).rows(
-            &self.pods.roles,
-            &self.node_roles,
-            &self.interner.strings,
-            &self.side,
-            &mut rows,
-        );
-        sort_rows(&mut rows);
-        Summary {
-            rows,
-            stats,
-            timings: Timings::default(),
+    /// Hands the remaining rows to `each` a day at a time, days ascending, each day's rows in
+    /// output order: Pod and Storage rows of the days not yet taken, and every unallocated
+    /// row. One day of rows is built at a time. Stops at the first error of `each`.
+    pub(crate) fn finish_days<E>(
+        &mut self,
+        mut each: impl FnMut(Vec<SummaryRow>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut rest = self.take_days(i32::MAX).into_rows();
+        sort_rows(&mut rest); // by day first
+        let mut unallocated = std::mem::take(&mut self.unallocated).into_days();
+        let mut days: Vec<i32> = rest.iter().map(|r| r.day).collect();
+        days.extend(unallocated.keys());
+        days.sort_unstable();
+        days.dedup();
+        let mut rest = rest.into_iter().peekable();
+        let derived = self.node_roles.derived();
+        for day in days {
+            let mut rows: Vec<SummaryRow> =
+                std::iter::from_fn(|| rest.next_if(|r| r.day == day)).collect();
+            if let Some(nodes) = unallocated.remove(&day) {
+                nodes.rows(
+                    &self.pods.roles,
+                    &derived,
+                    &self.interner.strings,
+                    &self.side,
+                    &mut rows,
+                );
+            }
+            sort_rows(&mut rows);
+            each(rows)?;
         }
+        Ok(())
     }
 }
 
@@ -480,7 +494,31 @@ impl Aggregator {
     ///
     /// The run saw no pod_usage line item ([`AggregateError::NoLineItems`]), or folding the
     /// batches still held failed.
-    pub fn finish(mut self) -> Result<Summary> {
+    pub fn finish(self) -> Result<Summary> {
+        let mut rows = Vec::new();
+        let (stats, timings) = self.finish_each_day(|day| {
+            rows.extend(day);
+            Ok::<_, AggregateError>(())
+        })?;
+        Ok(Summary {
+            rows,
+            stats,
+            timings,
+        })
+    }
+
+    /// [`Aggregator::finish`], the rows handed to `each` a day at a time (days ascending,
+    /// each day in output order) instead of collected: a month's unallocated rows are then
+    /// built one day at a time, and a caller that writes each day as it comes holds one day
+    /// of them. Returns the counters and where the time went (`each` excluded).
+    ///
+    /// # Errors
+    ///
+    /// As [`Aggregator::finish`], and the first error of `each`, which stops the rows.
+    pub fn finish_each_day<E: From<AggregateError>>(
+        mut self,
+        mut each: impl FnMut(Vec<SummaryRow>) -> Result<(), E>,
+    ) -> Result<(AggregateStats, Timings), E> {
         self.flush()?;
         let t = Instant::now();
         let stats = self.stats();
@@ -489,12 +527,18 @@ impl Aggregator {
                 start: self.run.start,
                 end: self.run.end,
                 source_uuid: self.run.source_uuid.clone(),
-            });
+            }
+            .into());
         }
-        let mut summary = self.finish_rows();
-        self.protocol.timings.fold += t.elapsed();
-        summary.timings = self.protocol.timings;
-        Ok(summary)
+        let mut handed = Duration::ZERO;
+        self.finish_days(|rows| {
+            let t = Instant::now();
+            let done = each(rows);
+            handed += t.elapsed();
+            done
+        })?;
+        self.protocol.timings.fold += t.elapsed().saturating_sub(handed);
+        Ok((stats, self.protocol.timings))
     }
 
     /// Folds every window still held.
@@ -758,6 +802,50 @@ mod tests {
         );
         assert_eq!(resource(1, "n9").as_deref(), Some("z9"));
         assert_eq!(resource(1, "n11").as_deref(), Some("r11"));
+    }
+
+    /// `finish_each_day` hands out what `finish` returns, a day at a time, days ascending;
+    /// an error of the caller stops it.
+    #[test]
+    fn finish_each_day_hands_out_the_rows_of_finish_a_day_at_a_time() {
+        let fed = || {
+            let mut agg = aggregator();
+            for b in 0..12 {
+                agg.push(Table::Pods(PodPass::Both), hour(b)).unwrap();
+            }
+            agg
+        };
+        let whole = fed().finish().unwrap();
+        let mut days: Vec<Vec<SummaryRow>> = Vec::new();
+        let (stats, _) = fed()
+            .finish_each_day(|rows| {
+                days.push(rows);
+                Ok::<_, AggregateError>(())
+            })
+            .unwrap();
+        assert_eq!(stats, whole.stats);
+        let first_days: Vec<i32> = days.iter().map(|d| d[0].day).collect();
+        assert_eq!(first_days, [0, 1]);
+        assert!(days.iter().all(|d| d.iter().all(|r| r.day == d[0].day)));
+        assert!(
+            days.iter()
+                .all(|d| d.iter().any(|r| r.pod_labels.is_none())),
+            "each day has its unallocated rows"
+        );
+        assert_eq!(days.concat(), whole.rows);
+
+        let mut calls = 0;
+        let e = fed()
+            .finish_each_day(|_| {
+                calls += 1;
+                Err(AggregateError::MissingColumn { column: "stop" })
+            })
+            .unwrap_err();
+        assert!(matches!(
+            e,
+            AggregateError::MissingColumn { column: "stop" }
+        ));
+        assert_eq!(calls, 1);
     }
 
     #[test]

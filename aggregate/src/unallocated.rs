@@ -14,7 +14,7 @@ use crate::config::SideInputs;
 use crate::exact::{ByteSecondsSum, ExactSum, SecondsSum};
 use crate::output::{Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow};
 use crate::pods::{merge_acc, DayCapacity, GroupKey, PodAcc};
-use crate::roles::{node_role, NodeRoles};
+use crate::roles::node_role;
 use crate::strings::{StringId, Strings};
 use crate::units::{gib_hours, hours, GIB};
 
@@ -89,14 +89,23 @@ impl Unallocated {
         }
     }
 
+    /// The noted days, each on its own.
+    pub(crate) fn into_days(self) -> HashMap<i32, Unallocated> {
+        let mut days: HashMap<i32, Unallocated> = HashMap::new();
+        for node_day in self.pending {
+            days.entry(node_day.day).or_default().pending.push(node_day);
+        }
+        days
+    }
+
     /// Appends one unallocated row per (day, node) that had Pod rows, once every day is
     /// finished (roles depend on the whole range): the node's role comes from the data's
-    /// `node_role` column (`from_data`, greatest per node), `side`, or is derived from
-    /// `roles`.
+    /// `node_role` column (`from_data`, greatest per node), `side`, or is derived from the
+    /// node's labels and placements (`derived`, [`crate::roles::NodeRoles::derived`]).
     pub(crate) fn rows(
         self,
         from_data: &HashMap<StringId, StringId>,
-        roles: &NodeRoles,
+        derived: &HashMap<StringId, &'static str>,
         strings: &Strings,
         side: &SideInputs,
         rows: &mut Vec<SummaryRow>,
@@ -105,7 +114,6 @@ impl Unallocated {
         if pending.is_empty() {
             return;
         }
-        let derived = roles.derived();
         let platform: Arc<str> = PLATFORM_UNALLOCATED.into();
         let worker: Arc<str> = WORKER_UNALLOCATED.into();
         let categories = [
@@ -116,7 +124,7 @@ impl Unallocated {
         rows.reserve(pending.len());
         for p in pending {
             let (namespace, cost_category_id) =
-                match node_role(p.node, from_data, strings, side, &derived) {
+                match node_role(p.node, from_data, strings, side, derived) {
                     Some("master" | "infra") => (Some(Arc::clone(&platform)), categories[0]),
                     Some("worker") => (Some(Arc::clone(&worker)), categories[1]),
                     _ => (None, None),

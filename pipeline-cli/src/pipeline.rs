@@ -18,7 +18,7 @@ use chrono::NaiveDate;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use ocpagg_aggregate::schema::{summary_schema, summary_schema_with_csi, with_dictionary_texts};
 use ocpagg_aggregate::{
-    to_record_batch_as, AggregateStats, Aggregator, FinishedDays, SummaryRow, Table,
+    to_record_batch_as, AggregateError, AggregateStats, Aggregator, FinishedDays, SummaryRow, Table,
 };
 use ocpagg_aggregate::{CostCategory, LikePattern, RunInfo, SideInputs};
 use ocpagg_labels::EnabledKeys;
@@ -1105,24 +1105,40 @@ fn aggregate(
     // Every reader has stopped (the channel is closed): the observations are complete.
     let state = next_state(agg.side_mut(), context)?;
     let incremental = context.decision.days.is_some();
-    let rows = match agg.finish() {
-        Ok(summary) => {
-            report.aggregate = summary.stats;
-            report.labels_time = summary.timings.intern;
-            report.aggregate_time = summary.timings.fold;
-            summary.rows
+    // The unallocated rows go a day at a time, as the days did.
+    let finished = agg.finish_each_day(|rows| {
+        out.send(Rows::Sorted(rows))
+            .map_err(|_| Finishing::WriterStopped)
+    });
+    match finished {
+        Ok((stats, timings)) => {
+            report.aggregate = stats;
+            report.labels_time = timings.intern;
+            report.aggregate_time = timings.fold;
         }
         // The affected days may have lost their last line item (a deleted file).
-        Err(ocpagg_aggregate::AggregateError::NoLineItems { .. }) if incremental => Vec::new(),
-        Err(e) => return Err(e.into()),
-    };
+        Err(Finishing::Failed(AggregateError::NoLineItems { .. })) if incremental => {}
+        Err(Finishing::Failed(e)) => return Err(e.into()),
+        Err(Finishing::WriterStopped) => return Ok(()), // the caller reports its error
+    }
     if context.keeps_state {
         *context.slot.lock().expect("no poisoned lock") = Some(state);
     }
-    if out.send(Rows::Sorted(rows)).is_ok() {
-        let _ = out.send(Rows::Done);
-    }
+    let _ = out.send(Rows::Done);
     Ok(())
+}
+
+/// Why the last rows of a run stopped: the aggregate failed, or the writer stopped (and
+/// reports its own error).
+enum Finishing {
+    Failed(AggregateError),
+    WriterStopped,
+}
+
+impl From<AggregateError> for Finishing {
+    fn from(e: AggregateError) -> Self {
+        Finishing::Failed(e)
+    }
 }
 
 /// The state after this run: the listed files with the days they held, the role facts of

@@ -256,34 +256,40 @@ impl Aggregator {
         FinishedDays::new(groups, storage, texts, labels, categories, capacity)
     }
 
-    /// Hands the remaining rows to `each` a day at a time, days ascending, each day's rows in
-    /// output order: Pod and Storage rows of the days not yet taken, and every unallocated
-    /// row. One day of rows is built at a time. Stops at the first error of `each`.
+    /// Hands the remaining rows to `each` in parts of whole days, days ascending, each part
+    /// in output order. The Pod and Storage rows of the days not taken yet are built at once
+    /// (they are held anyway): one part holds them with the unallocated rows up to their
+    /// last day. The unallocated rows of the other days, already handed out, come a day at a
+    /// time. Stops at the first error of `each`.
     pub(crate) fn finish_days<E>(
         &mut self,
         mut each: impl FnMut(Vec<SummaryRow>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut rest = self.take_days(i32::MAX).into_rows();
-        sort_rows(&mut rest); // by day first
-        let mut unallocated = std::mem::take(&mut self.unallocated).into_days();
-        let mut days: Vec<i32> = rest.iter().map(|r| r.day).collect();
-        days.extend(unallocated.keys());
-        days.sort_unstable();
-        days.dedup();
-        let mut rest = rest.into_iter().peekable();
+        let mut rows = self.take_days(i32::MAX).into_rows();
+        let mut unallocated: Vec<(i32, Unallocated)> = std::mem::take(&mut self.unallocated)
+            .into_days()
+            .into_iter()
+            .collect();
+        unallocated.sort_unstable_by_key(|&(day, _)| day);
         let derived = self.node_roles.derived();
-        for day in days {
-            let mut rows: Vec<SummaryRow> =
-                std::iter::from_fn(|| rest.next_if(|r| r.day == day)).collect();
-            if let Some(nodes) = unallocated.remove(&day) {
-                nodes.rows(
-                    &self.pods.roles,
-                    &derived,
-                    &self.interner.strings,
-                    &self.side,
-                    &mut rows,
-                );
+        let (from_data, strings, side) = (&self.pods.roles, &self.interner.strings, &self.side);
+        let last_taken = rows.iter().map(|r| r.day).max();
+        let mut unallocated = unallocated.into_iter().peekable();
+        if let Some(last) = last_taken {
+            let mut first_part = Vec::new();
+            while let Some((_, nodes)) = unallocated.next_if(|&(day, _)| day <= last) {
+                first_part.push(nodes);
             }
+            rows.reserve(first_part.iter().map(Unallocated::len).sum());
+            for nodes in first_part {
+                nodes.rows(from_data, &derived, strings, side, &mut rows);
+            }
+            sort_rows(&mut rows);
+            each(rows)?;
+        }
+        for (_, nodes) in unallocated {
+            let mut rows = Vec::new();
+            nodes.rows(from_data, &derived, strings, side, &mut rows);
             sort_rows(&mut rows);
             each(rows)?;
         }
@@ -496,8 +502,12 @@ impl Aggregator {
     /// batches still held failed.
     pub fn finish(self) -> Result<Summary> {
         let mut rows = Vec::new();
-        let (stats, timings) = self.finish_each_day(|day| {
-            rows.extend(day);
+        let (stats, timings) = self.finish_each_day(|part| {
+            if rows.is_empty() {
+                rows = part; // the usual first part: all days not handed out, not copied
+            } else {
+                rows.extend(part);
+            }
             Ok::<_, AggregateError>(())
         })?;
         Ok(Summary {
@@ -507,10 +517,12 @@ impl Aggregator {
         })
     }
 
-    /// [`Aggregator::finish`], the rows handed to `each` a day at a time (days ascending,
-    /// each day in output order) instead of collected: a month's unallocated rows are then
-    /// built one day at a time, and a caller that writes each day as it comes holds one day
-    /// of them. Returns the counters and where the time went (`each` excluded).
+    /// [`Aggregator::finish`], the rows handed to `each` in parts of whole days (ascending,
+    /// each part in output order) instead of collected. The days not handed out by
+    /// [`Aggregator::emit_ready`] come in one part; the unallocated rows of the days handed
+    /// out come a day at a time, so a caller that writes each part as it comes holds one
+    /// day of them rather than the month's. Returns the counters and where the time went
+    /// (`each` excluded).
     ///
     /// # Errors
     ///
@@ -804,38 +816,63 @@ mod tests {
         assert_eq!(resource(1, "n11").as_deref(), Some("r11"));
     }
 
-    /// `finish_each_day` hands out what `finish` returns, a day at a time, days ascending;
-    /// an error of the caller stops it.
+    /// `finish_each_day` hands out what `finish` returns, in order: the days not handed out
+    /// yet in one part (with the unallocated rows up to their last day), then the
+    /// unallocated rows of the days handed out, a day at a time. An error of the caller
+    /// stops it.
     #[test]
-    fn finish_each_day_hands_out_the_rows_of_finish_a_day_at_a_time() {
-        let fed = || {
+    fn finish_each_day_hands_out_the_rows_of_finish_in_parts_of_days() {
+        // The twelve batches, the days before `emitted` handed out.
+        let fed = |emitted: i32| {
             let mut agg = aggregator();
             for b in 0..12 {
                 agg.push(Table::Pods(PodPass::Both), hour(b)).unwrap();
             }
+            agg.close_days_before(emitted);
+            agg.emit_ready().unwrap();
             agg
         };
-        let whole = fed().finish().unwrap();
-        let mut days: Vec<Vec<SummaryRow>> = Vec::new();
-        let (stats, _) = fed()
+        for (emitted, expected) in [
+            (0, vec![vec![0, 1]]),
+            (1, vec![vec![0, 1]]),
+            (2, vec![vec![0], vec![1]]),
+        ] {
+            let whole = fed(emitted).finish().unwrap();
+            let mut parts: Vec<Vec<SummaryRow>> = Vec::new();
+            let (stats, _) = fed(emitted)
+                .finish_each_day(|rows| {
+                    parts.push(rows);
+                    Ok::<_, AggregateError>(())
+                })
+                .unwrap();
+            assert_eq!(stats, whole.stats);
+            let days: Vec<Vec<i32>> = parts
+                .iter()
+                .map(|part| {
+                    let mut days: Vec<i32> = part.iter().map(|r| r.day).collect();
+                    days.dedup();
+                    days
+                })
+                .collect();
+            assert_eq!(days, expected, "days before {emitted} handed out");
+            assert_eq!(
+                parts.concat(),
+                whole.rows,
+                "days before {emitted} handed out"
+            );
+        }
+        // Every day handed out: the parts are the days' unallocated rows.
+        let mut parts = Vec::new();
+        fed(2)
             .finish_each_day(|rows| {
-                days.push(rows);
+                parts.push(rows);
                 Ok::<_, AggregateError>(())
             })
             .unwrap();
-        assert_eq!(stats, whole.stats);
-        let first_days: Vec<i32> = days.iter().map(|d| d[0].day).collect();
-        assert_eq!(first_days, [0, 1]);
-        assert!(days.iter().all(|d| d.iter().all(|r| r.day == d[0].day)));
-        assert!(
-            days.iter()
-                .all(|d| d.iter().any(|r| r.pod_labels.is_none())),
-            "each day has its unallocated rows"
-        );
-        assert_eq!(days.concat(), whole.rows);
+        assert!(parts.iter().flatten().all(|r| r.pod_labels.is_none()));
 
         let mut calls = 0;
-        let e = fed()
+        let e = fed(2)
             .finish_each_day(|_| {
                 calls += 1;
                 Err(AggregateError::MissingColumn { column: "stop" })

@@ -13,7 +13,7 @@
 //!   a large day into record batches a window at a time); [`Aggregator::finish`] returns the
 //!   rest as a [`Summary`]: the days not emitted and one unallocated row per node and day
 //!   (capacity minus the node's Pod rows, namespace from the node's role), or
-//!   [`Aggregator::finish_each_day`] hands the same rows out a day at a time.
+//!   [`Aggregator::finish_each_day`] hands the same rows out in parts of whole days.
 //! - Callers with threads of their own use [`Aggregator::prepare`] (sequential, cheap) →
 //!   [`Aggregator::partial`] (pure, any thread) → [`Aggregator::merge`], and the storage trio
 //!   ([`Aggregator::prepare_storage`], [`Aggregator::partial_storage`],

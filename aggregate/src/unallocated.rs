@@ -89,6 +89,11 @@ impl Unallocated {
         }
     }
 
+    /// The (day, node) pairs noted: the rows [`Unallocated::rows`] appends.
+    pub(crate) fn len(&self) -> usize {
+        self.pending.len()
+    }
+
     /// The noted days, each on its own.
     pub(crate) fn into_days(self) -> HashMap<i32, Unallocated> {
         let mut days: HashMap<i32, Unallocated> = HashMap::new();

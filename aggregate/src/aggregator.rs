@@ -266,11 +266,7 @@ impl Aggregator {
         mut each: impl FnMut(Vec<SummaryRow>) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut rows = self.take_days(i32::MAX).into_rows();
-        let mut unallocated: Vec<(i32, Unallocated)> = std::mem::take(&mut self.unallocated)
-            .into_days()
-            .into_iter()
-            .collect();
-        unallocated.sort_unstable_by_key(|&(day, _)| day);
+        let unallocated = std::mem::take(&mut self.unallocated).into_days();
         let derived = self.node_roles.derived();
         let (from_data, strings, side) = (&self.pods.roles, &self.interner.strings, &self.side);
         let last_taken = rows.iter().map(|r| r.day).max();

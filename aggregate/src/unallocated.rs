@@ -6,6 +6,7 @@
 //! seconds and byte-seconds ([`crate::exact`]) and converted once, so they are bit-identical
 //! for any thread count and never suffer cancellation from rounded per-row hours.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hashbrown::HashMap;
@@ -94,9 +95,9 @@ impl Unallocated {
         self.pending.len()
     }
 
-    /// The noted days, each on its own.
-    pub(crate) fn into_days(self) -> HashMap<i32, Unallocated> {
-        let mut days: HashMap<i32, Unallocated> = HashMap::new();
+    /// The noted days, each on its own, ascending.
+    pub(crate) fn into_days(self) -> BTreeMap<i32, Unallocated> {
+        let mut days: BTreeMap<i32, Unallocated> = BTreeMap::new();
         for node_day in self.pending {
             days.entry(node_day.day).or_default().pending.push(node_day);
         }

@@ -832,6 +832,83 @@ mod tests {
         );
     }
 
+    /// The facts of pod rows are those of every row taken alone, whatever the order of the
+    /// rows: interleaved nodes, a node whose key changes and changes back.
+    #[test]
+    fn pod_facts_are_those_of_every_row_in_any_order() {
+        use arrow::array::{ArrayRef, DictionaryArray, TimestampSecondArray};
+        use arrow::datatypes::{Field, Schema, TimeUnit};
+        const API: &str = APISERVER_NAMESPACE;
+        let day = 86_400;
+        // (seconds, node, role, namespace, resource)
+        let rows: &[(i64, Option<&str>, Option<&str>, &str, Option<&str>)] = &[
+            (0, Some("a"), None, "x", Some("r1")),
+            (0, Some("b"), Some("worker"), "x", Some("rb")),
+            (0, Some("a"), None, "x", Some("r1")),
+            (0, Some("a"), None, API, Some("r2")),
+            (0, Some("b"), Some("worker"), "x", Some("rb")),
+            (0, Some("a"), None, "x", Some("r1")),
+            (3600, Some("a"), Some("infra"), API, Some("r1")),
+            (0, None, None, API, Some("r9")),
+            (day, Some("a"), None, "x", None),
+            (0, Some("b"), Some("infra"), "x", Some("rb")),
+            (day, Some("a"), None, API, None),
+        ];
+        let dictionary = |values: Vec<Option<&str>>| -> ArrayRef {
+            Arc::new(values.into_iter().collect::<DictionaryArray<Int32Type>>())
+        };
+        let text = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(
+                "interval_start",
+                DataType::Timestamp(TimeUnit::Second, Some("UTC".into())),
+                true,
+            ),
+            Field::new("node", text.clone(), true),
+            Field::new("node_role", text.clone(), true),
+            Field::new("namespace", text.clone(), true),
+            Field::new("resource_id", text, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(
+                    TimestampSecondArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+                        .with_timezone("UTC"),
+                ),
+                dictionary(rows.iter().map(|r| r.1).collect()),
+                dictionary(rows.iter().map(|r| r.2).collect()),
+                dictionary(rows.iter().map(|r| Some(r.3)).collect()),
+                dictionary(rows.iter().map(|r| r.4).collect()),
+            ],
+        )
+        .unwrap();
+        let mut observed = Observed::default();
+        observed.note("f", Table::Pods(PodPass::Usage), &batch);
+
+        let mut expected = Facts::new();
+        for &(seconds, node, role, namespace, resource) in rows {
+            let Some(node) = node else { continue };
+            let facts = expected
+                .entry(((seconds / day) as i32, node.to_string()))
+                .or_default();
+            if role > facts.data_role.as_deref() {
+                facts.data_role = role.map(String::from);
+            }
+            facts.pairs.mark(resource, namespace == API);
+        }
+        assert_eq!(observed.facts, expected);
+        assert_eq!(
+            expected[&(0, "a".to_string())]
+                .pairs
+                .iter()
+                .collect::<Vec<_>>(),
+            [(Some("r1"), true), (Some("r2"), true)],
+            "the oracle itself sees the change back"
+        );
+        assert_eq!(observed.file_days["f"], BTreeSet::from([0, 1]));
+    }
+
     /// (day, node, data role, labels, pairs).
     type FactItem<'a> = (
         i32,

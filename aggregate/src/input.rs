@@ -168,9 +168,13 @@ impl<'a> Ids<'a> {
     }
 }
 
+/// The day of a timestamp in seconds: days since 1970-01-01 (UTC), the day its row is summed
+/// into. A timestamp beyond the days an `i32` counts gives the first or last of them, never a
+/// day wrapped back into a month.
 #[inline]
-pub(crate) fn day_of(ts: i64) -> i32 {
-    ts.div_euclid(86_400) as i32
+pub fn day_of(ts: i64) -> i32 {
+    let day = ts.div_euclid(86_400);
+    i32::try_from(day).unwrap_or(if day < 0 { i32::MIN } else { i32::MAX })
 }
 
 /// Checks that `batch` holds every column `table` needs, time and numbers with the reader's
@@ -214,4 +218,28 @@ pub(crate) fn check_schema(table: Table, batch: &RecordBatch) -> Result<()> {
 /// The first day of a batch's `interval_start` (days since 1970-01-01).
 pub(crate) fn first_day(batch: &RecordBatch) -> Result<Option<i32>> {
     Ok(arrow::compute::min(times(batch)?).map(day_of))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::day_of;
+
+    #[test]
+    fn days_count_from_the_epoch_and_saturate_rather_than_wrap() {
+        const DAY: i64 = 86_400;
+        assert_eq!(day_of(0), 0);
+        assert_eq!(day_of(DAY - 1), 0);
+        assert_eq!(day_of(DAY), 1);
+        assert_eq!(
+            day_of(-1),
+            -1,
+            "the second before the epoch is the day before"
+        );
+        // 2025-10-31 12:00 UTC
+        assert_eq!(day_of(1_761_912_000), 20_392);
+        // 2^32 days past day 5 would wrap to day 5 in 32 bits.
+        assert_eq!(day_of(((1_i64 << 32) + 5) * DAY), i32::MAX);
+        assert_eq!(day_of(i64::MAX), i32::MAX);
+        assert_eq!(day_of(i64::MIN), i32::MIN);
+    }
 }

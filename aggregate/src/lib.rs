@@ -86,12 +86,13 @@ pub use aggregator::{AggregateStats, Aggregator, Summary, Timings};
 pub use config::{CostCategory, RunInfo, SideInputs};
 pub use error::{AggregateError, Result};
 pub use finished::FinishedDays;
-pub use input::{PodPass, Table};
+pub use input::{day_of, PodPass, Table};
 pub use like::LikePattern;
 pub use output::{
     to_record_batch, to_record_batch_as, to_record_batch_with_csi, Capacity, DataSource,
     PodMeasures, StorageMeasures, SummaryRow, ZERO_INFRASTRUCTURE_COST,
 };
 pub use pods::{PodPartial, PreparedBatch};
+pub use roles::{APISERVER_NAMESPACE, INFRA_LABEL_TEXT};
 pub use storage::{PreparedStorage, StoragePartial};
 pub use unallocated::{PLATFORM_UNALLOCATED, WORKER_UNALLOCATED};

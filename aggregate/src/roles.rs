@@ -16,9 +16,9 @@ use crate::input::Ids;
 use crate::strings::{StringId, Strings};
 
 /// The text koku looks for in a node's raw label string to call it an infra node.
-const INFRA_LABEL_TEXT: &str = r#""node_role_kubernetes_io": "infra""#;
+pub const INFRA_LABEL_TEXT: &str = r#""node_role_kubernetes_io": "infra""#;
 /// A node that ran a pod in this namespace is a `master` (koku's derivation).
-const APISERVER_NAMESPACE: &str = "openshift-kube-apiserver";
+pub const APISERVER_NAMESPACE: &str = "openshift-kube-apiserver";
 
 /// Per value of a `node_labels` dictionary: whether the raw text names the node infra
 /// (koku's text match, on the unparsed string).

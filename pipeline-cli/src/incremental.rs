@@ -22,7 +22,10 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, DictionaryArray, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Int32Type, TimestampSecondType};
 use chrono::NaiveDate;
-use ocpagg_aggregate::{PodPass, SideInputs, Table, PLATFORM_UNALLOCATED, WORKER_UNALLOCATED};
+use ocpagg_aggregate::{
+    day_of, PodPass, SideInputs, Table, APISERVER_NAMESPACE, INFRA_LABEL_TEXT,
+    PLATFORM_UNALLOCATED, WORKER_UNALLOCATED,
+};
 use ocpagg_reader::{DataFile, Listing, ScanPlan};
 pub use ocpagg_writer::pg::state::IngestedFile;
 use serde::{Deserialize, Serialize};
@@ -32,10 +35,6 @@ use serde::{Deserialize, Serialize};
 pub const STATE_VERSION: u32 = 1;
 /// The Parquet footer key holding the state.
 pub const FOOTER_KEY: &str = "ocpagg:incremental_state";
-/// koku's namespace of the API server: a node that ran a pod there is a `master`.
-const APISERVER_NAMESPACE: &str = "openshift-kube-apiserver";
-/// The text koku looks for in a node's raw label string to call it infra.
-const INFRA_LABEL_TEXT: &str = r#""node_role_kubernetes_io": "infra""#;
 
 /// A listed file whose rows the run read: the state's record of it.
 pub(crate) fn record(file: &DataFile, days: Vec<i32>) -> IngestedFile {
@@ -454,8 +453,8 @@ impl Observed {
             return;
         };
         let (first, last_day) = (
-            arrow::compute::min(ts).map(day_number_of),
-            arrow::compute::max(ts).map(day_number_of),
+            arrow::compute::min(ts).map(day_of),
+            arrow::compute::max(ts).map(day_of),
         );
         if first.is_some() && first == last_day {
             // One day (the common case: a batch of an hour or a day): no pass over the rows.
@@ -524,7 +523,7 @@ impl Observed {
             let Some(node) = key(&nodes, i) else {
                 continue;
             };
-            let day = i32::try_from(ts.value(i).div_euclid(86_400)).unwrap_or(i32::MAX);
+            let day = day_of(ts.value(i));
             let role = roles.as_ref().and_then(|r| key(r, i));
             let (resource, master) = match (&namespaces, &resources) {
                 (Some(n), Some(r)) => (key(r, i), key(n, i).is_some_and(|k| apiserver[k as usize])),
@@ -568,7 +567,7 @@ impl Observed {
                 continue;
             }
             let Some(node) = key(&nodes, i) else { continue };
-            let day = i32::try_from(ts.value(i).div_euclid(86_400)).unwrap_or(i32::MAX);
+            let day = day_of(ts.value(i));
             let is_infra = key(&labels, i).is_some_and(|k| infra[k as usize]);
             seen.insert((day, node, is_infra));
         }
@@ -582,17 +581,12 @@ impl Observed {
     }
 }
 
-/// Days since 1970-01-01 of a timestamp (seconds).
-fn day_number_of(ts: i64) -> i32 {
-    i32::try_from(ts.div_euclid(86_400)).unwrap_or(i32::MAX)
-}
-
 /// Adds the days of the valid timestamps of `ts` to `days`.
 fn note_days(days: &mut BTreeSet<i32>, ts: &arrow::array::TimestampSecondArray) {
     let mut last = None;
     for i in 0..ts.len() {
         if ts.is_valid(i) {
-            let d = day_number_of(ts.value(i));
+            let d = day_of(ts.value(i));
             if last != Some(d) {
                 days.insert(d);
                 last = Some(d);
@@ -636,12 +630,12 @@ fn capacity_keys(
     let role_keys = roles.map(|r| r.0.values());
     for (i, &t) in ts.values().iter().enumerate() {
         // Valid keys (no nulls, so every key indexes its values) and days in range.
-        let day = usize::try_from(day_number_of(t) - first).ok()?;
+        let day = usize::try_from(day_of(t) - first).ok()?;
         let node = usize::try_from(node_keys[i]).ok()?;
         let role = role_keys.map_or(Ok(0), |r| usize::try_from(r[i])).ok()?;
         let index = (day * node_count + node) * role_count + role;
         if !std::mem::replace(seen.get_mut(index)?, true) {
-            keys.push((day_number_of(t), node_keys[i], role_keys.map(|r| r[i])));
+            keys.push((day_of(t), node_keys[i], role_keys.map(|r| r[i])));
         }
     }
     Some(keys)
@@ -840,8 +834,15 @@ mod tests {
         use arrow::datatypes::{Field, Schema, TimeUnit};
         const API: &str = APISERVER_NAMESPACE;
         let day = 86_400;
-        // (seconds, node, role, namespace, resource)
-        let rows: &[(i64, Option<&str>, Option<&str>, &str, Option<&str>)] = &[
+        /// (seconds, node, role, namespace, resource)
+        type Row<'a> = (
+            i64,
+            Option<&'a str>,
+            Option<&'a str>,
+            &'a str,
+            Option<&'a str>,
+        );
+        let rows: &[Row<'_>] = &[
             (0, Some("a"), None, "x", Some("r1")),
             (0, Some("b"), Some("worker"), "x", Some("rb")),
             (0, Some("a"), None, "x", Some("r1")),

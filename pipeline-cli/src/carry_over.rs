@@ -22,7 +22,11 @@ use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::datatypes::{Date32Type, SchemaRef};
 use ocpagg_writer::{FileSink, SummarySink, WriteError, WriteReport};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
-use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use parquet::data_type::ByteArray;
+use parquet::file::metadata::{
+    PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader, RowGroupMetaData,
+};
+use parquet::file::statistics::{Statistics, ValueStatistics};
 
 use crate::incremental::RowRun;
 
@@ -213,16 +217,30 @@ struct Unit {
 }
 
 /// The previous output's row groups by run of its `layout`, or `None` when the layout does
-/// not describe them (no layout, other row counts, a row group across two runs).
+/// not describe them (no layout, other row counts, a row group across two runs, a row group
+/// whose statistics show rows of another day or section: see [`holds_only`]).
 fn units(metadata: &ParquetMetaData, layout: &[RowRun]) -> Option<VecDeque<Unit>> {
     let groups = metadata.row_groups();
+    let columns = metadata.file_metadata().schema_descr();
+    let column = |name: &str| {
+        columns
+            .columns()
+            .iter()
+            .position(|c| c.path().string() == name)
+    };
+    let (usage_start, data_source) = (column("usage_start")?, column("data_source")?);
     let mut units = VecDeque::new();
     let mut next = 0;
     for run in layout {
         let start = next;
         let mut rows = 0u64;
         while rows < run.rows {
-            rows += u64::try_from(groups.get(next)?.num_rows()).ok()?;
+            let group = groups.get(next)?;
+            let key = (run.section, run.day);
+            if !holds_only(group, key, usage_start, data_source) {
+                return None;
+            }
+            rows += u64::try_from(group.num_rows()).ok()?;
             next += 1;
         }
         if rows != run.rows || run.rows == 0 {
@@ -235,6 +253,34 @@ fn units(metadata: &ParquetMetaData, layout: &[RowRun]) -> Option<VecDeque<Unit>
         });
     }
     (next == groups.len()).then_some(units)
+}
+
+/// Whether the statistics of row group `group` show that it holds rows of `key` only:
+/// `usage_start` (column `usage_start`) is the day throughout, and for the unallocated
+/// section every `data_source` (column `data_source`) is `Pod`. The layout comes from the
+/// previous output's footer, and its row groups are copied without being decoded, so the
+/// layout is not taken on trust: a group without these statistics, or with others, is not
+/// copied (its rows are decoded and filtered instead), and a day being recomputed is never
+/// carried over twice.
+fn holds_only(
+    group: &RowGroupMetaData,
+    (section, day): Key,
+    usage_start: usize,
+    data_source: usize,
+) -> bool {
+    let days = match group.column(usage_start).statistics() {
+        Some(Statistics::Int32(s)) => {
+            s.min_opt() == Some(&day) && s.max_opt() == Some(&day) && s.null_count_opt() == Some(0)
+        }
+        _ => false,
+    };
+    let pods = |s: &ValueStatistics<ByteArray>| {
+        let pod = |v: Option<&ByteArray>| v.is_some_and(|v| v.data() == b"Pod");
+        pod(s.min_opt()) && pod(s.max_opt()) && s.null_count_opt() == Some(0)
+    };
+    let sources = section == 0
+        || matches!(group.column(data_source).statistics(), Some(Statistics::ByteArray(s)) if pods(s));
+    days && sources
 }
 
 /// An old batch being carried: its rows, their keys, the next row.
@@ -444,5 +490,85 @@ impl SummarySink for CarryOver {
 
     fn takes_dictionary_texts(&self) -> bool {
         self.out.takes_dictionary_texts()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Date32Array, StringArray};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+    use super::*;
+
+    /// A Parquet file of one row group per `groups` entry: (day, data sources), with
+    /// `statistics`; its metadata.
+    fn file_of(groups: &[(i32, &[&str])], statistics: EnabledStatistics) -> ParquetMetaData {
+        let file = tempfile::tempfile().unwrap();
+        let props = WriterProperties::builder()
+            .set_statistics_enabled(statistics)
+            .build();
+        let batches: Vec<RecordBatch> = groups
+            .iter()
+            .map(|&(day, sources)| {
+                RecordBatch::try_from_iter([
+                    (
+                        "usage_start",
+                        Arc::new(Date32Array::from(vec![day; sources.len()])) as ArrayRef,
+                    ),
+                    (
+                        "data_source",
+                        Arc::new(StringArray::from(sources.to_vec())) as ArrayRef,
+                    ),
+                ])
+                .unwrap()
+            })
+            .collect();
+        let mut writer =
+            ArrowWriter::try_new(file.try_clone().unwrap(), batches[0].schema(), Some(props))
+                .unwrap();
+        for batch in &batches {
+            writer.write(batch).unwrap();
+            writer.flush().unwrap();
+        }
+        writer.close().unwrap();
+        ParquetMetaDataReader::new()
+            .parse_and_finish(&file)
+            .unwrap()
+    }
+
+    fn run(section: u8, day: i32, rows: u64) -> RowRun {
+        RowRun { section, day, rows }
+    }
+
+    /// A layout is followed only where the row groups' statistics agree with it: a day or a
+    /// section the rows do not have, or no statistics, means decoding instead of copying.
+    #[test]
+    fn a_layout_is_followed_only_where_the_statistics_agree() {
+        let groups: &[(i32, &[&str])] =
+            &[(10, &["Pod", "Storage"]), (11, &["Pod"]), (10, &["Pod"])];
+        let metadata = file_of(groups, EnabledStatistics::Chunk);
+        let honest = [run(0, 10, 2), run(0, 11, 1), run(1, 10, 1)];
+        let described: Vec<(Range<usize>, Key, u64)> = units(&metadata, &honest)
+            .expect("the layout describes the file")
+            .into_iter()
+            .map(|u| (u.groups, u.key, u.rows))
+            .collect();
+        assert_eq!(
+            described,
+            [(0..1, (0, 10), 2), (1..2, (0, 11), 1), (2..3, (1, 10), 1)]
+        );
+        // Another day, the day of another row group, a Storage row called unallocated.
+        for lie in [
+            [run(0, 10, 2), run(0, 12, 1), run(1, 10, 1)],
+            [run(0, 11, 2), run(0, 11, 1), run(1, 10, 1)],
+            [run(1, 10, 2), run(0, 11, 1), run(1, 10, 1)],
+        ] {
+            assert!(units(&metadata, &lie).is_none(), "{lie:?}");
+        }
+        let bare = file_of(groups, EnabledStatistics::None);
+        assert!(units(&bare, &honest).is_none(), "no statistics, no trust");
     }
 }

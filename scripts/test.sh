@@ -12,8 +12,10 @@ trap 'scripts/s3-server.sh stop; scripts/pg-server.sh stop' EXIT
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-# Each crate is a library with a documented API: its docs must build and every link resolve.
+# Each crate is a library with a documented API: its docs must build and every link resolve,
+# in the public docs (no link to a private item) and in the internal ones.
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet --document-private-items
 cargo test --workspace --no-fail-fast
 # The stages composed as libraries (examples/): each asserts the numbers it prints.
 cargo run --quiet -p ocpagg-examples --example summarise

@@ -9,7 +9,7 @@
 //!   the other files' footers come from a ranged GET of their tail. A read then fetches a
 //!   small file whole, a larger one by the column chunks it needs (ranges less than 1 MiB
 //!   apart merged).
-//! - [`ReadAhead`] fetches the files of a run in read order, many requests in flight, ahead of
+//! - [`ReadAhead`](crate::warehouse::ReadAhead) fetches the files of a run in read order, many requests in flight, ahead of
 //!   the decoders, within a budget in bytes ([`StoreOptions::read_ahead_bytes`]).
 
 use std::collections::HashMap;

@@ -8,9 +8,9 @@
 //! in (section, day) order, section 0 for Pod and Storage rows and 1 for unallocated rows
 //! (data source `Pod` with null `pod_labels`), and their days do not meet, so the carried
 //! rows are merged in by that key. When the previous output's state records its layout
-//! ([`RowRun`]s that match its row groups), its untouched days' row groups are copied as
-//! they are, column chunks spliced without decoding; otherwise its rows are decoded,
-//! filtered and written again.
+//! ([`RowRun`]s that match its row groups, and whose days the row groups' statistics
+//! confirm), its untouched days' row groups are copied as they are, column chunks spliced
+//! without decoding; otherwise its rows are decoded, filtered and written again.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fs::File;
@@ -232,11 +232,10 @@ fn units(metadata: &ParquetMetaData, layout: &[RowRun]) -> Option<VecDeque<Unit>
     let mut units = VecDeque::new();
     let mut next = 0;
     for run in layout {
-        let start = next;
+        let (start, key) = (next, (run.section, run.day));
         let mut rows = 0u64;
         while rows < run.rows {
             let group = groups.get(next)?;
-            let key = (run.section, run.day);
             if !holds_only(group, key, usage_start, data_source) {
                 return None;
             }
@@ -248,7 +247,7 @@ fn units(metadata: &ParquetMetaData, layout: &[RowRun]) -> Option<VecDeque<Unit>
         }
         units.push_back(Unit {
             groups: start..next,
-            key: (run.section, run.day),
+            key,
             rows,
         });
     }

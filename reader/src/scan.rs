@@ -432,6 +432,7 @@ impl Setup {
             ts_index: projection.index_of(INTERVAL_START),
             groups: Vec::new(),
             seen: 0,
+            nulls: Vec::new(),
         };
         let row_groups = normalizer.prune_row_groups(plain)?;
         let mut normalizer = normalizer;
@@ -805,6 +806,10 @@ struct Normalizer {
     groups: Vec<(usize, u64)>,
     /// Rows decoded so far.
     seen: u64,
+    /// Per missing column, the nulls last made: sliced for every batch that is not longer,
+    /// so the batches of a file share one buffer of nulls rather than each allocating and
+    /// zeroing its own.
+    nulls: Vec<Option<ArrayRef>>,
 }
 
 impl Normalizer {
@@ -813,9 +818,18 @@ impl Normalizer {
         let first_row = self.seen;
         self.seen += rows as u64;
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.plans.len());
-        for (plan, field) in self.plans.iter().zip(self.schema.fields()) {
+        self.nulls.resize(self.plans.len(), None);
+        for (i, (plan, field)) in self.plans.iter().zip(self.schema.fields()).enumerate() {
             let array = match plan {
-                ColumnPlan::Missing => arrow::array::new_null_array(field.data_type(), rows),
+                ColumnPlan::Missing => {
+                    let nulls = &mut self.nulls[i];
+                    match nulls {
+                        Some(made) if made.len() >= rows => made.slice(0, rows),
+                        _ => Arc::clone(
+                            nulls.insert(arrow::array::new_null_array(field.data_type(), rows)),
+                        ),
+                    }
+                }
                 ColumnPlan::Present { name, conversion } => {
                     let raw = batch
                         .column_by_name(name)

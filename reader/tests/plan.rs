@@ -206,3 +206,43 @@ fn a_month_without_hourly_pods_is_refused_naming_the_prefix() {
     );
     assert!(err.contains("pod_usage"), "{err}");
 }
+
+/// A column the files lack reads as nulls of each batch's length, and a file's batches share
+/// one buffer of them rather than each allocating its own.
+#[test]
+fn a_missing_column_reads_as_nulls_shared_by_a_files_batches() {
+    let dir = lake(
+        &month(2_000, true),
+        &WriteOptions {
+            daily: false,
+            ..WriteOptions::default()
+        },
+    );
+    let warehouse = Warehouse::open(&dir.path().display().to_string()).unwrap();
+    let listing = warehouse.list(&request()).unwrap();
+    let projection = Projection::all(ReportType::PodUsage);
+    let role = projection.schema().index_of("node_role").unwrap();
+    let mut files = 0;
+    for file in listing.files(ReportType::PodUsage, false) {
+        let mut first = None;
+        let mut batches = 0;
+        for batch in warehouse.read(file, &projection, None, 7).unwrap() {
+            let column = batch.unwrap().column(role).clone();
+            assert_eq!(
+                column.null_count(),
+                column.len(),
+                "no node_role in the files"
+            );
+            let keys = column.to_data().buffers()[0].as_ptr();
+            assert_eq!(
+                *first.get_or_insert(keys),
+                keys,
+                "batch {batches} of {file:?}"
+            );
+            batches += 1;
+        }
+        assert!(batches > 1, "{file:?} read in one batch");
+        files += 1;
+    }
+    assert!(files > 0);
+}

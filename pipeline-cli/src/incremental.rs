@@ -630,7 +630,7 @@ fn capacity_keys(
     let role_keys = roles.map(|r| r.0.values());
     for (i, &t) in ts.values().iter().enumerate() {
         // Valid keys (no nulls, so every key indexes its values) and days in range.
-        let day = usize::try_from(day_of(t) - first).ok()?;
+        let day = usize::try_from(i64::from(day_of(t)) - i64::from(first)).ok()?;
         let node = usize::try_from(node_keys[i]).ok()?;
         let role = role_keys.map_or(Ok(0), |r| usize::try_from(r[i])).ok()?;
         let index = (day * node_count + node) * role_count + role;

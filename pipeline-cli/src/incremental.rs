@@ -630,12 +630,13 @@ fn capacity_keys(
     let role_keys = roles.map(|r| r.0.values());
     for (i, &t) in ts.values().iter().enumerate() {
         // Valid keys (no nulls, so every key indexes its values) and days in range.
-        let day = usize::try_from(i64::from(day_of(t)) - i64::from(first)).ok()?;
+        let day_number = day_of(t);
+        let day = usize::try_from(i64::from(day_number) - i64::from(first)).ok()?;
         let node = usize::try_from(node_keys[i]).ok()?;
         let role = role_keys.map_or(Ok(0), |r| usize::try_from(r[i])).ok()?;
         let index = (day * node_count + node) * role_count + role;
         if !std::mem::replace(seen.get_mut(index)?, true) {
-            keys.push((day_of(t), node_keys[i], role_keys.map(|r| r[i])));
+            keys.push((day_number, node_keys[i], role_keys.map(|r| r[i])));
         }
     }
     Some(keys)

@@ -426,13 +426,13 @@ impl Setup {
         let normalizer = Normalizer {
             path,
             schema: Arc::clone(&projection.schema),
+            nulls: vec![None; plans.len()],
             plans,
             range: range.map(|r| r.seconds()),
             month,
             ts_index: projection.index_of(INTERVAL_START),
             groups: Vec::new(),
             seen: 0,
-            nulls: Vec::new(),
         };
         let row_groups = normalizer.prune_row_groups(plain)?;
         let mut normalizer = normalizer;
@@ -806,7 +806,7 @@ struct Normalizer {
     groups: Vec<(usize, u64)>,
     /// Rows decoded so far.
     seen: u64,
-    /// Per missing column, the nulls last made: sliced for every batch that is not longer,
+    /// Per column (`None` for one the file has), the nulls last made: sliced for every batch that is not longer,
     /// so the batches of a file share one buffer of nulls rather than each allocating and
     /// zeroing its own.
     nulls: Vec<Option<ArrayRef>>,
@@ -818,7 +818,6 @@ impl Normalizer {
         let first_row = self.seen;
         self.seen += rows as u64;
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.plans.len());
-        self.nulls.resize(self.plans.len(), None);
         for (i, (plan, field)) in self.plans.iter().zip(self.schema.fields()).enumerate() {
             let array = match plan {
                 ColumnPlan::Missing => {

@@ -806,9 +806,9 @@ struct Normalizer {
     groups: Vec<(usize, u64)>,
     /// Rows decoded so far.
     seen: u64,
-    /// Per column (`None` for one the file has), the nulls last made: sliced for every batch that is not longer,
-    /// so the batches of a file share one buffer of nulls rather than each allocating and
-    /// zeroing its own.
+    /// Per column the file lacks, the nulls last made for it (`None` until then, and for the
+    /// columns it has): sliced for every batch that is not longer, so the batches of a file
+    /// share one buffer of nulls rather than each allocating and zeroing its own.
     nulls: Vec<Option<ArrayRef>>,
 }
 

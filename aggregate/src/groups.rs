@@ -44,13 +44,27 @@ impl<K: Hash + Eq + Copy, A: Default> DenseGroups<K, A> {
     }
 
     /// The state of `key`, created empty on first sight.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn slot(&mut self, key: K) -> &mut A {
+        let i = self.index(key);
+        self.at(i)
+    }
+
+    /// The index of `key`'s state, created empty on first sight; valid until groups are
+    /// taken or absorbed.
+    #[inline]
+    pub(crate) fn index(&mut self, key: K) -> u32 {
         let next = dense_index(self.entries.len());
         let i = *self.index.entry(key).or_insert(next);
         if i == next {
             self.entries.push((key, A::default()));
         }
+        i
+    }
+
+    /// The state at index `i` (from [`DenseGroups::index`]).
+    #[inline]
+    pub(crate) fn at(&mut self, i: u32) -> &mut A {
         &mut self.entries[i as usize].1
     }
 

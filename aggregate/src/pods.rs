@@ -119,6 +119,52 @@ pub struct PodPartial {
     pub(crate) pod_items: u64,
     pub(crate) without_node: u64,
     pub(crate) capacity_items: u64,
+    /// Each pod's last line item in this partial's folds (see [`PodMemo`]).
+    memo: PodMemo,
+}
+
+/// What a line item says of its pod's placement and group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PodLine {
+    day: i32,
+    namespace: StringId,
+    node: StringId,
+    resource: StringId,
+    labels: LabelSetId,
+}
+
+/// The group of a line item without one (no node).
+const NO_GROUP: u32 = u32::MAX - 1;
+/// A pod not seen yet.
+const UNSEEN: u32 = u32::MAX;
+
+/// The last line item of each pod (by its dense id) folded into a partial, with its group's
+/// index: an hourly month repeats both for every hour a pod runs, so a fold looks up a
+/// placement and a group only when they change. The indices are those of the partial's
+/// groups, so the memo is dropped whenever the groups move (absorbed or taken).
+#[derive(Debug, Default)]
+struct PodMemo(Vec<(PodLine, u32)>);
+
+impl PodMemo {
+    /// The group of `pod`'s line item if its last one said the same.
+    #[inline]
+    fn recall(&self, pod: StringId, line: &PodLine) -> Option<u32> {
+        // Null (`u32::MAX`) is past every memo.
+        let (last, group) = self.0.get(pod.0 as usize)?;
+        (*group != UNSEEN && last == line).then_some(*group)
+    }
+
+    #[inline]
+    fn remember(&mut self, pod: StringId, line: PodLine, group: u32) {
+        if pod.is_null() {
+            return;
+        }
+        let i = pod.0 as usize;
+        if i >= self.0.len() {
+            self.0.resize(i + 1, (line, UNSEEN));
+        }
+        self.0[i] = (line, group);
+    }
 }
 
 impl PodPartial {
@@ -128,6 +174,7 @@ impl PodPartial {
         if self.groups.len() < other.groups.len() {
             std::mem::swap(self, &mut other);
         }
+        self.memo = PodMemo::default();
         self.groups
             .absorb(other.groups, |into, from| merge_acc(into, from, strings));
         for (key, acc) in other.capacity {
@@ -210,21 +257,46 @@ impl PodPartial {
             if ts.is_null(i) {
                 continue;
             }
-            let day = day_of(ts.values()[i]);
-            let (namespace, node, resource) = (namespaces.get(i), nodes.get(i), resources.get(i));
-            out.placements
-                .insert((day, namespace, pods.get(i), node, resource));
-            if node.is_null() || node == interner.empty {
+            let pod = pods.get(i);
+            let line = PodLine {
+                day: day_of(ts.values()[i]),
+                namespace: namespaces.get(i),
+                node: nodes.get(i),
+                resource: resources.get(i),
+                labels: if label_keys.is_valid(i) {
+                    p.labels[label_keys.values()[i] as usize]
+                } else {
+                    LabelSetId::EMPTY
+                },
+            };
+            // A pod's line items repeat its placement and group hour after hour: only a
+            // change is looked up.
+            let group = match out.memo.recall(pod, &line) {
+                Some(group) => group,
+                None => {
+                    let PodLine {
+                        day,
+                        namespace,
+                        node,
+                        resource,
+                        labels,
+                    } = line;
+                    out.placements.insert((day, namespace, pod, node, resource));
+                    let group = if node.is_null() || node == interner.empty {
+                        NO_GROUP
+                    } else {
+                        out.groups.index((day, namespace, node, labels))
+                    };
+                    out.memo.remember(pod, line, group);
+                    group
+                }
+            };
+            if group == NO_GROUP {
                 out.without_node += 1;
                 continue;
             }
-            let labels = if label_keys.is_valid(i) {
-                p.labels[label_keys.values()[i] as usize]
-            } else {
-                LabelSetId::EMPTY
-            };
-            let key = (day, namespace, node, labels);
-            let acc = out.groups.slot(key);
+            let resource = line.resource;
+            let acc = out.groups.at(group);
             let (u, r) = (opt(usage_cpu, i), opt(request_cpu, i));
             acc.usage_cpu.add(u);
             acc.request_cpu.add(r);
@@ -281,6 +353,7 @@ impl PodPartial {
         tables: &LabelTables,
         interner: &mut Interner,
     ) -> Vec<(GroupKey, PodAcc)> {
+        self.memo = PodMemo::default();
         let mut groups = self.groups.take_where(|key| key.0 <= last_day);
         let (labels, merged, strings) = (&interner.labels, &mut interner.merged, &interner.strings);
         rekey(

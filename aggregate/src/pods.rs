@@ -558,4 +558,96 @@ mod tests {
         let passes = passes.finish().unwrap();
         assert_eq!(passes.rows, both.rows);
     }
+
+    /// A pod's line items that change node, labels and resource from hour to hour, come
+    /// back to an earlier group, and share it with a line item of no pod: one fold (which
+    /// looks up a placement and group only when they change) gives the rows and counts of
+    /// folding every item alone, and the sums computed by hand.
+    #[test]
+    fn a_pod_that_moves_between_hours_is_summed_into_each_of_its_groups() {
+        use crate::config::SideInputs;
+        use chrono::NaiveDate;
+        use ocpagg_labels::EnabledKeys;
+
+        let labelled = || {
+            let day = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+            let side = SideInputs {
+                enabled_keys: EnabledKeys::only(["app"]),
+                ..SideInputs::default()
+            };
+            crate::Aggregator::new(crate::RunInfo::new("s", "c", day, day), side)
+        };
+        let (a, b) = (Some(r#"{"app": "a"}"#), Some(r#"{"app": "b"}"#));
+        let batch = canonical(
+            POD_USAGE_COLUMNS,
+            7,
+            &[
+                (
+                    "interval_start",
+                    times(&[0, 1, 2, 3, 4, 5, 6].map(|h| h * HOUR)),
+                ),
+                ("namespace", text(&[Some("ns"); 7])),
+                (
+                    "node",
+                    text(&["n1", "n1", "n2", "n1", "n1", "n1", ""].map(Some)),
+                ),
+                (
+                    "pod",
+                    text(&[
+                        Some("p"),
+                        Some("p"),
+                        Some("p"),
+                        Some("p"),
+                        Some("p"),
+                        None,
+                        Some("p"),
+                    ]),
+                ),
+                (
+                    "resource_id",
+                    text(&["r1", "r1", "r2", "r1", "r3", "r1", "r1"].map(Some)),
+                ),
+                ("pod_labels", text(&[a, a, a, b, a, a, a])),
+                (
+                    "pod_usage_cpu_core_seconds",
+                    nums(&[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0].map(|h| h * 3600.0)),
+                ),
+            ],
+        );
+        let mut once = labelled();
+        once.push(Table::Pods(PodPass::Both), batch.clone())
+            .unwrap();
+        let once = once.finish().unwrap();
+        let mut alone = labelled();
+        for i in 0..batch.num_rows() {
+            let prepared = alone.prepare(batch.slice(i, 1), PodPass::Both).unwrap();
+            let partial = alone.partial(&prepared).unwrap();
+            alone.merge(partial);
+        }
+        let alone = alone.finish().unwrap();
+        assert_eq!(once.rows, alone.rows);
+        assert_eq!(once.stats, alone.stats);
+        let hours = |node: &str, app: &str| -> Vec<(Option<f64>, Option<String>)> {
+            pod_rows(&once.rows)
+                .into_iter()
+                .filter(|r| {
+                    r.node.as_deref() == Some(node)
+                        && r.pod_labels.as_deref() == Some(&*format!(r#"{{"app": "{app}"}}"#))
+                })
+                .map(|r| {
+                    (
+                        r.pod.usage_cpu_core_hours,
+                        r.resource_id.as_deref().map(str::to_owned),
+                    )
+                })
+                .collect()
+        };
+        // Hours 0, 1, 4 of `p` and hour 5 of no pod; the greatest resource id wins.
+        assert_eq!(hours("n1", "a"), vec![(Some(51.0), Some("r3".to_owned()))]);
+        assert_eq!(hours("n2", "a"), vec![(Some(4.0), Some("r2".to_owned()))]);
+        assert_eq!(hours("n1", "b"), vec![(Some(8.0), Some("r1".to_owned()))]);
+        assert_eq!(pod_rows(&once.rows).len(), 3, "{:#?}", once.rows);
+        assert_eq!(once.stats.pod_items, 6);
+        assert_eq!(once.stats.pod_items_without_node, 1);
+    }
 }

@@ -253,6 +253,11 @@ impl PodPartial {
         // koku: coalesce(effective, greatest(usage, request)); greatest is null if either is.
         let effective =
             |e: Option<f64>, u: Option<f64>, r: Option<f64>| e.or_else(|| Some(u?.max(r?)));
+        // koku's daily roll-up (every line item at midnight) names a pod once a day, so there
+        // is nothing to recall; hourly line items repeat it hour after hour.
+        let recall = rows
+            .clone()
+            .any(|i| ts.is_valid(i) && ts.values()[i].rem_euclid(86_400) != 0);
         for i in rows {
             if ts.is_null(i) {
                 continue;
@@ -271,7 +276,12 @@ impl PodPartial {
             };
             // A pod's line items repeat its placement and group hour after hour: only a
             // change is looked up.
-            let group = match out.memo.recall(pod, &line) {
+            let recalled = if recall {
+                out.memo.recall(pod, &line)
+            } else {
+                None
+            };
+            let group = match recalled {
                 Some(group) => group,
                 None => {
                     let PodLine {
@@ -287,7 +297,9 @@ impl PodPartial {
                     } else {
                         out.groups.index((day, namespace, node, labels))
                     };
-                    out.memo.remember(pod, line, group);
+                    if recall {
+                        out.memo.remember(pod, line, group);
+                    }
                     group
                 }
             };

@@ -253,9 +253,10 @@ impl PodPartial {
         // koku: coalesce(effective, greatest(usage, request)); greatest is null if either is.
         let effective =
             |e: Option<f64>, u: Option<f64>, r: Option<f64>| e.or_else(|| Some(u?.max(r?)));
-        // koku's daily roll-up (every line item at midnight) names a pod once a day, so there
-        // is nothing to recall; hourly line items repeat it hour after hour.
-        let recall = rows
+        // Hourly line items repeat a pod's placement and group hour after hour, so only a
+        // change is looked up (`PodMemo`). koku's daily roll-up (every line item at midnight)
+        // names a pod once a day: there is nothing to recall.
+        let hourly = rows
             .clone()
             .any(|i| ts.is_valid(i) && ts.values()[i].rem_euclid(86_400) != 0);
         for i in rows {
@@ -274,9 +275,7 @@ impl PodPartial {
                     LabelSetId::EMPTY
                 },
             };
-            // A pod's line items repeat its placement and group hour after hour: only a
-            // change is looked up.
-            let recalled = if recall {
+            let recalled = if hourly {
                 out.memo.recall(pod, &line)
             } else {
                 None
@@ -297,7 +296,7 @@ impl PodPartial {
                     } else {
                         out.groups.index((day, namespace, node, labels))
                     };
-                    if recall {
+                    if hourly {
                         out.memo.remember(pod, line, group);
                     }
                     group

@@ -275,26 +275,22 @@ impl PodPartial {
                     LabelSetId::EMPTY
                 },
             };
-            let recalled = if hourly {
-                out.memo.recall(pod, &line)
-            } else {
-                None
-            };
+            let recalled = hourly.then(|| out.memo.recall(pod, &line)).flatten();
             let group = match recalled {
                 Some(group) => group,
                 None => {
-                    let PodLine {
-                        day,
-                        namespace,
-                        node,
-                        resource,
-                        labels,
-                    } = line;
-                    out.placements.insert((day, namespace, pod, node, resource));
-                    let group = if node.is_null() || node == interner.empty {
+                    out.placements.insert((
+                        line.day,
+                        line.namespace,
+                        pod,
+                        line.node,
+                        line.resource,
+                    ));
+                    let group = if line.node.is_null() || line.node == interner.empty {
                         NO_GROUP
                     } else {
-                        out.groups.index((day, namespace, node, labels))
+                        out.groups
+                            .index((line.day, line.namespace, line.node, line.labels))
                     };
                     if hourly {
                         out.memo.remember(pod, line, group);

@@ -5,8 +5,10 @@
 //! 1. [`Aggregator::input_schema`] says which columns of each [`Table`] to read.
 //! 2. [`Aggregator::push`] takes a batch of a table: label tables are folded at once, usage
 //!    batches are interned (sequential, cheap) and folded a window at a time, in parallel
-//!    on the pool given with [`Aggregator::with_pool`] (sequentially without one). Every batch
-//!    is checked against the table's input schema; a mismatch is an error, never a panic.
+//!    on the pool given with [`Aggregator::with_pool`] (sequentially without one). A pod
+//!    window folds on the pool while the caller pushes the next, which is interned
+//!    meanwhile. Every batch is checked against the table's input schema; a mismatch is an
+//!    error, never a panic.
 //! 3. The aggregator is told when days are complete: either the first day of every file it
 //!    will be given ([`Aggregator::expect_files`]) and then each file's end
 //!    ([`Aggregator::file_done`]), or directly ([`Aggregator::close_days_before`]).
@@ -24,12 +26,14 @@
 //! [`Aggregator::partial_storage`], [`Aggregator::merge_storage`]); steps 3 and 4 are the same.
 
 use std::ops::Range;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use hashbrown::HashMap;
-use ocpagg_labels::LabelSetId;
+use ocpagg_labels::{LabelSetId, MergedSets};
 use rayon::prelude::*;
 
 use crate::config::{RunInfo, SideInputs};
@@ -37,11 +41,11 @@ use crate::error::{AggregateError, Result};
 use crate::finished::FinishedDays;
 use crate::input::{check_schema, first_day};
 pub use crate::input::{PodPass, Table};
-use crate::interner::Interner;
+use crate::interner::{FoldView, Interner};
 use crate::labels::LabelTables;
 use crate::order::sort_rows;
 use crate::output::SummaryRow;
-use crate::pods::{PodPartial, PreparedBatch};
+use crate::pods::{DayCapacity, GroupKey, PodAcc, PodPartial, PreparedBatch};
 use crate::roles::NodeRoles;
 use crate::storage::{PreparedStorage, StoragePartial};
 use crate::strings::StringId;
@@ -49,6 +53,9 @@ use crate::unallocated::Unallocated;
 
 /// Rows per parallel fold task: a window of few large batches still keeps every worker busy.
 const FOLD_ROWS: usize = 16_384;
+/// Row label maps kept from one day to the next (the same pods carry the same labels every
+/// day); beyond this many, a cache is cleared after a day's rows are built.
+const MERGED_LABELS_KEPT: usize = 1 << 15;
 
 /// Counters of one run, in = out + dropped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -90,6 +97,11 @@ pub struct Aggregator {
     pub(crate) interner: Interner,
     /// Node and namespace labels of the days being read.
     tables: LabelTables,
+    /// Label maps of Pod rows (node ⊕ namespace ⊕ pod labels), in their own id space.
+    pod_row_labels: MergedSets,
+    /// Label maps of Storage rows (node ⊕ namespace ⊕ volume ⊕ claim labels), apart from
+    /// the Pod rows' so that both kinds of rows of a day can be built at once.
+    storage_row_labels: MergedSets,
     /// Pod groups, capacity and placements of the days being read.
     pods: PodPartial,
     /// Claims of the days being read.
@@ -111,6 +123,8 @@ impl Aggregator {
             side,
             interner,
             tables: LabelTables::default(),
+            pod_row_labels: MergedSets::new(),
+            storage_row_labels: MergedSets::new(),
             pods: PodPartial::default(),
             storage: StoragePartial::default(),
             unallocated: Unallocated::default(),
@@ -162,13 +176,13 @@ impl Aggregator {
     /// A column the fold reads is missing or of another type.
     pub fn partial(&self, prepared: &PreparedBatch) -> Result<PodPartial> {
         let mut out = PodPartial::default();
-        out.fold(prepared, 0..prepared.num_rows(), &self.interner)?;
+        out.fold(prepared, 0..prepared.num_rows(), &self.interner.fold_view())?;
         Ok(out)
     }
 
     /// Adds a partial aggregate into the running state.
     pub fn merge(&mut self, partial: PodPartial) {
-        self.pods.absorb(partial, &self.interner.strings);
+        self.pods.absorb(partial, self.interner.strings.texts());
     }
 
     /// Interns a storage_usage batch's dictionary values and label strings (sequential,
@@ -202,57 +216,62 @@ impl Aggregator {
     /// Called once every line item of those days has been merged: a run then holds only the
     /// days still being read, whatever the length of the month. Unallocated rows need node
     /// roles, which depend on the whole range, so they come last; what they need of a
-    /// finished day is kept (a few numbers per node and day).
+    /// finished day is kept (a few numbers per node and day). With a pool, the Pod rows and
+    /// the Storage rows are built at once (the pool is otherwise idle here: nothing is
+    /// folding while a day is taken out).
     ///
     /// Every prepared batch must be folded first: the names that only matter within a day
     /// (pods, claims) are forgotten here, and a [`PreparedBatch`] or [`PreparedStorage`] kept
     /// across this call may refer to ids given to other names.
     pub(crate) fn take_days(&mut self, last_day: i32) -> FinishedDays {
-        let capacity = self.pods.take_capacity(last_day);
-        let groups = self
-            .pods
-            .take_groups(last_day, &self.tables, &mut self.interner);
         let placements = self.pods.take_placements(last_day);
-        // The texts and label JSON the groups name, and each namespace's cost category,
-        // looked up once per distinct id (ids are dense: a bitmap says which were seen).
-        let strings = &self.interner.strings;
-        let mut texts: HashMap<StringId, Arc<str>> = HashMap::new();
-        let mut labels: HashMap<LabelSetId, Arc<str>> = HashMap::new();
-        let mut categories: HashMap<StringId, Option<i32>> = HashMap::new();
-        let mut seen = vec![false; strings.id_bound()];
-        for ((_, namespace, node, label_set), acc) in &groups {
-            self.side
-                .cost_category_of(&mut categories, strings, *namespace);
-            for id in [*namespace, *node, acc.resource.unwrap_or(StringId::NULL)] {
-                if id.is_null() || std::mem::replace(&mut seen[id.0 as usize], true) {
-                    continue;
-                }
-                if let Some(text) = strings.get(id) {
-                    texts.insert(id, Arc::clone(text));
-                }
-            }
-            labels
-                .entry(*label_set)
-                .or_insert_with(|| Arc::clone(self.interner.merged.json(*label_set)));
-        }
-        self.unallocated.note(&groups, &capacity, strings);
-        self.node_roles
-            .note_placements(placements.iter().map(|p| (p.1, p.3, p.4)), strings);
-        let mut storage = Vec::new();
-        self.storage.take_rows(
-            last_day,
-            &placements,
-            &self.tables,
-            &mut self.interner,
-            &self.side,
-            &mut storage,
-        );
+        // The Pod rows and the Storage rows of the days share nothing they change (each has
+        // its own row label maps).
+        let mut pods = || {
+            let days = PodDays::take(
+                &mut self.pods,
+                last_day,
+                &self.tables,
+                &self.interner,
+                &mut self.pod_row_labels,
+                &self.side,
+            );
+            let strings = &self.interner.strings;
+            self.unallocated.note(&days.groups, &days.capacity, strings);
+            self.node_roles
+                .note_placements(placements.iter().map(|p| (p.1, p.3, p.4)), strings);
+            days
+        };
+        let mut storage = || {
+            self.storage.take_rows(
+                last_day,
+                &placements,
+                &self.tables,
+                &self.interner,
+                &mut self.storage_row_labels,
+                &self.side,
+            )
+        };
+        let (pods, storage) = match &self.protocol.pool {
+            Some(pool) => pool.install(|| rayon::join(pods, storage)),
+            None => (pods(), storage()),
+        };
         self.tables.end_days(last_day);
         self.interner.end_days(
             self.pods
                 .short_lived_ids()
                 .chain(self.storage.short_lived_ids()),
         );
+        // The finished days keep their JSON; their row label ids are not used past here.
+        self.pod_row_labels.clear_if_over(MERGED_LABELS_KEPT);
+        self.storage_row_labels.clear_if_over(MERGED_LABELS_KEPT);
+        let PodDays {
+            groups,
+            capacity,
+            texts,
+            labels,
+            categories,
+        } = pods;
         FinishedDays::new(groups, storage, texts, labels, categories, capacity)
     }
 
@@ -298,7 +317,9 @@ impl Aggregator {
 pub struct Timings {
     /// Interning labels and strings, and folding label tables (the sequential part).
     pub intern: Duration,
-    /// Folding and merging usage batches, and taking finished days out.
+    /// Folding and merging usage batches, and taking finished days out: the calling
+    /// thread's time (with a pool, a pod window's fold counts only while the caller waits
+    /// for it).
     pub fold: Duration,
 }
 
@@ -309,6 +330,8 @@ pub(crate) struct Protocol {
     pool: Option<Arc<rayon::ThreadPool>>,
     /// Prepared pod batches per pass (usage, capacity, both), folded when `window` are held.
     pods: [Vec<PreparedBatch>; 3],
+    /// The pod window folding on the pool, if any.
+    folding: Option<Folding>,
     storage: Vec<PreparedStorage>,
     /// The first day of each expected file, in the caller's order, and whether it is done.
     first_days: Vec<i32>,
@@ -327,6 +350,7 @@ impl Default for Protocol {
         Self {
             pool: None,
             pods: Default::default(),
+            folding: None,
             storage: Vec::new(),
             first_days: Vec::new(),
             done: Vec::new(),
@@ -415,7 +439,7 @@ impl Aggregator {
                 self.protocol.pods[slot].push(prepared);
                 if self.protocol.pods[slot].len() >= self.protocol.window() {
                     let window = std::mem::take(&mut self.protocol.pods[slot]);
-                    self.fold_pods(&window)?;
+                    self.fold_pods(window)?;
                 }
                 return Ok(());
             }
@@ -549,14 +573,15 @@ impl Aggregator {
         Ok((stats, self.protocol.timings))
     }
 
-    /// Folds every window still held.
+    /// Folds every window still held, and merges every fold in flight.
     pub(crate) fn flush(&mut self) -> Result<()> {
         for slot in 0..3 {
             let window = std::mem::take(&mut self.protocol.pods[slot]);
             if !window.is_empty() {
-                self.fold_pods(&window)?;
+                self.fold_pods(window)?;
             }
         }
+        self.merge_folded()?;
         let window = std::mem::take(&mut self.protocol.storage);
         if !window.is_empty() {
             self.fold_storage(&window)?;
@@ -564,53 +589,60 @@ impl Aggregator {
         Ok(())
     }
 
-    /// Folds prepared pod batches (on the pool, if any) and merges the result. Batches are
-    /// folded independently and sums are exact, so any window and thread count gives the
-    /// same result.
-    fn fold_pods(&mut self, prepared: &[PreparedBatch]) -> Result<()> {
+    /// Folds a window of prepared pod batches and merges the result. Batches are folded
+    /// independently and sums are exact, so any window and thread count gives the same
+    /// result.
+    ///
+    /// With a pool, the window folds there while the caller goes on: the next window is
+    /// interned on the calling thread as this one folds (the fold reads a snapshot of the
+    /// texts, [`Interner::fold_view`]). The previous window's partial is merged first, so
+    /// one window folds at a time (two at once held 20 MiB more at 20M hourly rows, and were
+    /// slower). Without a pool, the window folds on the calling thread.
+    fn fold_pods(&mut self, window: Vec<PreparedBatch>) -> Result<()> {
+        self.merge_folded()?;
         let t = Instant::now();
-        let this = &*self;
-        let items: Vec<(&PreparedBatch, Range<usize>)> = prepared
-            .iter()
-            .flat_map(|p| {
-                (0..p.num_rows())
-                    .step_by(FOLD_ROWS)
-                    .map(move |start| (p, start..(start + FOLD_ROWS).min(p.num_rows())))
-            })
-            .collect();
-        let partial = match &self.protocol.pool {
-            Some(pool) => pool.install(|| {
-                // One run of consecutive items per worker, each folded into one partial: a
-                // partial holds about all the groups of the day (a window is hours of line
-                // items), so merging costs as much per partial as the groups of a day. Left
-                // to split adaptively, rayon made several partials per worker and window,
-                // and merging them was 13% of the CPU time of a 20M-row hourly month.
-                let per_worker = items.len().div_ceil(pool.current_num_threads()).max(1);
-                items
-                    .par_chunks(per_worker)
-                    .map(|chunk| {
-                        let mut acc = PodPartial::default();
-                        for (p, rows) in chunk {
-                            acc.fold(p, rows.clone(), &this.interner)?;
-                        }
-                        Ok(acc)
-                    })
-                    .try_reduce(PodPartial::default, |mut a, b| {
-                        a.absorb(b, &this.interner.strings);
-                        Ok(a)
-                    })
-            })?,
+        let view = self.interner.fold_view();
+        match &self.protocol.pool {
+            Some(pool) => {
+                let (done, folded) = std::sync::mpsc::sync_channel(1);
+                pool.spawn(move || {
+                    // A panic is carried to the caller, as `ThreadPool::install` would.
+                    let partial =
+                        panic::catch_unwind(AssertUnwindSafe(|| fold_window(&window, &view)));
+                    // The batches are freed before the caller hears of it; the aggregator may
+                    // be gone (dropped after an error), with nobody left to tell.
+                    drop(window);
+                    let _ = done.send(partial);
+                });
+                self.protocol.folding = Some(folded);
+            }
             None => {
                 let mut acc = PodPartial::default();
-                for (p, rows) in items {
-                    acc.fold(p, rows, &this.interner)?;
+                for (p, rows) in fold_items(&window) {
+                    acc.fold(p, rows, &view)?;
                 }
-                acc
+                self.merge(acc);
             }
-        };
-        self.merge(partial);
+        }
         self.protocol.timings.fold += t.elapsed();
         Ok(())
+    }
+
+    /// Waits for the window folding on the pool, if any, and merges its partial.
+    fn merge_folded(&mut self) -> Result<()> {
+        let Some(folded) = self.protocol.folding.take() else {
+            return Ok(());
+        };
+        let t = Instant::now();
+        let partial = match folded.recv() {
+            Ok(Ok(partial)) => partial,
+            Ok(Err(panicked)) => panic::resume_unwind(panicked),
+            // The pool dropped the task unrun: only when the pool itself is torn down.
+            Err(_) => Err(AggregateError::FoldLost),
+        };
+        let merged = partial.map(|partial| self.merge(partial));
+        self.protocol.timings.fold += t.elapsed();
+        merged
     }
 
     /// Folds prepared storage batches (on the pool, if any) and merges the result.
@@ -638,6 +670,97 @@ impl Aggregator {
         self.protocol.timings.fold += t.elapsed();
         Ok(())
     }
+}
+
+/// The Pod groups and capacity of finished days, with the texts and label JSON the groups
+/// name and each namespace's cost category.
+struct PodDays {
+    groups: Vec<(GroupKey, PodAcc)>,
+    capacity: DayCapacity,
+    texts: HashMap<StringId, Arc<str>>,
+    labels: HashMap<LabelSetId, Arc<str>>,
+    categories: HashMap<StringId, Option<i32>>,
+}
+
+impl PodDays {
+    /// Takes the days up to `last_day` out of `pods`. Texts, label JSON and categories are
+    /// looked up once per distinct id (ids are dense: a bitmap says which were seen).
+    fn take(
+        pods: &mut PodPartial,
+        last_day: i32,
+        tables: &LabelTables,
+        interner: &Interner,
+        row_labels: &mut MergedSets,
+        side: &SideInputs,
+    ) -> Self {
+        let capacity = pods.take_capacity(last_day);
+        let groups = pods.take_groups(last_day, tables, interner, row_labels);
+        let strings = &interner.strings;
+        let mut texts: HashMap<StringId, Arc<str>> = HashMap::new();
+        let mut labels: HashMap<LabelSetId, Arc<str>> = HashMap::new();
+        let mut categories: HashMap<StringId, Option<i32>> = HashMap::new();
+        let mut seen = vec![false; strings.id_bound()];
+        for ((_, namespace, node, label_set), acc) in &groups {
+            side.cost_category_of(&mut categories, strings, *namespace);
+            for id in [*namespace, *node, acc.resource.unwrap_or(StringId::NULL)] {
+                if id.is_null() || std::mem::replace(&mut seen[id.0 as usize], true) {
+                    continue;
+                }
+                if let Some(text) = strings.get(id) {
+                    texts.insert(id, Arc::clone(text));
+                }
+            }
+            labels
+                .entry(*label_set)
+                .or_insert_with(|| Arc::clone(row_labels.json(*label_set)));
+        }
+        Self {
+            groups,
+            capacity,
+            texts,
+            labels,
+            categories,
+        }
+    }
+}
+
+/// A window's fold on the pool: its partial, its error, or its panic.
+type Folding = Receiver<std::thread::Result<Result<PodPartial>>>;
+
+/// The rows of a window in parts of at most [`FOLD_ROWS`], batch by batch.
+fn fold_items(window: &[PreparedBatch]) -> Vec<(&PreparedBatch, Range<usize>)> {
+    window
+        .iter()
+        .flat_map(|p| {
+            (0..p.num_rows())
+                .step_by(FOLD_ROWS)
+                .map(move |start| (p, start..(start + FOLD_ROWS).min(p.num_rows())))
+        })
+        .collect()
+}
+
+/// Folds a window on the current rayon pool into one partial.
+fn fold_window(window: &[PreparedBatch], view: &FoldView) -> Result<PodPartial> {
+    let items = fold_items(window);
+    // One run of consecutive items per worker, each folded into one partial: a partial holds
+    // about all the groups of the day (a window is hours of line items), so merging costs as
+    // much per partial as the groups of a day. Left to split adaptively, rayon made several
+    // partials per worker and window, and merging them was 13% of the CPU time of a 20M-row
+    // hourly month.
+    let per_worker = items.len().div_ceil(rayon::current_num_threads()).max(1);
+    items
+        .par_chunks(per_worker)
+        .map(|chunk| {
+            let mut acc = PodPartial::default();
+            for (p, rows) in chunk {
+                acc.fold(p, rows.clone(), view)?;
+            }
+            Ok(acc)
+        })
+        .try_reduce(PodPartial::default, |mut a, b| {
+            a.absorb(b, &view.texts);
+            Ok(a)
+        })
 }
 
 /// `2025-10-03` for a day number.

@@ -20,6 +20,11 @@ pub enum AggregateError {
         /// The column.
         column: &'static str,
     },
+    /// A window folding on the thread pool ended without a result (the pool dropped it
+    /// unrun): not expected while the aggregator holds the pool, reported rather than a
+    /// panic.
+    #[error("internal error: a fold on the thread pool ended without a result")]
+    FoldLost,
     /// An Arrow kernel failed on a batch (a cast of text values, a batch rebuilt with
     /// re-keyed columns): not expected from the reader's canonical batches, reported rather
     /// than a panic.

@@ -8,15 +8,12 @@
 
 use arrow::array::{ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int32Type, SchemaRef};
-use ocpagg_labels::{EnabledKeys, LabelSetId, LabelSets, MergedSets};
+use ocpagg_labels::{EnabledKeys, LabelSetId, LabelSets};
 
 use crate::error::{AggregateError, Result};
 use crate::input::SHORT_LIVED_COLUMNS;
-use crate::strings::{text_dictionary, DictionaryCache, StringId, Strings};
+use crate::strings::{text_dictionary, DictionaryCache, StringId, Strings, Texts};
 
-/// Merged label maps kept from one day to the next (the same pods carry the same labels every
-/// day); beyond this many, the cache is cleared after a day's rows are built.
-const MERGED_LABELS_KEPT: usize = 1 << 15;
 /// Raw label strings cached from one day to the next (each is parsed once while cached);
 /// beyond this many, the cache is cleared after a day's rows are built, so a month of
 /// distinct label strings (pods that come and go) is not held to the month's end.
@@ -41,8 +38,6 @@ pub(crate) struct Interner {
     pub(crate) short_lived: Strings,
     /// Parsed and filtered label strings.
     pub(crate) labels: LabelSets,
-    /// Row label maps (node ⊕ namespace ⊕ pod or volume labels), in their own id space.
-    pub(crate) merged: MergedSets,
     /// The id of `''` in `strings` (a node that is no node).
     pub(crate) empty: StringId,
     string_remaps: DictionaryCache<(Source, &'static str), StringId>,
@@ -60,7 +55,6 @@ impl Interner {
             strings,
             short_lived: Strings::default(),
             labels: LabelSets::new(enabled),
-            merged: MergedSets::new(),
             empty,
             string_remaps: DictionaryCache::default(),
             label_remaps: DictionaryCache::default(),
@@ -127,9 +121,18 @@ impl Interner {
         Ok((dict, remap))
     }
 
+    /// What a fold reads of the interner, as a snapshot: a fold can run on another thread
+    /// while the next batches are interned.
+    pub(crate) fn fold_view(&self) -> FoldView {
+        FoldView {
+            texts: self.strings.texts().clone(),
+            empty: self.empty,
+        }
+    }
+
     /// Frees what finished days no longer need, once their rows are built: the short-lived
     /// names not in `live` (what unfinished days refer to) nor in the dictionaries the next
-    /// batches may share, and the label caches grown past their bounds. The interner then
+    /// batches may share, and the raw label cache grown past its bound. The interner then
     /// holds the names of the days being read rather than every pod and claim of the month.
     pub(crate) fn end_days(&mut self, live: impl IntoIterator<Item = StringId>) {
         let caches = &self.string_remaps;
@@ -141,10 +144,19 @@ impl Interner {
                     .flat_map(move |&column| caches.cached(&(source, column)).iter().copied())
             });
         self.short_lived.retain_only(live.into_iter().chain(cached));
-        // The finished days keep their JSON; their merged ids are not used past this point.
-        self.merged.clear_if_over(MERGED_LABELS_KEPT);
         self.labels.forget_raw_if_over(self.raw_labels_kept);
     }
+}
+
+/// What folding prepared batches reads of the [`Interner`] ([`Interner::fold_view`]): the
+/// long-lived texts, which fold and merge compare ("greatest wins"), and the id of `''`.
+/// Short-lived ids (pods) are only keys to a fold, so their table is not part of it.
+#[derive(Debug, Clone)]
+pub(crate) struct FoldView {
+    /// A snapshot of [`Interner::strings`]: every id of the batches prepared before it.
+    pub(crate) texts: Texts,
+    /// [`Interner::empty`].
+    pub(crate) empty: StringId,
 }
 
 /// A batch of `source` whose text columns are being interned: each column is swapped for its

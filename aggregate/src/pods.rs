@@ -15,16 +15,16 @@ use std::ops::Range;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Int32Type;
 use hashbrown::{HashMap, HashSet};
-use ocpagg_labels::LabelSetId;
+use ocpagg_labels::{LabelSetId, MergedSets};
 
 use crate::error::Result;
 use crate::exact::{ByteSecondsSum, Max, SecondsSum};
 use crate::groups::{rekey, DenseGroups};
 use crate::input::{column, day_of, f64s, opt, times, Ids, PodPass};
-use crate::interner::{Interner, Rekeyed, Source};
+use crate::interner::{FoldView, Interner, Rekeyed, Source};
 use crate::labels::LabelTables;
 use crate::roles::fold_data_roles;
-use crate::strings::{StringId, Strings};
+use crate::strings::{StringId, Texts};
 
 pub(crate) type GroupKey = (i32, StringId, StringId, LabelSetId);
 
@@ -169,20 +169,20 @@ impl PodMemo {
 
 impl PodPartial {
     /// Adds `other` into this partial (the larger of the two is kept and the smaller moved
-    /// in). `strings` orders resource ids and roles ("greatest wins").
-    pub(crate) fn absorb(&mut self, mut other: PodPartial, strings: &Strings) {
+    /// in). `texts` orders resource ids and roles ("greatest wins").
+    pub(crate) fn absorb(&mut self, mut other: PodPartial, texts: &Texts) {
         if self.groups.len() < other.groups.len() {
             std::mem::swap(self, &mut other);
         }
         self.memo = PodMemo::default();
         self.groups
-            .absorb(other.groups, |into, from| merge_acc(into, from, strings));
+            .absorb(other.groups, |into, from| merge_acc(into, from, texts));
         for (key, acc) in other.capacity {
             self.capacity.entry(key).or_default().merge(&acc);
         }
         for (node, role) in other.roles {
             let slot = self.roles.entry(node).or_insert(role);
-            if role != *slot && strings.greater(role, *slot) {
+            if role != *slot && texts.greater(role, *slot) {
                 *slot = role;
             }
         }
@@ -194,21 +194,21 @@ impl PodPartial {
 
     /// Folds rows `rows` of one prepared batch into this partial (so that one large batch
     /// can be folded by several workers). Pure: many partials can be folded at once, on a
-    /// thread pool, with the interner the batches were prepared with.
+    /// thread pool, with a view of the interner taken after the batches were prepared.
     pub(crate) fn fold(
         &mut self,
         p: &PreparedBatch,
         rows: Range<usize>,
-        interner: &Interner,
+        view: &FoldView,
     ) -> Result<()> {
-        let (out, strings) = (self, &interner.strings);
+        let (out, texts) = (self, &view.texts);
         let b = &p.batch;
         let ts = times(b)?;
         let nodes = Ids::new(column(b, "node")?, &p.node);
         let roles = column(b, "node_role")?;
         if roles.null_count() < roles.len() {
             let roles = Ids::new(roles, &p.role);
-            fold_data_roles(&mut out.roles, &nodes, &roles, rows.clone(), strings);
+            fold_data_roles(&mut out.roles, &nodes, &roles, rows.clone(), texts);
         }
         if p.pass.capacity() {
             let cpu = f64s(b, "node_capacity_cpu_core_seconds")?;
@@ -286,7 +286,7 @@ impl PodPartial {
                         line.node,
                         line.resource,
                     ));
-                    let group = if line.node.is_null() || line.node == interner.empty {
+                    let group = if line.node.is_null() || line.node == view.empty {
                         NO_GROUP
                     } else {
                         out.groups
@@ -320,8 +320,7 @@ impl PodPartial {
             acc.memory_bytes.add(opt(bytes, i));
             if !resource.is_null() {
                 match acc.resource {
-                    Some(current) if current == resource || !strings.greater(resource, current) => {
-                    }
+                    Some(current) if current == resource || !texts.greater(resource, current) => {}
                     _ => acc.resource = Some(resource),
                 }
             }
@@ -352,17 +351,18 @@ impl PodPartial {
     }
 
     /// The Pod groups of the days up to `last_day`, with pod labels merged with the node's
-    /// and namespace's labels of the day (`tables`). Different pod label sets can merge into
-    /// the same map, so groups are re-keyed.
+    /// and namespace's labels of the day (`tables`) into row label maps (`merged`, ids of
+    /// its own). Different pod label sets can merge into the same map, so groups are re-keyed.
     pub(crate) fn take_groups(
         &mut self,
         last_day: i32,
         tables: &LabelTables,
-        interner: &mut Interner,
+        interner: &Interner,
+        merged: &mut MergedSets,
     ) -> Vec<(GroupKey, PodAcc)> {
         self.memo = PodMemo::default();
         let mut groups = self.groups.take_where(|key| key.0 <= last_day);
-        let (labels, merged, strings) = (&interner.labels, &mut interner.merged, &interner.strings);
+        let (labels, strings) = (&interner.labels, &interner.strings);
         rekey(
             &mut groups,
             |(day, namespace, node, pod_labels)| {
@@ -373,7 +373,7 @@ impl PodPartial {
                 ];
                 (day, namespace, node, merged.merge(labels, &sets))
             },
-            |into, from| merge_acc(into, from, strings),
+            |into, from| merge_acc(into, from, strings.texts()),
         );
         groups
     }
@@ -408,7 +408,7 @@ impl DayCapacity {
     }
 }
 
-pub(crate) fn merge_acc(into: &mut PodAcc, from: &PodAcc, strings: &Strings) {
+pub(crate) fn merge_acc(into: &mut PodAcc, from: &PodAcc, texts: &Texts) {
     into.usage_cpu.merge(&from.usage_cpu);
     into.request_cpu.merge(&from.request_cpu);
     into.effective_cpu.merge(&from.effective_cpu);
@@ -422,7 +422,7 @@ pub(crate) fn merge_acc(into: &mut PodAcc, from: &PodAcc, strings: &Strings) {
     into.resource = match (into.resource, from.resource) {
         // Equal ids first: the same resource on both sides is the common case, and comparing
         // its text with itself is a full-length memcmp.
-        (Some(a), Some(b)) if a != b && strings.greater(b, a) => Some(b),
+        (Some(a), Some(b)) if a != b && texts.greater(b, a) => Some(b),
         (None, b) => b,
         (a, _) => a,
     };

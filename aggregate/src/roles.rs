@@ -13,7 +13,7 @@ use hashbrown::HashMap;
 use crate::config::SideInputs;
 use crate::error::{AggregateError, Result};
 use crate::input::Ids;
-use crate::strings::{StringId, Strings};
+use crate::strings::{StringId, Strings, Texts};
 
 /// The text koku looks for in a node's raw label string to call it an infra node.
 pub const INFRA_LABEL_TEXT: &str = r#""node_role_kubernetes_io": "infra""#;
@@ -43,7 +43,7 @@ pub(crate) fn fold_data_roles(
     nodes: &Ids<'_>,
     roles: &Ids<'_>,
     rows: Range<usize>,
-    strings: &Strings,
+    texts: &Texts,
 ) {
     for i in rows {
         let role = roles.get(i);
@@ -51,7 +51,7 @@ pub(crate) fn fold_data_roles(
             continue;
         }
         let slot = out.entry(nodes.get(i)).or_insert(role);
-        if strings.greater(role, *slot) {
+        if texts.greater(role, *slot) {
             *slot = role;
         }
     }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Int32Type;
 use hashbrown::{HashMap, HashSet};
-use ocpagg_labels::LabelSetId;
+use ocpagg_labels::{LabelSetId, MergedSets};
 
 use crate::config::SideInputs;
 use crate::error::Result;
@@ -205,17 +205,18 @@ impl StoragePartial {
     }
 
     /// Places the claims of the days up to `last_day` on their pods' nodes
-    /// (`placements_of_days`: those days' pod placements) and appends their Storage rows, with
-    /// the days' node and namespace labels (`tables`) merged into their volume labels.
+    /// (`placements_of_days`: those days' pod placements) and returns their Storage rows,
+    /// with the days' node and namespace labels (`tables`) merged into their volume labels
+    /// (row label maps in `merged`, ids of its own).
     pub(crate) fn take_rows(
         &mut self,
         last_day: i32,
         placements_of_days: &HashSet<Placement>,
         tables: &LabelTables,
-        interner: &mut Interner,
+        interner: &Interner,
+        merged: &mut MergedSets,
         side: &SideInputs,
-        rows: &mut Vec<SummaryRow>,
-    ) {
+    ) -> Vec<SummaryRow> {
         let claims: HashMap<ClaimKey, ClaimAcc> = self
             .groups
             .extract_if(|key, _| key.day <= last_day)
@@ -266,7 +267,7 @@ impl StoragePartial {
                 .map_or(UNPLACED, Vec::as_slice);
             let ns_labels = tables.namespace(key.day, t[NAMESPACE]);
             for &(node, resource) in pairs {
-                let labels = interner.merged.merge(
+                let labels = merged.merge(
                     &interner.labels,
                     &[
                         tables.node(key.day, node),
@@ -292,7 +293,7 @@ impl StoragePartial {
             }
         }
         let mut categories: HashMap<StringId, Option<i32>> = HashMap::new();
-        rows.reserve_exact(groups.len());
+        let mut rows = Vec::with_capacity(groups.len());
         for ((day, ids, labels), acc) in groups {
             let [namespace, node, resource, pvc, pv, storageclass, csi] = ids;
             let text = |id: StringId| interner.strings.get(id).cloned();
@@ -304,7 +305,7 @@ impl StoragePartial {
             let months = |s: ByteSecondsSum, divisor: f64| {
                 s.value().map(|v| v / divisor / month_seconds * GIB)
             };
-            let labels = Arc::clone(interner.merged.json(labels));
+            let labels = Arc::clone(merged.json(labels));
             rows.push(SummaryRow {
                 data_source: DataSource::Storage,
                 day,
@@ -330,6 +331,7 @@ impl StoragePartial {
                 infrastructure_cost: true,
             });
         }
+        rows
     }
 }
 #[cfg(test)]
@@ -559,6 +561,13 @@ mod tests {
                 .count(),
             4
         );
+        // On the calling thread, without a pool (Pod and Storage rows built in turn).
+        let mut alone = aggregator();
+        feed(&mut alone);
+        let mut rows = finish_days(&mut alone, 0);
+        rows.extend(alone.finish().unwrap().rows);
+        crate::order::sort_rows(&mut rows);
+        assert_eq!(rows, whole);
     }
 
     /// Claim and volume names are forgotten once their day is finished and neither an open

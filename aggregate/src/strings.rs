@@ -31,9 +31,47 @@ impl StringId {
 /// as the values alive at once, not as all values of a month.
 #[derive(Debug, Default)]
 pub(crate) struct Strings {
-    values: Vec<Option<Arc<str>>>,
+    values: Texts,
     ids: HashMap<Arc<str>, StringId>,
     free: Vec<StringId>,
+}
+
+/// The texts of a [`Strings`] by id, shared copy-on-write: a fold running on another thread
+/// holds a clone (a snapshot) while the interner goes on interning the next batches. The
+/// first string interned while a snapshot lives copies the table (a pointer per id), so a
+/// table shared with a fold in flight is copied at most once per fold, and a table nobody
+/// shares (short-lived names) never is.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Texts(Arc<Vec<Option<Arc<str>>>>);
+
+impl Texts {
+    /// The string of an id; `None` for [`StringId::NULL`].
+    ///
+    /// # Panics
+    /// If the id was forgotten by [`Strings::retain_only`] or interned after this snapshot
+    /// was taken (a caller bug).
+    #[allow(
+        clippy::expect_used,
+        reason = "ids come only from this table; a forgotten one is a caller bug, never input"
+    )]
+    pub(crate) fn get(&self, id: StringId) -> Option<&Arc<str>> {
+        (!id.is_null()).then(|| {
+            self.0[id.0 as usize]
+                .as_ref()
+                .expect("an id that was not forgotten")
+        })
+    }
+
+    /// Whether the text of `a` sorts after the text of `b` (null sorts first): the
+    /// "greatest value wins" rule of koku's `max()` over text columns.
+    pub(crate) fn greater(&self, a: StringId, b: StringId) -> bool {
+        self.get(a).map(|s| s.as_ref()) > self.get(b).map(|s| s.as_ref())
+    }
+
+    /// The table, to change; copied first if a snapshot shares it.
+    fn edit(&mut self) -> &mut Vec<Option<Arc<str>>> {
+        Arc::make_mut(&mut self.0)
+    }
 }
 
 impl Strings {
@@ -43,9 +81,10 @@ impl Strings {
             return id;
         }
         let s: Arc<str> = s.into();
+        let values = self.values.edit();
         let id = match self.free.pop() {
             Some(id) => {
-                self.values[id.0 as usize] = Some(Arc::clone(&s));
+                values[id.0 as usize] = Some(Arc::clone(&s));
                 id
             }
             None => {
@@ -54,9 +93,8 @@ impl Strings {
                     clippy::expect_used,
                     reason = "memory runs out long before 2^32 strings"
                 )]
-                let id =
-                    StringId(u32::try_from(self.values.len()).expect("fewer than 2^32 strings"));
-                self.values.push(Some(Arc::clone(&s)));
+                let id = StringId(u32::try_from(values.len()).expect("fewer than 2^32 strings"));
+                values.push(Some(Arc::clone(&s)));
                 id
             }
         };
@@ -73,27 +111,18 @@ impl Strings {
     ///
     /// # Panics
     /// If the id was forgotten by [`Strings::retain_only`] (a caller bug).
-    #[allow(
-        clippy::expect_used,
-        reason = "ids come only from this table; a forgotten one is a caller bug, never input"
-    )]
     pub(crate) fn get(&self, id: StringId) -> Option<&Arc<str>> {
-        (!id.is_null()).then(|| {
-            self.values[id.0 as usize]
-                .as_ref()
-                .expect("an id that was not forgotten")
-        })
+        self.values.get(id)
     }
 
-    /// Whether the text of `a` sorts after the text of `b` (null sorts first): the
-    /// "greatest value wins" rule of koku's `max()` over text columns.
-    pub(crate) fn greater(&self, a: StringId, b: StringId) -> bool {
-        self.get(a).map(|s| s.as_ref()) > self.get(b).map(|s| s.as_ref())
+    /// The texts by id, to read (see [`Texts::greater`]) or to share with a fold (clone).
+    pub(crate) fn texts(&self) -> &Texts {
+        &self.values
     }
 
     /// One past the greatest id given so far (ids are dense: `0..id_bound()`, null aside).
     pub(crate) fn id_bound(&self) -> usize {
-        self.values.len()
+        self.values.0.len()
     }
 
     /// Strings held.
@@ -109,14 +138,15 @@ impl Strings {
     /// Marks the live ids in a bitmap and walks the ids in order: only forgotten strings are
     /// hashed (to leave the map), so a day whose names all live on costs no hashing at all.
     pub(crate) fn retain_only(&mut self, live: impl IntoIterator<Item = StringId>) {
-        let mut keep = vec![false; self.values.len()];
+        let values = self.values.edit();
+        let mut keep = vec![false; values.len()];
         for id in live {
             if let Some(k) = keep.get_mut(id.0 as usize) {
                 *k = true;
             }
         }
         let (ids, free) = (&mut self.ids, &mut self.free);
-        for ((i, value), kept) in self.values.iter_mut().enumerate().zip(keep) {
+        for ((i, value), kept) in values.iter_mut().enumerate().zip(keep) {
             if kept {
                 continue;
             }
@@ -255,14 +285,35 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_of_the_texts_is_unchanged_while_the_table_grows() {
+        let mut s = Strings::default();
+        let a = s.intern("a");
+        let snapshot = s.texts().clone();
+        let b = s.intern("b");
+        assert_eq!(snapshot.0.len(), 1, "the snapshot did not grow");
+        assert_eq!(snapshot.get(a).map(|v| v.as_ref()), Some("a"));
+        assert_eq!(s.get(b).map(|v| v.as_ref()), Some("b"));
+        assert!(s.texts().greater(b, a));
+        drop(snapshot);
+        let shared = Arc::as_ptr(&s.texts().0);
+        s.intern("c");
+        assert_eq!(
+            Arc::as_ptr(&s.texts().0),
+            shared,
+            "a table nobody shares is not copied"
+        );
+    }
+
+    #[test]
     fn greater_compares_text_not_ids_and_null_sorts_first() {
         let mut s = Strings::default();
         let b = s.intern("b");
         let a = s.intern("a");
-        assert!(s.greater(b, a), "\"b\" > \"a\" although its id is smaller");
-        assert!(!s.greater(a, b));
-        assert!(!s.greater(a, a));
-        assert!(s.greater(a, StringId::NULL));
-        assert!(!s.greater(StringId::NULL, a));
+        let t = s.texts();
+        assert!(t.greater(b, a), "\"b\" > \"a\" although its id is smaller");
+        assert!(!t.greater(a, b));
+        assert!(!t.greater(a, a));
+        assert!(t.greater(a, StringId::NULL));
+        assert!(!t.greater(StringId::NULL, a));
     }
 }

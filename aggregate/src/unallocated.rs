@@ -71,7 +71,7 @@ impl Unallocated {
         let mut nodes: HashMap<(i32, StringId), PodAcc> = HashMap::new();
         for &((day, namespace, node, _), ref acc) in groups {
             if !excluded.contains(&namespace) {
-                merge_acc(nodes.entry((day, node)).or_default(), acc, strings);
+                merge_acc(nodes.entry((day, node)).or_default(), acc, strings.texts());
             }
         }
         self.pending.reserve(nodes.len());

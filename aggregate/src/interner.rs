@@ -4,7 +4,8 @@
 //! ids of the last dictionary of each column are kept ([`DictionaryCache`]), so the batches
 //! of one column chunk, which share their dictionary, are interned once. The concern modules
 //! ([`crate::pods`], [`crate::storage`], [`crate::labels`]) take an `&mut Interner` to
-//! prepare batches and an `&Interner` to fold them.
+//! prepare batches and a [`FoldView`] (a snapshot of the texts, so a fold may run on another
+//! thread while the next batches are interned) or an `&Interner` to fold them.
 
 use arrow::array::{ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int32Type, SchemaRef};

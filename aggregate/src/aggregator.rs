@@ -618,8 +618,8 @@ impl Aggregator {
             }
             None => {
                 let mut acc = PodPartial::default();
-                for (p, rows) in fold_items(&window) {
-                    acc.fold(p, rows, &view)?;
+                for p in &window {
+                    acc.fold(p, 0..p.num_rows(), &view)?;
                 }
                 self.merge(acc);
             }
@@ -727,21 +727,17 @@ impl PodDays {
 /// A window's fold on the pool: its partial, its error, or its panic.
 type Folding = Receiver<std::thread::Result<Result<PodPartial>>>;
 
-/// The rows of a window in parts of at most [`FOLD_ROWS`], batch by batch.
-fn fold_items(window: &[PreparedBatch]) -> Vec<(&PreparedBatch, Range<usize>)> {
-    window
+/// Folds a window on the current rayon pool into one partial.
+fn fold_window(window: &[PreparedBatch], view: &FoldView) -> Result<PodPartial> {
+    // The rows in parts of at most `FOLD_ROWS`, batch by batch.
+    let items: Vec<(&PreparedBatch, Range<usize>)> = window
         .iter()
         .flat_map(|p| {
             (0..p.num_rows())
                 .step_by(FOLD_ROWS)
                 .map(move |start| (p, start..(start + FOLD_ROWS).min(p.num_rows())))
         })
-        .collect()
-}
-
-/// Folds a window on the current rayon pool into one partial.
-fn fold_window(window: &[PreparedBatch], view: &FoldView) -> Result<PodPartial> {
-    let items = fold_items(window);
+        .collect();
     // One run of consecutive items per worker, each folded into one partial: a partial holds
     // about all the groups of the day (a window is hours of line items), so merging costs as
     // much per partial as the groups of a day. Left to split adaptively, rayon made several

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use hashbrown::HashMap;
 
 use crate::config::SideInputs;
-use crate::exact::{ByteSecondsSum, ExactSum, SecondsSum};
+use crate::exact::ExactSum;
 use crate::output::{Capacity, DataSource, PodMeasures, StorageMeasures, SummaryRow};
 use crate::pods::{merge_acc, DayCapacity, GroupKey, PodAcc};
 use crate::roles::node_role;
@@ -37,27 +37,71 @@ fn remaining<const F: i32>(capacity: ExactSum<F>, used: ExactSum<F>) -> Option<E
     (capacity.value().is_some() && used.value().is_some()).then(|| capacity.minus(&used))
 }
 
-/// What an unallocated row needs of a finished day: the node's use by its Pod rows and the
-/// node's and the cluster's capacity that day.
+/// The measures of one unallocated row, which do not depend on the node's role: worked out
+/// when its day finishes, so that a finished day keeps 12 numbers per node (112 bytes with
+/// the keys) rather than the exact sums they come from (224). In [`Measure`] order; `nulls`
+/// has bit `i` set when measure `i` is null (a value may be NaN: an overflowed sum).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct NodeDay {
-    day: i32,
+struct NodeDay {
     node: StringId,
-    used: PodAcc,
-    node_cpu: SecondsSum,
-    node_mem: ByteSecondsSum,
-    cluster_cpu: SecondsSum,
-    cluster_mem: ByteSecondsSum,
+    resource: Option<StringId>,
+    values: [f64; MEASURES],
+    nulls: u16,
 }
 
-/// What the unallocated rows need of the days already finished.
+/// The measures of an unallocated row, as [`NodeDay::values`] holds them.
+#[derive(Debug, Clone, Copy)]
+enum Measure {
+    UsageCpu,
+    RequestCpu,
+    EffectiveCpu,
+    UsageMem,
+    RequestMem,
+    EffectiveMem,
+    NodeCpuCores,
+    NodeCpuHours,
+    NodeMemGib,
+    NodeMemGibHours,
+    ClusterCpuHours,
+    ClusterMemGibHours,
+}
+
+const MEASURES: usize = Measure::ClusterMemGibHours as usize + 1;
+
+impl NodeDay {
+    fn new(node: StringId, resource: Option<StringId>, measures: [Option<f64>; MEASURES]) -> Self {
+        let mut values = [0.0; MEASURES];
+        let mut nulls = 0;
+        for (i, m) in measures.into_iter().enumerate() {
+            match m {
+                Some(v) => values[i] = v,
+                None => nulls |= 1 << i,
+            }
+        }
+        Self {
+            node,
+            resource,
+            values,
+            nulls,
+        }
+    }
+
+    fn get(&self, m: Measure) -> Option<f64> {
+        let i = m as usize;
+        (self.nulls & (1 << i) == 0).then_some(self.values[i])
+    }
+}
+
+/// What the unallocated rows need of the days already finished, a day at a time.
 #[derive(Debug, Default)]
 pub(crate) struct Unallocated {
-    pending: Vec<NodeDay>,
+    days: BTreeMap<i32, Vec<NodeDay>>,
 }
 
 impl Unallocated {
-    /// Keeps, per (day, node) with Pod rows in `groups`, what its unallocated row needs.
+    /// Keeps, per (day, node) with Pod rows in `groups`, the measures of its unallocated
+    /// row: the node's capacity minus what its Pod rows used, requested and effectively used
+    /// (exact differences, converted once), and the node's and cluster's capacity.
     pub(crate) fn note(
         &mut self,
         groups: &[(GroupKey, PodAcc)],
@@ -74,34 +118,46 @@ impl Unallocated {
                 merge_acc(nodes.entry((day, node)).or_default(), acc, strings.texts());
             }
         }
-        self.pending.reserve(nodes.len());
         for ((day, node), used) in nodes {
             let (node_cpu, node_mem) = capacity.node(day, node);
             let (cluster_cpu, cluster_mem) = capacity.cluster(day);
-            self.pending.push(NodeDay {
-                day,
-                node,
-                used,
-                node_cpu,
-                node_mem,
-                cluster_cpu,
-                cluster_mem,
-            });
+            let cpu = |used| remaining(node_cpu, used).and_then(hours);
+            let mem = |used| remaining(node_mem, used).and_then(gib_hours);
+            let measures = [
+                cpu(used.usage_cpu),
+                cpu(used.request_cpu),
+                cpu(used.effective_cpu),
+                mem(used.usage_mem),
+                mem(used.request_mem),
+                mem(used.effective_mem),
+                used.cpu_cores.value(),
+                hours(node_cpu),
+                used.memory_bytes.value().map(|b| b * GIB),
+                gib_hours(node_mem),
+                hours(cluster_cpu),
+                gib_hours(cluster_mem),
+            ];
+            let day = self.days.entry(day).or_default();
+            day.push(NodeDay::new(node, used.resource, measures));
         }
+        // A day is kept until the end of the run: without the slack of a growing `Vec`.
+        self.days.values_mut().for_each(Vec::shrink_to_fit);
     }
 
     /// The (day, node) pairs noted: the rows [`Unallocated::rows`] appends.
     pub(crate) fn len(&self) -> usize {
-        self.pending.len()
+        self.days.values().map(Vec::len).sum()
     }
 
     /// The noted days, each on its own, ascending.
     pub(crate) fn into_days(self) -> BTreeMap<i32, Unallocated> {
-        let mut days: BTreeMap<i32, Unallocated> = BTreeMap::new();
-        for node_day in self.pending {
-            days.entry(node_day.day).or_default().pending.push(node_day);
-        }
-        days
+        self.days
+            .into_iter()
+            .map(|(day, nodes)| {
+                let days = BTreeMap::from([(day, nodes)]);
+                (day, Unallocated { days })
+            })
+            .collect()
     }
 
     /// Appends one unallocated row per (day, node) that had Pod rows, once every day is
@@ -116,8 +172,7 @@ impl Unallocated {
         side: &SideInputs,
         rows: &mut Vec<SummaryRow>,
     ) {
-        let pending = self.pending;
-        if pending.is_empty() {
+        if self.days.is_empty() {
             return;
         }
         let platform: Arc<str> = PLATFORM_UNALLOCATED.into();
@@ -127,48 +182,47 @@ impl Unallocated {
             side.cost_category(Some(WORKER_UNALLOCATED)),
         ];
         let empty_labels: Arc<str> = "{}".into();
-        rows.reserve(pending.len());
-        for p in pending {
-            let (namespace, cost_category_id) =
-                match node_role(p.node, from_data, strings, side, derived) {
-                    Some("master" | "infra") => (Some(Arc::clone(&platform)), categories[0]),
-                    Some("worker") => (Some(Arc::clone(&worker)), categories[1]),
-                    _ => (None, None),
-                };
-            let used = p.used;
-            let cpu = |used| remaining(p.node_cpu, used).and_then(hours);
-            let mem = |used| remaining(p.node_mem, used).and_then(gib_hours);
-            rows.push(SummaryRow {
-                data_source: DataSource::Pod,
-                day: p.day,
-                namespace,
-                node: strings.get(p.node).cloned(),
-                resource_id: used.resource.and_then(|r| strings.get(r).cloned()),
-                pod_labels: None,
-                volume_labels: None,
-                all_labels: Some(Arc::clone(&empty_labels)),
-                pod: PodMeasures {
-                    usage_cpu_core_hours: cpu(used.usage_cpu),
-                    request_cpu_core_hours: cpu(used.request_cpu),
-                    effective_usage_cpu_core_hours: cpu(used.effective_cpu),
-                    limit_cpu_core_hours: None,
-                    usage_memory_gigabyte_hours: mem(used.usage_mem),
-                    request_memory_gigabyte_hours: mem(used.request_mem),
-                    effective_usage_memory_gigabyte_hours: mem(used.effective_mem),
-                    limit_memory_gigabyte_hours: None,
-                },
-                capacity: Capacity {
-                    node_cpu_cores: used.cpu_cores.value(),
-                    node_cpu_core_hours: hours(p.node_cpu),
-                    node_memory_gigabytes: used.memory_bytes.value().map(|b| b * GIB),
-                    node_memory_gigabyte_hours: gib_hours(p.node_mem),
-                    cluster_cpu_core_hours: hours(p.cluster_cpu),
-                    cluster_memory_gigabyte_hours: gib_hours(p.cluster_mem),
-                },
-                storage: StorageMeasures::default(),
-                cost_category_id,
-                infrastructure_cost: false,
-            });
+        rows.reserve(self.len());
+        for (day, nodes) in self.days {
+            for p in nodes {
+                let (namespace, cost_category_id) =
+                    match node_role(p.node, from_data, strings, side, derived) {
+                        Some("master" | "infra") => (Some(Arc::clone(&platform)), categories[0]),
+                        Some("worker") => (Some(Arc::clone(&worker)), categories[1]),
+                        _ => (None, None),
+                    };
+                rows.push(SummaryRow {
+                    data_source: DataSource::Pod,
+                    day,
+                    namespace,
+                    node: strings.get(p.node).cloned(),
+                    resource_id: p.resource.and_then(|r| strings.get(r).cloned()),
+                    pod_labels: None,
+                    volume_labels: None,
+                    all_labels: Some(Arc::clone(&empty_labels)),
+                    pod: PodMeasures {
+                        usage_cpu_core_hours: p.get(Measure::UsageCpu),
+                        request_cpu_core_hours: p.get(Measure::RequestCpu),
+                        effective_usage_cpu_core_hours: p.get(Measure::EffectiveCpu),
+                        limit_cpu_core_hours: None,
+                        usage_memory_gigabyte_hours: p.get(Measure::UsageMem),
+                        request_memory_gigabyte_hours: p.get(Measure::RequestMem),
+                        effective_usage_memory_gigabyte_hours: p.get(Measure::EffectiveMem),
+                        limit_memory_gigabyte_hours: None,
+                    },
+                    capacity: Capacity {
+                        node_cpu_cores: p.get(Measure::NodeCpuCores),
+                        node_cpu_core_hours: p.get(Measure::NodeCpuHours),
+                        node_memory_gigabytes: p.get(Measure::NodeMemGib),
+                        node_memory_gigabyte_hours: p.get(Measure::NodeMemGibHours),
+                        cluster_cpu_core_hours: p.get(Measure::ClusterCpuHours),
+                        cluster_memory_gigabyte_hours: p.get(Measure::ClusterMemGibHours),
+                    },
+                    storage: StorageMeasures::default(),
+                    cost_category_id,
+                    infrastructure_cost: false,
+                });
+            }
         }
     }
 }
@@ -177,6 +231,25 @@ impl Unallocated {
 mod tests {
     use super::*;
     use crate::exact::SecondsSum;
+
+    #[test]
+    fn a_node_day_keeps_values_nulls_and_nan_apart() {
+        let mut measures = [None; MEASURES];
+        measures[Measure::UsageCpu as usize] = Some(-2.5);
+        measures[Measure::NodeMemGib as usize] = Some(f64::NAN);
+        measures[Measure::ClusterMemGibHours as usize] = Some(0.0);
+        let day = NodeDay::new(StringId(7), None, measures);
+        assert_eq!(day.get(Measure::UsageCpu), Some(-2.5));
+        assert!(day.get(Measure::NodeMemGib).is_some_and(f64::is_nan));
+        assert_eq!(day.get(Measure::ClusterMemGibHours), Some(0.0));
+        for m in [
+            Measure::RequestCpu,
+            Measure::EffectiveMem,
+            Measure::NodeCpuCores,
+        ] {
+            assert_eq!(day.get(m), None, "{m:?} was never given");
+        }
+    }
 
     #[test]
     fn remaining_is_exact_and_null_when_either_side_is() {

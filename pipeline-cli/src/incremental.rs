@@ -61,7 +61,7 @@ pub(crate) fn same_version(record: &IngestedFile, file: &DataFile) -> bool {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DayFacts {
     /// Greatest non-null `node_role` of the node's pod line items.
-    pub data_role: Option<String>,
+    pub data_role: Option<Arc<str>>,
     /// `Some` when the node had node_labels rows; `Some(true)` when one of their raw strings
     /// names it infra.
     pub labels: Option<bool>,
@@ -74,18 +74,34 @@ pub struct DayFacts {
 /// by resource id. A node has one or a few, so they are a sorted `Vec`: a map allocated a
 /// whole tree node per (day, node): 5.5 MB of the heap peak of a 20M-row month.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Pairs(Vec<(Option<String>, bool)>);
+pub struct Pairs(Vec<(Option<Arc<str>>, bool)>);
 
 impl Pairs {
     /// Notes a pod that ran under `resource`, in the apiserver namespace if `master` (the
     /// resource id is copied only when new).
     pub fn mark(&mut self, resource: Option<&str>, master: bool) {
+        self.mark_with(resource, master, |r| Arc::from(r));
+    }
+
+    /// [`Pairs::mark`], with a resource id new to the node given by `share` (a text
+    /// shared by every day, [`Names`]).
+    fn mark_with(
+        &mut self,
+        resource: Option<&str>,
+        master: bool,
+        share: impl FnOnce(&str) -> Arc<str>,
+    ) {
         match self
             .0
             .binary_search_by(|(r, _)| r.as_deref().cmp(&resource))
         {
             Ok(i) => self.0[i].1 |= master,
-            Err(i) => self.0.insert(i, (resource.map(String::from), master)),
+            Err(i) => {
+                // Exactly as many as held: most nodes run under one resource id, and a `Vec`
+                // grown by `insert` starts at four (96 bytes per node and day, for a month).
+                self.0.reserve_exact(1);
+                self.0.insert(i, (resource.map(share), master));
+            }
         }
     }
 
@@ -139,7 +155,25 @@ struct FactRow {
 }
 
 /// Facts per (day, node).
-pub type Facts = BTreeMap<(i32, String), DayFacts>;
+pub type Facts = BTreeMap<(i32, Arc<str>), DayFacts>;
+
+/// The texts of the facts (node names, roles, resource ids), each held once however many
+/// days name it: a month noted each anew per (day, node), 4 MB of the heap of a 20M-row
+/// month by its end, growing with the days.
+#[derive(Debug, Default)]
+struct Names(hashbrown::HashSet<Arc<str>>);
+
+impl Names {
+    /// The shared copy of `text`.
+    fn get(&mut self, text: &str) -> Arc<str> {
+        if let Some(name) = self.0.get(text) {
+            return Arc::clone(name);
+        }
+        let name: Arc<str> = text.into();
+        self.0.insert(Arc::clone(&name));
+        name
+    }
+}
 
 /// koku's choice between hourly files and the daily roll-up, per table: when it changes,
 /// every day changes.
@@ -214,9 +248,9 @@ impl State {
             .iter()
             .map(|r| {
                 (
-                    (r.day, r.node.clone()),
+                    (r.day, Arc::from(r.node.as_str())),
                     DayFacts {
-                        data_role: r.role.clone(),
+                        data_role: r.role.as_deref().map(Arc::from),
                         labels: r.labels,
                         pairs: r.pairs.iter().map(|(r, m)| (r.as_deref(), *m)).collect(),
                     },
@@ -242,8 +276,8 @@ impl State {
                 .iter()
                 .map(|((day, node), f)| FactRow {
                     day: *day,
-                    node: node.clone(),
-                    role: f.data_role.clone(),
+                    node: node.to_string(),
+                    role: f.data_role.as_deref().map(String::from),
                     labels: f.labels,
                     pairs: f
                         .pairs
@@ -425,9 +459,18 @@ pub struct Observed {
     pub file_days: HashMap<String, BTreeSet<i32>>,
     /// Role facts.
     pub facts: Facts,
+    /// The texts of `facts`.
+    names: Names,
 }
 
 impl Observed {
+    /// The facts of `node` on `day`, created empty on first sight, and the texts to store in
+    /// them.
+    fn day_facts(&mut self, day: i32, node: &str) -> (&mut DayFacts, &mut Names) {
+        let key = (day, self.names.get(node));
+        (self.facts.entry(key).or_default(), &mut self.names)
+    }
+
     /// Adds another thread's observations.
     pub fn absorb(&mut self, other: Observed) {
         for (file, days) in other.file_days {
@@ -487,10 +530,10 @@ impl Observed {
                     let Some(node) = nodes.1.value_opt(node) else {
                         continue;
                     };
-                    let facts = self.facts.entry((day, node.to_string())).or_default();
                     let role = role.and_then(|k| roles.as_ref()?.1.value_opt(k));
+                    let (facts, names) = self.day_facts(day, node);
                     if role > facts.data_role.as_deref() {
-                        facts.data_role = role.map(String::from);
+                        facts.data_role = role.map(|r| names.get(r));
                     }
                 }
                 return;
@@ -540,14 +583,14 @@ impl Observed {
             let Some(node) = node.and_then(|k| nodes.1.value_opt(k)) else {
                 continue;
             };
-            let facts = self.facts.entry((day, node.to_string())).or_default();
             let role = role.and_then(|k| roles.as_ref()?.1.value_opt(k));
+            let (facts, names) = self.day_facts(day, node);
             if role > facts.data_role.as_deref() {
-                facts.data_role = role.map(String::from);
+                facts.data_role = role.map(|r| names.get(r));
             }
             if with_pairs {
                 let resource = resource.and_then(|k| resources.as_ref()?.1.value_opt(k));
-                facts.pairs.mark(resource, master);
+                facts.pairs.mark_with(resource, master, |r| names.get(r));
             }
         }
     }
@@ -575,7 +618,7 @@ impl Observed {
             let Some(node) = nodes.1.value_opt(node) else {
                 continue;
             };
-            let facts = self.facts.entry((day, node.to_string())).or_default();
+            let (facts, _) = self.day_facts(day, node);
             facts.labels = Some(facts.labels.unwrap_or(false) || is_infra);
         }
     }
@@ -682,15 +725,15 @@ impl ValueOpt for StringArray {
 pub fn resolve_roles(facts: &Facts, side: &SideInputs) -> BTreeMap<String, String> {
     #[derive(Default)]
     struct Node<'a> {
-        data_role: Option<String>,
+        data_role: Option<&'a str>,
         labels: Option<bool>,
         pairs: BTreeMap<Option<&'a str>, bool>,
     }
     let mut nodes: BTreeMap<&str, Node<'_>> = BTreeMap::new();
     for ((_, node), f) in facts {
-        let n = nodes.entry(node.as_str()).or_default();
-        if f.data_role > n.data_role {
-            n.data_role.clone_from(&f.data_role);
+        let n = nodes.entry(node).or_default();
+        if f.data_role.as_deref() > n.data_role {
+            n.data_role = f.data_role.as_deref();
         }
         n.labels = match (n.labels, f.labels) {
             (None, x) | (x, None) => x,
@@ -714,6 +757,7 @@ pub fn resolve_roles(facts: &Facts, side: &SideInputs) -> BTreeMap<String, Strin
         });
         let role = n
             .data_role
+            .map(String::from)
             .or_else(|| side.node_roles.get(name).cloned())
             .or_else(|| side.database_node_roles.get(name).cloned())
             .or_else(|| derived.map(String::from));
@@ -750,7 +794,7 @@ pub fn role_change_days(
     facts
         .iter()
         .filter(|((day, node), f)| {
-            !days.contains(day) && !f.pairs.is_empty() && changed.contains(node.as_str())
+            !days.contains(day) && !f.pairs.is_empty() && changed.contains(&**node)
         })
         .map(|((day, _), _)| *day)
         .collect()
@@ -892,16 +936,16 @@ mod tests {
         for &(seconds, node, role, namespace, resource) in rows {
             let Some(node) = node else { continue };
             let facts = expected
-                .entry(((seconds / day) as i32, node.to_string()))
+                .entry(((seconds / day) as i32, Arc::from(node)))
                 .or_default();
             if role > facts.data_role.as_deref() {
-                facts.data_role = role.map(String::from);
+                facts.data_role = role.map(Arc::from);
             }
             facts.pairs.mark(resource, namespace == API);
         }
         assert_eq!(observed.facts, expected);
         assert_eq!(
-            expected[&(0, "a".to_string())]
+            expected[&(0, Arc::from("a"))]
                 .pairs
                 .iter()
                 .collect::<Vec<_>>(),
@@ -924,9 +968,9 @@ mod tests {
         rows.iter()
             .map(|(day, node, role, labels, pairs)| {
                 (
-                    (*day, (*node).to_string()),
+                    (*day, Arc::from(*node)),
                     DayFacts {
-                        data_role: role.map(String::from),
+                        data_role: role.map(Arc::from),
                         labels: *labels,
                         pairs: pairs.iter().map(|(r, m)| (Some(*r), *m)).collect(),
                     },

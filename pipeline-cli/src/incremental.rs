@@ -135,8 +135,12 @@ impl DayFacts {
             (None, x) | (x, None) => x,
             (Some(a), Some(b)) => Some(a || b),
         };
-        for (resource, master) in other.pairs.iter() {
-            self.pairs.mark(resource, master);
+        for (resource, master) in other.pairs.0 {
+            // The other's text is shared, not copied.
+            let shared = resource.clone();
+            self.pairs.mark_with(resource.as_deref(), master, move |t| {
+                shared.unwrap_or_else(|| Arc::from(t))
+            });
         }
     }
 }
@@ -158,8 +162,8 @@ struct FactRow {
 pub type Facts = BTreeMap<(i32, Arc<str>), DayFacts>;
 
 /// The texts of the facts (node names, roles, resource ids), each held once however many
-/// days name it: a month noted each anew per (day, node), 4 MB of the heap of a 20M-row
-/// month by its end, growing with the days.
+/// days name them, rather than copied for every (day, node): the facts are kept for the
+/// whole run, so what each day adds to them is what the heap grows by with the days.
 #[derive(Debug, Default)]
 struct Names(hashbrown::HashSet<Arc<str>>);
 
@@ -992,6 +996,54 @@ mod tests {
             [(None, false), (Some("r1"), false), (Some("r2"), true)]
         );
         assert!(!p.is_empty() && Pairs::default().is_empty());
+    }
+
+    #[test]
+    fn observations_of_two_readers_unite_and_share_their_texts() {
+        let mut a = Observed {
+            facts: facts(&[
+                (1, "n", None, Some(false), &[("r1", false), ("r3", false)]),
+                (2, "n", Some("infra"), None, &[]),
+            ]),
+            ..Observed::default()
+        };
+        let b_facts = facts(&[
+            (
+                1,
+                "n",
+                Some("worker"),
+                Some(true),
+                &[("r2", true), ("r3", true)],
+            ),
+            (3, "m", None, None, &[("r1", false)]),
+        ]);
+        let r2 = Arc::clone(
+            b_facts[&(1, Arc::from("n"))].pairs.0[0]
+                .0
+                .as_ref()
+                .expect("r2"),
+        );
+        a.absorb(Observed {
+            facts: b_facts,
+            ..Observed::default()
+        });
+        let expected = facts(&[
+            (
+                1,
+                "n",
+                Some("worker"),
+                Some(true),
+                &[("r1", false), ("r2", true), ("r3", true)],
+            ),
+            (2, "n", Some("infra"), None, &[]),
+            (3, "m", None, None, &[("r1", false)]),
+        ]);
+        assert_eq!(a.facts, expected);
+        let united = &a.facts[&(1, Arc::from("n"))].pairs.0[1].0;
+        assert!(
+            united.as_ref().is_some_and(|t| Arc::ptr_eq(t, &r2)),
+            "a resource id new to the node is the other's text, not a copy"
+        );
     }
 
     #[test]

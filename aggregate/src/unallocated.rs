@@ -39,8 +39,8 @@ fn remaining<const F: i32>(capacity: ExactSum<F>, used: ExactSum<F>) -> Option<E
 
 /// The measures of one unallocated row, which do not depend on the node's role: worked out
 /// when its day finishes, so that a finished day keeps 12 numbers per node (112 bytes with
-/// the keys) rather than the exact sums they come from (224). In [`Measure`] order; `nulls`
-/// has bit `i` set when measure `i` is null (a value may be NaN: an overflowed sum).
+/// the keys) rather than the exact sums they come from (224). Indexed by [`Measure`];
+/// `nulls` has bit `i` set when measure `i` is null (a value may be NaN: an overflowed sum).
 #[derive(Debug, Clone, Copy)]
 struct NodeDay {
     node: StringId,
@@ -69,20 +69,24 @@ enum Measure {
 const MEASURES: usize = Measure::ClusterMemGibHours as usize + 1;
 
 impl NodeDay {
-    fn new(node: StringId, resource: Option<StringId>, measures: [Option<f64>; MEASURES]) -> Self {
-        let mut values = [0.0; MEASURES];
-        let mut nulls = 0;
-        for (i, m) in measures.into_iter().enumerate() {
-            match m {
-                Some(v) => values[i] = v,
-                None => nulls |= 1 << i,
-            }
-        }
+    /// Every measure null.
+    fn new(node: StringId, resource: Option<StringId>) -> Self {
         Self {
             node,
             resource,
-            values,
-            nulls,
+            values: [0.0; MEASURES],
+            nulls: (1 << MEASURES) - 1,
+        }
+    }
+
+    fn set(&mut self, m: Measure, value: Option<f64>) {
+        let i = m as usize;
+        match value {
+            Some(v) => {
+                self.values[i] = v;
+                self.nulls &= !(1 << i);
+            }
+            None => self.nulls |= 1 << i,
         }
     }
 
@@ -123,22 +127,27 @@ impl Unallocated {
             let (cluster_cpu, cluster_mem) = capacity.cluster(day);
             let cpu = |used| remaining(node_cpu, used).and_then(hours);
             let mem = |used| remaining(node_mem, used).and_then(gib_hours);
-            let measures = [
-                cpu(used.usage_cpu),
-                cpu(used.request_cpu),
-                cpu(used.effective_cpu),
-                mem(used.usage_mem),
-                mem(used.request_mem),
-                mem(used.effective_mem),
-                used.cpu_cores.value(),
-                hours(node_cpu),
-                used.memory_bytes.value().map(|b| b * GIB),
-                gib_hours(node_mem),
-                hours(cluster_cpu),
-                gib_hours(cluster_mem),
-            ];
-            let day = self.days.entry(day).or_default();
-            day.push(NodeDay::new(node, used.resource, measures));
+            let mut row = NodeDay::new(node, used.resource);
+            for (m, value) in [
+                (Measure::UsageCpu, cpu(used.usage_cpu)),
+                (Measure::RequestCpu, cpu(used.request_cpu)),
+                (Measure::EffectiveCpu, cpu(used.effective_cpu)),
+                (Measure::UsageMem, mem(used.usage_mem)),
+                (Measure::RequestMem, mem(used.request_mem)),
+                (Measure::EffectiveMem, mem(used.effective_mem)),
+                (Measure::NodeCpuCores, used.cpu_cores.value()),
+                (Measure::NodeCpuHours, hours(node_cpu)),
+                (
+                    Measure::NodeMemGib,
+                    used.memory_bytes.value().map(|b| b * GIB),
+                ),
+                (Measure::NodeMemGibHours, gib_hours(node_mem)),
+                (Measure::ClusterCpuHours, hours(cluster_cpu)),
+                (Measure::ClusterMemGibHours, gib_hours(cluster_mem)),
+            ] {
+                row.set(m, value);
+            }
+            self.days.entry(day).or_default().push(row);
         }
         // A day is kept until the end of the run: without the slack of a growing `Vec`.
         self.days.values_mut().for_each(Vec::shrink_to_fit);
@@ -234,11 +243,13 @@ mod tests {
 
     #[test]
     fn a_node_day_keeps_values_nulls_and_nan_apart() {
-        let mut measures = [None; MEASURES];
-        measures[Measure::UsageCpu as usize] = Some(-2.5);
-        measures[Measure::NodeMemGib as usize] = Some(f64::NAN);
-        measures[Measure::ClusterMemGibHours as usize] = Some(0.0);
-        let day = NodeDay::new(StringId(7), None, measures);
+        let mut day = NodeDay::new(StringId(7), None);
+        day.set(Measure::UsageCpu, Some(-2.5));
+        day.set(Measure::NodeMemGib, Some(f64::NAN));
+        day.set(Measure::ClusterMemGibHours, Some(1.0));
+        day.set(Measure::ClusterMemGibHours, Some(0.0));
+        day.set(Measure::RequestCpu, Some(3.0));
+        day.set(Measure::RequestCpu, None);
         assert_eq!(day.get(Measure::UsageCpu), Some(-2.5));
         assert!(day.get(Measure::NodeMemGib).is_some_and(f64::is_nan));
         assert_eq!(day.get(Measure::ClusterMemGibHours), Some(0.0));
@@ -247,7 +258,11 @@ mod tests {
             Measure::EffectiveMem,
             Measure::NodeCpuCores,
         ] {
-            assert_eq!(day.get(m), None, "{m:?} was never given");
+            assert_eq!(
+                day.get(m),
+                None,
+                "{m:?} was never given, or given null last"
+            );
         }
     }
 

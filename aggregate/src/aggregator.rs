@@ -285,26 +285,19 @@ impl Aggregator {
         mut each: impl FnMut(Vec<SummaryRow>) -> Result<(), E>,
     ) -> Result<(), E> {
         let mut rows = self.take_days(i32::MAX).into_rows();
-        let unallocated = std::mem::take(&mut self.unallocated).into_days();
+        let mut unallocated = std::mem::take(&mut self.unallocated);
         let derived = self.node_roles.derived();
         let (from_data, strings, side) = (&self.pods.roles, &self.interner.strings, &self.side);
-        let last_taken = rows.iter().map(|r| r.day).max();
-        let mut unallocated = unallocated.into_iter().peekable();
-        if let Some(last) = last_taken {
-            let mut first_part = Vec::new();
-            while let Some((_, nodes)) = unallocated.next_if(|&(day, _)| day <= last) {
-                first_part.push(nodes);
-            }
-            rows.reserve(first_part.iter().map(Unallocated::len).sum());
-            for nodes in first_part {
-                nodes.rows(from_data, &derived, strings, side, &mut rows);
-            }
+        if let Some(last) = rows.iter().map(|r| r.day).max() {
+            unallocated
+                .take_through(last)
+                .rows(from_data, &derived, strings, side, &mut rows);
             sort_rows(&mut rows);
             each(rows)?;
         }
-        for (_, nodes) in unallocated {
+        while let Some(day) = unallocated.take_first_day() {
             let mut rows = Vec::new();
-            nodes.rows(from_data, &derived, strings, side, &mut rows);
+            day.rows(from_data, &derived, strings, side, &mut rows);
             sort_rows(&mut rows);
             each(rows)?;
         }

@@ -122,6 +122,7 @@ impl Unallocated {
                 merge_acc(nodes.entry((day, node)).or_default(), acc, strings.texts());
             }
         }
+        let mut noted: BTreeMap<i32, Vec<NodeDay>> = BTreeMap::new();
         for ((day, node), used) in nodes {
             let (node_cpu, node_mem) = capacity.node(day, node);
             let (cluster_cpu, cluster_mem) = capacity.cluster(day);
@@ -147,10 +148,13 @@ impl Unallocated {
             ] {
                 row.set(m, value);
             }
-            self.days.entry(day).or_default().push(row);
+            noted.entry(day).or_default().push(row);
         }
-        // A day is kept until the end of the run: without the slack of a growing `Vec`.
-        self.days.values_mut().for_each(Vec::shrink_to_fit);
+        for (day, mut rows) in noted {
+            // A day is kept until the end of the run: without the slack of a growing `Vec`.
+            rows.shrink_to_fit();
+            self.days.entry(day).or_default().append(&mut rows);
+        }
     }
 
     /// The (day, node) pairs noted: the rows [`Unallocated::rows`] appends.
@@ -158,15 +162,21 @@ impl Unallocated {
         self.days.values().map(Vec::len).sum()
     }
 
-    /// The noted days, each on its own, ascending.
-    pub(crate) fn into_days(self) -> BTreeMap<i32, Unallocated> {
-        self.days
-            .into_iter()
-            .map(|(day, nodes)| {
-                let days = BTreeMap::from([(day, nodes)]);
-                (day, Unallocated { days })
-            })
-            .collect()
+    /// Takes out the days up to `last_day`.
+    pub(crate) fn take_through(&mut self, last_day: i32) -> Unallocated {
+        let later = match last_day.checked_add(1) {
+            Some(next) => self.days.split_off(&next),
+            None => BTreeMap::new(),
+        };
+        let days = std::mem::replace(&mut self.days, later);
+        Unallocated { days }
+    }
+
+    /// Takes out the first day noted.
+    pub(crate) fn take_first_day(&mut self) -> Option<Unallocated> {
+        let first = self.days.pop_first()?;
+        let days = BTreeMap::from([first]);
+        Some(Unallocated { days })
     }
 
     /// Appends one unallocated row per (day, node) that had Pod rows, once every day is

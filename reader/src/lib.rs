@@ -63,7 +63,7 @@ mod warehouse;
 pub use error::{ReadError, Result};
 pub use plan::{daily_pods_complete, Needs, Pass, PlannedFile, ScanPlan, Selection};
 pub use remote::IoStats;
-pub use scan::{DateRange, FileBatches, FileFooter, Projection};
+pub use scan::{batch_rows, DateRange, FileBatches, FileFooter, Projection, BATCH_BYTES};
 pub use schema::{ColumnKind, ColumnSpec, ReportType};
 pub use timestamp::parse_timestamp;
 pub use warehouse::{

@@ -147,8 +147,27 @@ impl DateRange {
     }
 }
 
+/// About how many decoded bytes a batch holds at most. A batch has the requested number of
+/// rows unless its rows are so wide (long label texts) that it would hold more than this; it
+/// then has fewer rows (see [`batch_rows`]), so the memory a read holds in flight does not
+/// grow with the width of its rows. koku's rows decode to 30-170 bytes, a 64k-row batch to
+/// 2-10 MB: they are never cut.
+pub const BATCH_BYTES: u64 = 16 << 20;
+
+/// The fewest rows a batch is cut to, however wide its rows: below this, per-batch work
+/// would cost more than the memory saved.
+const MIN_BATCH_ROWS: usize = 1024;
+
+/// Rows per batch for rows of about `row_bytes` decoded bytes: `batch_size`, or fewer (not
+/// below [`MIN_BATCH_ROWS`]) when that many rows would exceed [`BATCH_BYTES`].
+pub fn batch_rows(batch_size: usize, row_bytes: u64) -> usize {
+    let fits = BATCH_BYTES / row_bytes.max(1);
+    let fits = usize::try_from(fits).unwrap_or(usize::MAX);
+    batch_size.min(fits.max(MIN_BATCH_ROWS))
+}
+
 /// The canonical record batches of one file. Each item is one batch of at most the requested
-/// batch size; an error ends the iteration.
+/// batch size, fewer for wide rows ([`BATCH_BYTES`]); an error ends the iteration.
 pub struct FileBatches {
     reader: ParquetRecordBatchReader,
     normalizer: Normalizer,
@@ -210,7 +229,7 @@ impl FileBatches {
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(input, hinted)
             .with_projection(setup.mask.clone())
             .with_row_groups(setup.row_groups.clone())
-            .with_batch_size(batch_size)
+            .with_batch_size(batch_rows(batch_size, setup.row_bytes))
             .build()
             .map_err(not_parquet)?;
         Ok(Self {
@@ -376,6 +395,9 @@ pub(crate) struct Setup {
     /// Byte ranges of the column chunks the read decodes (projected columns of the row
     /// groups kept): what a remote read fetches.
     pub(crate) ranges: Vec<Range<u64>>,
+    /// About how many bytes a row of the read decodes to, from the footer (see
+    /// [`Setup::row_bytes`]).
+    row_bytes: u64,
     normalizer: Normalizer,
 }
 
@@ -455,13 +477,33 @@ impl Setup {
                 ranges.push(start..start.saturating_add(len));
             }
         }
+        let row_bytes = Self::row_bytes(plain, &row_groups, &leaves);
         Ok(Self {
             hint,
             mask,
             row_groups,
             ranges,
+            row_bytes,
             normalizer,
         })
+    }
+
+    /// About how many bytes a row of the read decodes to: the uncompressed size of the column
+    /// chunks read over their rows, plus 8 bytes a column (a value decodes to at least a
+    /// number, or a dictionary key and an offset, however small its encoding). The sizes come
+    /// from the footer: a false one makes batches smaller or as configured, never larger.
+    fn row_bytes(plain: &ArrowReaderMetadata, row_groups: &[usize], leaves: &[usize]) -> u64 {
+        let (mut bytes, mut rows) = (0u64, 0u64);
+        for &rg in row_groups {
+            let group = plain.metadata().row_group(rg);
+            rows = rows.saturating_add(u64::try_from(group.num_rows()).unwrap_or(0));
+            for &leaf in leaves {
+                let size = u64::try_from(group.column(leaf).uncompressed_size()).unwrap_or(0);
+                bytes = bytes.saturating_add(size);
+            }
+        }
+        let per_column = 8 * leaves.len() as u64;
+        (bytes / rows.max(1)).saturating_add(per_column)
     }
 }
 
@@ -1185,4 +1227,24 @@ fn to_seconds(raw: &ArrayRef) -> TimestampSecondArray {
         other => unreachable!("to_seconds called on {other}"),
     };
     out.with_timezone("UTC")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{batch_rows, BATCH_BYTES, MIN_BATCH_ROWS};
+
+    #[test]
+    fn batches_are_cut_only_for_wide_rows_and_never_below_the_floor() {
+        // koku's widest rows (about 170 bytes) keep the configured size.
+        assert_eq!(batch_rows(65_536, 170), 65_536);
+        // 4 KiB rows: as many as fit the budget.
+        let wide = batch_rows(65_536, 4096);
+        assert_eq!(wide, usize::try_from(BATCH_BYTES / 4096).unwrap());
+        assert!(wide as u64 * 4096 <= BATCH_BYTES);
+        // Never more than configured, never fewer than the floor (nor zero for a zero width).
+        assert_eq!(batch_rows(100, 4096), 100);
+        assert_eq!(batch_rows(65_536, u64::MAX), MIN_BATCH_ROWS);
+        assert_eq!(batch_rows(65_536, 0), 65_536);
+        assert_eq!(batch_rows(10, u64::MAX), 10);
+    }
 }

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, BooleanArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use ocpagg_fixtures::{hours, Dataset, Layout, PodItem, WriteOptions};
-use ocpagg_reader::{Projection, ReportType, ScanRequest, Warehouse};
+use ocpagg_reader::{Projection, ReportType, Warehouse};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 
-const ORG: &str = "org1234567";
-const SOURCE: &str = "6e2f1b52-4bd1-4c47-9d8e-1b3f8b2d1c01";
+mod common;
+
+use common::{request, ORG, SOURCE};
 
 /// Two days of one pod, hourly pod files only.
 fn lake() -> tempfile::TempDir {
@@ -68,13 +69,7 @@ fn rewrite(path: &Path, f: impl Fn(RecordBatch) -> RecordBatch) {
 /// Reads every hourly pod file of the lake with every column; the first error, as text.
 fn read_error(root: &Path) -> String {
     let warehouse = Warehouse::open(&root.display().to_string()).unwrap();
-    let request = ScanRequest {
-        org: ORG.into(),
-        source: SOURCE.into(),
-        year: 2025,
-        month: 10,
-    };
-    let listing = warehouse.list(&request).unwrap();
+    let listing = warehouse.list(&request()).unwrap();
     let projection = Projection::all(ReportType::PodUsage);
     for file in listing.files(ReportType::PodUsage, false) {
         let batches = match warehouse.read(file, &projection, None, 4096) {

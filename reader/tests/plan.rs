@@ -5,19 +5,11 @@
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type};
 use ocpagg_fixtures::{Dataset, Layout, ScaleSpec, TypeVariant, WriteOptions};
-use ocpagg_reader::{Needs, Pass, Projection, ReportType, ScanPlan, ScanRequest, Warehouse};
+use ocpagg_reader::{Needs, Pass, Projection, ReportType, ScanPlan, Warehouse};
 
-const ORG: &str = "org1234567";
-const SOURCE: &str = "6e2f1b52-4bd1-4c47-9d8e-1b3f8b2d1c01";
+mod common;
 
-fn request() -> ScanRequest {
-    ScanRequest {
-        org: ORG.into(),
-        source: SOURCE.into(),
-        year: 2025,
-        month: 10,
-    }
-}
+use common::{request, ORG, SOURCE};
 
 /// October 2025 with `pod_rows` hourly pod rows; `effective` fills the effective-usage
 /// columns, so the daily pod roll-up is complete.

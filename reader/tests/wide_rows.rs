@@ -3,10 +3,11 @@
 
 use arrow::array::RecordBatch;
 use ocpagg_fixtures::{hours, Dataset, Layout, PodItem, WriteOptions};
-use ocpagg_reader::{Projection, ReportType, ScanRequest, Warehouse, BATCH_BYTES};
+use ocpagg_reader::{Projection, ReportType, Warehouse, BATCH_BYTES};
 
-const ORG: &str = "org1234567";
-const SOURCE: &str = "6e2f1b52-4bd1-4c47-9d8e-1b3f8b2d1c01";
+mod common;
+
+use common::{request, ORG, SOURCE};
 const PODS: usize = 200;
 const LABEL_BYTES: usize = 8 << 10;
 
@@ -40,13 +41,7 @@ fn lake(wide: bool) -> tempfile::TempDir {
 /// Every batch of every hourly pod file, read with `batch_size` rows asked for.
 fn batches(root: &std::path::Path, batch_size: usize) -> Vec<RecordBatch> {
     let warehouse = Warehouse::open(&root.display().to_string()).unwrap();
-    let request = ScanRequest {
-        org: ORG.into(),
-        source: SOURCE.into(),
-        year: 2025,
-        month: 10,
-    };
-    let listing = warehouse.list(&request).unwrap();
+    let listing = warehouse.list(&request()).unwrap();
     let projection = Projection::all(ReportType::PodUsage);
     let mut all = Vec::new();
     for file in listing.files(ReportType::PodUsage, false) {

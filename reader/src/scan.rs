@@ -159,7 +159,7 @@ pub const BATCH_BYTES: u64 = 16 << 20;
 const MIN_BATCH_ROWS: usize = 1024;
 
 /// Rows per batch for rows of about `row_bytes` decoded bytes: `batch_size`, or fewer (not
-/// below [`MIN_BATCH_ROWS`]) when that many rows would exceed [`BATCH_BYTES`].
+/// below 1,024) when that many rows would exceed [`BATCH_BYTES`].
 pub fn batch_rows(batch_size: usize, row_bytes: u64) -> usize {
     let fits = BATCH_BYTES / row_bytes.max(1);
     let fits = usize::try_from(fits).unwrap_or(usize::MAX);

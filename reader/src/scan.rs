@@ -150,8 +150,9 @@ impl DateRange {
 /// About how many decoded bytes a batch holds at most. A batch has the requested number of
 /// rows unless its rows are so wide (long label texts) that it would hold more than this; it
 /// then has fewer rows (see [`batch_rows`]), so the memory a read holds in flight does not
-/// grow with the width of its rows. koku's rows decode to 30-170 bytes, a 64k-row batch to
-/// 2-10 MB: they are never cut.
+/// grow with the width of its rows. koku's rows decode to about 30-280 bytes (capacity
+/// columns to storage rows with labels), a 64k-row batch to 2-18 MB: only the widest of them
+/// lose a few thousand rows a batch.
 pub const BATCH_BYTES: u64 = 16 << 20;
 
 /// The fewest rows a batch is cut to, however wide its rows: below this, per-batch work

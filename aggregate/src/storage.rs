@@ -485,14 +485,17 @@ mod tests {
     /// `finish` gives: every Pod, Storage and unallocated row, the same numbers.
     #[test]
     fn forgetting_raw_label_strings_between_days_gives_the_same_rows() {
-        let labelled = |b: RecordBatch| {
-            let i = b.schema().index_of("pod_labels").unwrap();
-            let mut columns = b.columns().to_vec();
-            columns[i] = text(&[Some(r#"{"app": "a"}"#), Some(r#"{"app": "b", "x": "1"}"#)]);
-            RecordBatch::try_new(b.schema(), columns).unwrap()
+        let (a, b) = (Some(r#"{"app": "a"}"#), Some(r#"{"app": "b", "x": "1"}"#));
+        let labelled = |batch: RecordBatch, labels: &[Option<&str>]| {
+            let i = batch.schema().index_of("pod_labels").unwrap();
+            let mut columns = batch.columns().to_vec();
+            columns[i] = text(labels);
+            RecordBatch::try_new(batch.schema(), columns).unwrap()
         };
-        let day0 = labelled(pods());
-        let day1 = shifted(&labelled(pods()), 86_400);
+        let day0 = labelled(pods(), &[a, b]);
+        // The same strings in another order: another dictionary, which the column cache
+        // does not hold (an equal one it would, and nothing would be parsed again).
+        let day1 = shifted(&labelled(pods(), &[b, a]), 86_400);
         let mut whole = pooled();
         whole
             .push(Table::Pods(PodPass::Both), day0.clone())

@@ -240,10 +240,10 @@ impl<K: Hash + Eq, T: Clone> DictionaryCache<K, T> {
         intern: impl FnOnce(&ArrayRef) -> Result<Vec<T>, E>,
     ) -> Result<Vec<T>, E> {
         if let Some((seen, ids)) = self.last.get(&key) {
-            if Arc::ptr_eq(seen, values)
-                || seen.to_data().ptr_eq(&values.to_data())
-                || (seen.len() == values.len() && seen.as_ref() == values.as_ref())
-            {
+            // The same buffers (one pointer comparison each), else equal values (Arrow's
+            // equality compares types and lengths first).
+            let (seen, new) = (seen.to_data(), values.to_data());
+            if seen.ptr_eq(&new) || seen == new {
                 return Ok(ids.clone());
             }
         }

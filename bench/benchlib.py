@@ -137,16 +137,21 @@ class Measure:
     rss: int
 
 
+def pinned(cpus: int | None):
+    """A `preexec_fn` that lets a child run on the first `cpus` CPUs only (as under a CPU
+    limit), or None for no limit."""
+    if not cpus:
+        return None
+    allowed = sorted(os.sched_getaffinity(0))[:cpus]
+    return lambda: os.sched_setaffinity(0, allowed)
+
+
 def measure(cmd: list[str], what: str, cpus: int | None = None) -> Measure:
     """Runs cmd as a child; wall time from fork to reap, peak RSS from wait4's rusage.
     With `cpus`, the child may run on the first `cpus` CPUs only (as under a CPU limit)."""
-    pin = None
-    if cpus:
-        allowed = sorted(os.sched_getaffinity(0))[:cpus]
-        pin = lambda: os.sched_setaffinity(0, allowed)  # noqa: E731
     t0 = time.perf_counter()
     child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             preexec_fn=pin)
+                             preexec_fn=pinned(cpus))
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - t0
     child.returncode = os.waitstatus_to_exitcode(status)

@@ -63,14 +63,10 @@ def cpu_ticks(pid: int) -> dict[tuple[str, str], int]:
 def sample(cmd: list[str], cpus: int | None) -> tuple[float, float, list[tuple[float, dict]], str]:
     """Runs cmd, sampling its threads; returns the wall time, the CPU time the kernel counted
     for the whole process, the samples and the main thread's name."""
-    pin = None
-    if cpus:
-        allowed = sorted(os.sched_getaffinity(0))[:cpus]
-        pin = lambda: os.sched_setaffinity(0, allowed)  # noqa: E731
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             preexec_fn=pin)
+                             preexec_fn=bl.pinned(cpus))
     main = os.path.basename(cmd[0])[:15]  # the kernel keeps 15 bytes of a thread's name
     samples = []
     while child.poll() is None:
